@@ -1,0 +1,1 @@
+"""DALI on the gateway: the bus interface, transports and the command planner."""

@@ -1,0 +1,83 @@
+"""Encode and strictly decode contract messages (msgspec: fast on the ingest hot path)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+
+from lykta.contract.messages import CommandResult, Event, State, TelemetryBatch, Command
+from lykta.contract.program import Program
+from lykta.contract.topics import TopicKind
+
+T = TypeVar("T")
+
+PAYLOAD_TYPES: dict[TopicKind, type] = {
+    TopicKind.STATE: State,
+    TopicKind.TELEMETRY: TelemetryBatch,
+    TopicKind.EVENT: Event,
+    TopicKind.PROGRAM: Program,
+    TopicKind.CMD: Command,
+    TopicKind.CMD_RES: CommandResult,
+}
+
+_decoders: dict[type, msgspec.json.Decoder] = {t: msgspec.json.Decoder(t) for t in PAYLOAD_TYPES.values()}
+_encoder = msgspec.json.Encoder()
+
+
+class ContractError(ValueError):
+    """A payload that does not follow the contract.
+
+    ``field`` is a JSONPath-like location (``$.luminaires[3].level``) or ``$`` when the
+    payload is not even JSON; ``reason`` says what is wrong.
+    """
+
+    def __init__(self, message_type: str, field: str, reason: str) -> None:
+        self.message_type = message_type
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{message_type}: {field}: {reason}")
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    """Serialise a contract message to compact JSON bytes."""
+    return _encoder.encode(message)
+
+
+def decode(payload: bytes | str, message_type: type[T]) -> T:
+    """Decode ``payload`` as ``message_type``; raise :class:`ContractError` on any problem."""
+    dec = _decoders.get(message_type)
+    if dec is None:
+        dec = _decoders[message_type] = msgspec.json.Decoder(message_type)
+    try:
+        return dec.decode(payload)
+    except msgspec.ValidationError as e:
+        field, reason = _split(str(e))
+        raise ContractError(message_type.__name__, field, reason) from None
+    except msgspec.DecodeError as e:
+        raise ContractError(message_type.__name__, "$", f"not valid JSON ({e})") from None
+
+
+def decode_for(kind: TopicKind, payload: bytes | str) -> Any:
+    """Decode a payload received on a topic of ``kind``."""
+    return decode(payload, PAYLOAD_TYPES[kind])
+
+
+def _split(msg: str) -> tuple[str, str]:
+    # msgspec says "Expected `int`, got `str` - at `$.seq`"
+    if " - at `" in msg:
+        reason, _, where = msg.rpartition(" - at `")
+        return where.rstrip("`"), reason
+    return "$", msg
+
+
+def schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of every payload type, keyed by topic kind."""
+    kinds = list(PAYLOAD_TYPES)
+    schemas, components = msgspec.json.schema_components([PAYLOAD_TYPES[k] for k in kinds])
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Lykta wire contract v1",
+        "topics": {f"lykta/v1/{{site}}/{{gateway}}/{k.value}": s for k, s in zip(kinds, schemas)},
+        "$defs": components,
+    }
