@@ -15,7 +15,9 @@ import bench
 
 
 def main(argv: list[str]) -> int:
-    names = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_"))
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_")
+    )
     wanted = [a if a.startswith("bench_") else f"bench_{a}" for a in argv] or names
     unknown = set(wanted) - set(names)
     if unknown:

@@ -14,7 +14,9 @@ app = typer.Typer(help="The MQTT wire contract: JSON Schema export.", no_args_is
 
 @app.command()
 def schema(
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write to this file instead of stdout."
+    ),
 ) -> None:
     """Print the JSON Schema of every payload, keyed by topic."""
     text = json.dumps(contract_schema(), indent=2, sort_keys=True) + "\n"

@@ -17,7 +17,7 @@ from lykta.contract.messages import (
     TelemetryBatch,
 )
 from lykta.contract.program import Program
-from lykta.contract.topics import Topic, TopicKind, TopicError
+from lykta.contract.topics import Topic, TopicError, TopicKind
 
 __all__ = [
     "Command",

@@ -6,9 +6,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from lykta.contract.messages import CommandResult, Event, State, TelemetryBatch, Command
+from lykta.contract.messages import Command, CommandResult, Event, State, TelemetryBatch
 from lykta.contract.program import Program
-from lykta.contract.topics import TopicKind
+from lykta.contract.topics import ROOT, TopicKind
 
 T = TypeVar("T")
 
@@ -21,7 +21,9 @@ PAYLOAD_TYPES: dict[TopicKind, type] = {
     TopicKind.CMD_RES: CommandResult,
 }
 
-_decoders: dict[type, msgspec.json.Decoder] = {t: msgspec.json.Decoder(t) for t in PAYLOAD_TYPES.values()}
+_decoders: dict[type, msgspec.json.Decoder] = {
+    t: msgspec.json.Decoder(t) for t in PAYLOAD_TYPES.values()
+}
 _encoder = msgspec.json.Encoder()
 
 
@@ -78,6 +80,9 @@ def schema() -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Lykta wire contract v1",
-        "topics": {f"lykta/v1/{{site}}/{{gateway}}/{k.value}": s for k, s in zip(kinds, schemas)},
+        "topics": {
+            f"{ROOT}/{{site}}/{{gateway}}/{k.value}": s
+            for k, s in zip(kinds, schemas, strict=True)
+        },
         "$defs": components,
     }
