@@ -1,0 +1,72 @@
+"""Building MQTT v5 clients the same way for both roles (TLS, credentials, session)."""
+
+from __future__ import annotations
+
+import ssl
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from lykta.config import MqttConfig
+
+
+def tls_context(cfg: MqttConfig) -> ssl.SSLContext | None:
+    """An SSL context verifying the broker against ``tls.ca_file``, with the client cert."""
+    if cfg.tls is None:
+        return None
+    ctx = ssl.create_default_context(cafile=str(cfg.tls.ca_file))
+    if cfg.tls.cert_file is not None:
+        ctx.load_cert_chain(str(cfg.tls.cert_file), str(cfg.tls.key_file))
+    return ctx
+
+
+def make_client(
+    cfg: MqttConfig,
+    identifier: str,
+    *,
+    will: aiomqtt.Will | None = None,
+    clean_start: bool = True,
+    session_expiry_s: int = 0,
+    max_inflight: int = 100,
+    max_queued_incoming: int | None = None,
+) -> aiomqtt.Client:
+    """An MQTT v5 client for ``cfg``. ``clean_start=False`` with ``session_expiry_s`` keeps
+    the broker-side session (and its queued QoS 1 messages) across reconnects and restarts."""
+    props = Properties(PacketTypes.CONNECT)
+    if session_expiry_s:
+        props.SessionExpiryInterval = session_expiry_s
+    return aiomqtt.Client(
+        cfg.host,
+        cfg.port,
+        username=cfg.username,
+        password=cfg.password(),
+        identifier=identifier,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        will=will,
+        clean_start=clean_start,
+        properties=props,
+        keepalive=cfg.keepalive_s,
+        tls_context=tls_context(cfg),
+        max_inflight_messages=max_inflight,
+        max_queued_incoming_messages=max_queued_incoming,
+    )
+
+
+def publish_properties(
+    *,
+    expiry_s: int | None = None,
+    correlation: bytes | None = None,
+    response_topic: str | None = None,
+) -> Properties | None:
+    """PUBLISH properties: message expiry (stale commands die in the broker), correlation."""
+    if expiry_s is None and correlation is None and response_topic is None:
+        return None
+    p = Properties(PacketTypes.PUBLISH)
+    if expiry_s is not None:
+        p.MessageExpiryInterval = max(1, int(expiry_s))
+    if correlation is not None:
+        p.CorrelationData = correlation
+    if response_topic is not None:
+        p.ResponseTopic = response_topic
+    return p
