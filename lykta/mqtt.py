@@ -30,13 +30,21 @@ def make_client(
     session_expiry_s: int = 0,
     max_inflight: int = 100,
     max_queued_incoming: int | None = None,
+    receive_maximum: int | None = None,
+    manual_ack: bool = False,
 ) -> aiomqtt.Client:
     """An MQTT v5 client for ``cfg``. ``clean_start=False`` with ``session_expiry_s`` keeps
-    the broker-side session (and its queued QoS 1 messages) across reconnects and restarts."""
+    the broker-side session (and its queued QoS 1 messages) across reconnects and restarts.
+
+    ``manual_ack=True`` withholds PUBACK until the caller acknowledges with :func:`ack`, and
+    ``receive_maximum`` caps how many unacknowledged QoS 1 messages the broker sends: together
+    they turn a slow consumer into backpressure at the broker instead of lost messages."""
     props = Properties(PacketTypes.CONNECT)
     if session_expiry_s:
         props.SessionExpiryInterval = session_expiry_s
-    return aiomqtt.Client(
+    if receive_maximum:
+        props.ReceiveMaximum = receive_maximum
+    client = aiomqtt.Client(
         cfg.host,
         cfg.port,
         username=cfg.username,
@@ -51,6 +59,15 @@ def make_client(
         max_inflight_messages=max_inflight,
         max_queued_incoming_messages=max_queued_incoming,
     )
+    if manual_ack:
+        client._client.manual_ack_set(True)  # noqa: SLF001 - aiomqtt does not expose it
+    return client
+
+
+def ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    """Send the PUBACK for ``message`` (clients made with ``manual_ack=True``)."""
+    if message.qos > 0:
+        client._client.ack(message.mid, message.qos)  # noqa: SLF001
 
 
 def publish_properties(

@@ -1,0 +1,287 @@
+"""The controller's ingest: MQTT in, strict decoding, gateway tracking, InfluxDB out.
+
+Nothing is lost on the way: the controller's MQTT session persists (clean start off, session
+expiry), messages are acknowledged to the broker only after their readings are in InfluxDB
+or in the writer's disk spool (manual PUBACK), and MQTT v5 *Receive Maximum* caps how many
+unacknowledged messages the broker sends, so a slow database slows the broker's delivery
+instead of filling memory. Whatever is unacknowledged when the controller dies, the broker
+delivers again; identical points overwrite in InfluxDB, so a replay never duplicates.
+
+Telemetry and events come through a shared subscription (``$share/controllers/...``) so
+several controller processes split the load; gateway state is subscribed by every controller
+(retained births/deaths are not delivered on shared subscriptions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiomqtt
+
+from controller.datamodel import event_lines, state_lines, telemetry_lines
+from controller.gateways import Gap, GatewayTracker
+from controller.influx_writer import InfluxWriter
+from lykta.config import MqttConfig
+from lykta.contract import (
+    Command,
+    ContractError,
+    Event,
+    EventKind,
+    State,
+    TelemetryBatch,
+    Topic,
+    TopicError,
+    TopicKind,
+    decode,
+    encode,
+)
+from lykta.contract.topics import subscription
+from lykta.mqtt import ack, make_client, publish_properties
+
+log = logging.getLogger("lykta.controller.ingest")
+
+REBIRTH_EXPIRY_S = 60
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Counters for the live view and the summary."""
+
+    messages: int = 0
+    batches: int = 0
+    readings: int = 0
+    events: int = 0
+    malformed: int = 0
+    malformed_reasons: dict[str, int] = field(default_factory=dict)
+    gaps: int = 0
+    rebirths_requested: int = 0
+
+
+class Ingest:
+    """One controller process's ingest for ``site``; ``async with`` runs it in the background.
+
+    ``receive_maximum`` bounds in-flight (unacknowledged) messages; ``ack_every`` messages
+    (or ``ack_interval_s``) form one write + flush + acknowledge round.
+    """
+
+    def __init__(
+        self,
+        mqtt: MqttConfig,
+        site: str,
+        writer: InfluxWriter,
+        *,
+        client_id: str | None = None,
+        session_expiry_s: int = 7 * 24 * 3600,
+        receive_maximum: int = 2000,
+        ack_every: int = 500,
+        ack_interval_s: float = 0.2,
+        detect_gaps: bool = True,
+        clock: Callable[[], int] = _now_ms,
+    ) -> None:
+        self.mqtt = mqtt
+        self.site = site
+        self.writer = writer
+        self.client_id = client_id or f"lykta-controller-{site}-{uuid.uuid4().hex[:8]}"
+        self.session_expiry_s = session_expiry_s
+        self.receive_maximum = receive_maximum
+        self.ack_every = ack_every
+        self.ack_interval_s = ack_interval_s
+        self.detect_gaps = detect_gaps
+        self.clock = clock
+        self.tracker = GatewayTracker()
+        self.stats = IngestStats()
+        self.gap_log: list[Gap] = []
+        self.connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._client: aiomqtt.Client | None = None
+
+    async def __aenter__(self) -> Ingest:
+        self._task = asyncio.create_task(self._run(), name="ingest")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop ingesting; what was received is written and acknowledged first."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def wait_connected(self, within_s: float = 10.0) -> None:
+        """Return once subscribed; raise ``TimeoutError`` otherwise."""
+        async with asyncio.timeout(within_s):
+            await self.connected.wait()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while True:
+            ctl_state = str(Topic.controller_state(self.site))
+            will = aiomqtt.Will(ctl_state, encode(State(online=False, bdseq=0)), qos=1, retain=True)
+            client = make_client(
+                self.mqtt,
+                self.client_id,
+                will=will,
+                clean_start=False,
+                session_expiry_s=self.session_expiry_s,
+                max_inflight=1000,
+                # acknowledge only what is stored (see module doc)
+                manual_ack=True,
+                receive_maximum=self.receive_maximum,
+            )
+            try:
+                async with client:
+                    self._client = client
+                    await client.publish(
+                        ctl_state,
+                        encode(State(online=True, bdseq=0, ts=self.clock())),
+                        qos=1,
+                        retain=True,
+                    )
+                    for kind in (TopicKind.TELEMETRY, TopicKind.EVENT, TopicKind.CMD_RES):
+                        await client.subscribe(subscription(self.site, kind, shared=True), qos=1)
+                    await client.subscribe(subscription(self.site, TopicKind.STATE), qos=1)
+                    self.connected.set()
+                    delay = 0.5
+                    await self._consume(client)
+            except aiomqtt.MqttError as e:
+                log.warning("controller: broker link lost (%s); retrying in %.1f s", e, delay)
+            finally:
+                self._client = None
+                self.connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        pending: list[aiomqtt.Message] = []
+        lines: list[str] = []
+        messages = aiter(client.messages)
+        deadline = time.monotonic() + self.ack_interval_s
+        try:
+            while True:
+                timeout = max(0.0, deadline - time.monotonic()) if pending else None
+                try:
+                    async with asyncio.timeout(timeout):
+                        message = await anext(messages)
+                except TimeoutError:
+                    message = None
+                if message is not None:
+                    pending.append(message)
+                    lines.extend(self._handle(client, message))
+                if pending and (
+                    len(pending) >= self.ack_every
+                    or message is None
+                    or time.monotonic() >= deadline
+                ):
+                    await self._commit(client, pending, lines)
+                    pending, lines = [], []
+                if not pending:
+                    deadline = time.monotonic() + self.ack_interval_s
+        except asyncio.CancelledError:
+            if pending:
+                # shutting down: store what we have, then acknowledge it
+                with contextlib.suppress(Exception):
+                    await self._commit(client, pending, lines)
+            raise
+
+    async def _commit(
+        self, client: aiomqtt.Client, pending: list[aiomqtt.Message], lines: list[str]
+    ) -> None:
+        if lines:
+            await self.writer.write(lines)
+            await self.writer.flush()
+        for m in pending:
+            ack(client, m)
+
+    def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> list[str]:
+        """Decode one message; return its lines. Bad input is counted and logged, never fatal."""
+        self.stats.messages += 1
+        topic = str(message.topic)
+        payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
+        try:
+            t = Topic.parse(topic)
+            if t.gateway == "_controller":
+                return []
+            if t.kind is TopicKind.TELEMETRY:
+                batch = decode(payload, TelemetryBatch)
+                self.stats.batches += 1
+                self.stats.readings += batch.reading_count()
+                lines = telemetry_lines(t.site, t.gateway, batch)
+                if self.detect_gaps:
+                    gap = self.tracker.on_telemetry(t.gateway, batch.seq)
+                    if gap is not None:
+                        lines += event_lines(t.site, t.gateway, self._on_gap(client, gap))
+                return lines
+            if t.kind is TopicKind.STATE:
+                if not payload:
+                    return []  # a cleared retained state
+                state = decode(payload, State)
+                changed = self.tracker.on_state(t.gateway, state, self.clock())
+                if changed is not None:
+                    log.info(
+                        "gateway %s %s (bdseq %d)",
+                        t.gateway,
+                        "online" if changed else "OFFLINE",
+                        state.bdseq,
+                    )
+                    return state_lines(t.site, t.gateway, state, received_ms=self.clock())
+                return []
+            if t.kind is TopicKind.EVENT:
+                event = decode(payload, Event)
+                self.stats.events += 1
+                return event_lines(t.site, t.gateway, event)
+            return []
+        except (ContractError, TopicError) as e:
+            self.stats.malformed += 1
+            reason = str(e)
+            key = reason.split(":", 2)[1].strip() if ":" in reason else reason
+            self.stats.malformed_reasons[key] = self.stats.malformed_reasons.get(key, 0) + 1
+            log.warning("dropped malformed message on %s: %s", topic, reason)
+            return []
+
+    def _on_gap(self, client: aiomqtt.Client, gap: Gap) -> Event:
+        """Ask the gateway for a rebirth; return the event recording the gap."""
+        self.stats.gaps += 1
+        self.gap_log.append(gap)
+        log.warning(
+            "gateway %s: telemetry seq %d..%d missing; asking for a rebirth",
+            gap.gateway,
+            gap.first,
+            gap.last,
+        )
+        now = self.clock()
+        cmd = Command(
+            id=uuid.uuid4().hex,
+            name="rebirth",
+            issued_ts=now,
+            expires_ts=now + REBIRTH_EXPIRY_S * 1000,
+            args={"missing_from": gap.first, "missing_to": gap.last},
+        )
+        self.stats.rebirths_requested += 1
+        topic = str(Topic(self.site, gap.gateway, TopicKind.CMD))
+        asyncio.get_running_loop().create_task(
+            client.publish(
+                topic, encode(cmd), qos=1, properties=publish_properties(expiry_s=REBIRTH_EXPIRY_S)
+            )
+        )
+        return Event(
+            ts=now,
+            kind=EventKind.SEQ_GAP,
+            source=gap.gateway,
+            detail={"first": gap.first, "last": gap.last},
+        )

@@ -1,0 +1,110 @@
+"""The gateway daemon: reads the field buses, publishes telemetry, runs the program.
+
+It ties together the field (anything implementing :class:`FieldReader`), the MQTT link
+(:class:`gateway.link.GatewayLink`) and the telemetry cadence. It runs autonomously: when the
+broker is away, telemetry keeps being read and spooled on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from gateway.link import GatewayLink
+from lykta.config import MqttConfig
+from lykta.contract import LuminaireReading, MeterReading, SensorReading, TelemetryBatch
+
+log = logging.getLogger("lykta.gateway")
+
+
+@dataclass(slots=True)
+class FieldReadings:
+    """One read of everything on the cabinet's buses."""
+
+    luminaires: list[LuminaireReading] = field(default_factory=list)
+    meters: list[MeterReading] = field(default_factory=list)
+    sensors: list[SensorReading] = field(default_factory=list)
+
+
+class FieldReader(Protocol):
+    """Whatever reads the cabinet's devices (DALI luminaires, Modbus meters and sensors)."""
+
+    async def read(self, now_ms: int) -> FieldReadings:
+        """Read every device once; readings carry ``now_ms`` or their own timestamps."""
+        ...
+
+    def luminaire_count(self) -> int:
+        """How many luminaires this gateway drives."""
+        ...
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Gateway:
+    """One cabinet's gateway. ``async with Gateway(...)`` runs it; leaving the block stops it."""
+
+    def __init__(
+        self,
+        site: str,
+        gateway_id: str,
+        mqtt: MqttConfig,
+        field_reader: FieldReader,
+        state_dir: Path,
+        *,
+        telemetry_interval_s: float = 1.0,
+        clock: Callable[[], int] = _now_ms,
+    ) -> None:
+        self.site = site
+        self.id = gateway_id
+        self.field = field_reader
+        self.interval = telemetry_interval_s
+        self.clock = clock
+        self.link = GatewayLink(mqtt, site, gateway_id, state_dir, clock=clock)
+        self.link.luminaire_count = field_reader.luminaire_count()
+        self.readings_read = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Gateway:
+        await self.link.__aenter__()
+        self._task = asyncio.create_task(self._telemetry_loop(), name=f"telemetry-{self.id}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def stop(self, *, drain_s: float = 10.0, graceful: bool = True) -> None:
+        """Stop reading; give the outbox ``drain_s`` to empty; close the link."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if graceful and drain_s > 0:
+            await self.link.drained(drain_s)
+        await self.link.close(graceful=graceful)
+
+    async def _telemetry_loop(self) -> None:
+        next_at = time.monotonic()
+        while True:
+            now = self.clock()
+            try:
+                r = await self.field.read(now)
+            except Exception:  # a field bus fault must never stop the gateway
+                log.exception("%s: reading the field failed", self.id)
+            else:
+                batch = TelemetryBatch(
+                    seq=0, ts=now, luminaires=r.luminaires, meters=r.meters, sensors=r.sensors
+                )
+                if batch.reading_count():
+                    self.link.send_telemetry(batch)
+                    self.readings_read += batch.reading_count()
+            next_at += self.interval
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))

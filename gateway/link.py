@@ -1,0 +1,332 @@
+"""The gateway's MQTT link: birth/will, store-and-forward telemetry, commands, programs.
+
+One object with an ``async with`` lifecycle. It keeps reconnecting while the broker is away;
+every connection registers a will (``online: false``) and publishes a retained birth carrying
+the same ``bdseq``, so the controller can tell a current death from a stale one.
+
+Telemetry goes through the on-disk outbox first and is published from there in order; a
+batch leaves the outbox only after the broker acknowledged it (QoS 1 PUBACK), so a broker
+outage, a network cut or a gateway restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiomqtt
+
+from lykta.config import MqttConfig
+from lykta.contract import (
+    Command,
+    CommandResult,
+    ContractError,
+    Event,
+    State,
+    TelemetryBatch,
+    Topic,
+    TopicKind,
+    decode,
+    encode,
+)
+from lykta.contract.program import Program
+from lykta.mqtt import make_client, publish_properties
+from lykta.spool import Spool
+
+log = logging.getLogger("lykta.gateway.link")
+
+CommandHandler = Callable[[Command], Awaitable[CommandResult]]
+ProgramHandler = Callable[[Program | None, bytes], Awaitable[None]]
+
+RECONNECT_MIN_S = 0.5
+RECONNECT_MAX_S = 30.0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class GatewayLink:
+    """The MQTT side of one gateway.
+
+    ``on_command`` is called for every command that has not expired; its result is published
+    on ``cmd/res``. ``on_program`` gets every retained program (decoded, or ``None`` with the
+    raw bytes when it does not decode — the gateway then keeps its fail-safe default).
+    """
+
+    def __init__(
+        self,
+        mqtt: MqttConfig,
+        site: str,
+        gateway: str,
+        state_dir: Path,
+        *,
+        on_command: CommandHandler | None = None,
+        on_program: ProgramHandler | None = None,
+        clock: Callable[[], int] = _now_ms,
+        version: str = "lykta-gateway",
+    ) -> None:
+        self.mqtt = mqtt
+        self.site = site
+        self.gateway = gateway
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Spool(self.state_dir / "outbox")
+        self.on_command = on_command
+        self.on_program = on_program
+        self.clock = clock
+        self.version = version
+        self.program_hash: str | None = None
+        self.luminaire_count: int | None = None
+        self.connected = asyncio.Event()
+        self.stats = {
+            "published_batches": 0,
+            "published_readings": 0,
+            "connects": 0,
+            "commands": 0,
+            "commands_expired": 0,
+            "malformed": 0,
+        }
+        self._seq = self._load_counter("seq")
+        self._bdseq = self._load_counter("bdseq")
+        self._client: aiomqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._empty = asyncio.Event()
+        if not len(self.outbox):
+            self._empty.set()
+        self._rebirth = asyncio.Event()
+
+    # -- public API --------------------------------------------------------------------------
+
+    def topic(self, kind: TopicKind) -> str:
+        """This gateway's topic of ``kind``."""
+        return str(Topic(self.site, self.gateway, kind))
+
+    @property
+    def bdseq(self) -> int:
+        """The birth/death sequence number of the current (or next) connection."""
+        return self._bdseq
+
+    def send_telemetry(self, batch: TelemetryBatch) -> None:
+        """Queue ``batch`` for publishing (durably, on disk). Assigns ``batch.seq``."""
+        batch.seq = self._seq
+        self._seq += 1
+        self._store_counter("seq", self._seq)
+        self.outbox.append(b"T" + struct.pack(">I", batch.reading_count()) + encode(batch))
+        self._empty.clear()
+        self._wake.set()
+
+    def send_event(self, event: Event) -> None:
+        """Queue an event for publishing (durably, in order with telemetry)."""
+        self.outbox.append(b"E" + encode(event))
+        self._empty.clear()
+        self._wake.set()
+
+    def next_seq(self) -> int:
+        """The ``seq`` the next telemetry batch will get."""
+        return self._seq
+
+    def request_rebirth(self) -> None:
+        """Publish a fresh birth on the current connection (the controller asked for it)."""
+        self._rebirth.set()
+
+    async def drained(self, within_s: float = 10.0) -> bool:
+        """Wait until the outbox is empty (everything acknowledged); False if it is not
+        within ``within_s`` seconds."""
+        try:
+            async with asyncio.timeout(within_s):
+                await self._empty.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def __aenter__(self) -> GatewayLink:
+        self._task = asyncio.create_task(self._run(), name=f"link-{self.gateway}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close(graceful=True)
+
+    async def close(self, *, graceful: bool = True) -> None:
+        """Stop the link. ``graceful`` publishes ``online: false`` first (a clean shutdown is
+        not a fault); otherwise the connection is just dropped and the broker sends the will."""
+        if self._task is None:
+            return
+        client = self._client
+        if graceful and client is not None and self.connected.is_set():
+            with contextlib.suppress(Exception):
+                await client.publish(
+                    self.topic(TopicKind.STATE),
+                    encode(self._state(False)),
+                    qos=1,
+                    retain=True,
+                    timeout=2,
+                )
+        if not graceful and client is not None:
+            # Simulates a cut cable: close the socket without DISCONNECT, so the will fires.
+            with contextlib.suppress(Exception):
+                client._client.socket().close()  # noqa: SLF001
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+        self._task = None
+        self.outbox.close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _state(self, online: bool) -> State:
+        return State(
+            online=online,
+            bdseq=self._bdseq,
+            ts=self.clock(),
+            version=self.version,
+            program_hash=self.program_hash,
+            luminaires=self.luminaire_count,
+        )
+
+    async def _run(self) -> None:
+        delay = RECONNECT_MIN_S
+        while True:
+            # The will carries no ts: the broker sends it later, the controller stamps it.
+            will_state = State(online=False, bdseq=self._bdseq, version=self.version)
+            will = aiomqtt.Will(self.topic(TopicKind.STATE), encode(will_state), qos=1, retain=True)
+            client = make_client(self.mqtt, f"lykta-gw-{self.site}-{self.gateway}", will=will)
+            try:
+                async with client:
+                    self._client = client
+                    self.stats["connects"] += 1
+                    await client.publish(
+                        self.topic(TopicKind.STATE), encode(self._state(True)), qos=1, retain=True
+                    )
+                    await client.subscribe(self.topic(TopicKind.CMD), qos=1)
+                    await client.subscribe(self.topic(TopicKind.PROGRAM), qos=1)
+                    self.connected.set()
+                    delay = RECONNECT_MIN_S
+                    log.info("%s connected (bdseq %d)", self.gateway, self._bdseq)
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._publisher(client))
+                        tg.create_task(self._receiver(client))
+                        tg.create_task(self._rebirther(client))
+            except* aiomqtt.MqttError as eg:
+                log.warning(
+                    "%s: broker link lost (%s); retrying in %.1f s",
+                    self.gateway,
+                    eg.exceptions[0],
+                    delay,
+                )
+            finally:
+                self._client = None
+                self.connected.clear()
+                # The next connection is a new life: its will and birth carry the next bdseq.
+                self._bdseq += 1
+                self._store_counter("bdseq", self._bdseq)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _publisher(self, client: aiomqtt.Client) -> None:
+        tele, event = self.topic(TopicKind.TELEMETRY), self.topic(TopicKind.EVENT)
+        while True:
+            self._wake.clear()
+            for record in self.outbox.peek(64):
+                if record[:1] == b"T":
+                    (count,) = struct.unpack_from(">I", record, 1)
+                    await client.publish(tele, record[5:], qos=1)  # returns after PUBACK
+                    self.stats["published_batches"] += 1
+                    self.stats["published_readings"] += count
+                else:
+                    await client.publish(event, record[1:], qos=1)
+                self.outbox.ack(1)
+            if not len(self.outbox):
+                self._empty.set()
+                await self._wake.wait()
+
+    async def _rebirther(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._rebirth.wait()
+            self._rebirth.clear()
+            await client.publish(
+                self.topic(TopicKind.STATE), encode(self._state(True)), qos=1, retain=True
+            )
+
+    async def _receiver(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            kind = Topic.parse(str(message.topic)).kind
+            payload = bytes(message.payload) if message.payload is not None else b""
+            if kind is TopicKind.PROGRAM:
+                await self._handle_program(payload)
+            elif kind is TopicKind.CMD:
+                await self._handle_command(client, message, payload)
+
+    async def _handle_program(self, payload: bytes) -> None:
+        if self.on_program is None:
+            return
+        try:
+            program = decode(payload, Program) if payload else None
+        except ContractError as e:
+            self.stats["malformed"] += 1
+            log.warning("%s: program rejected: %s", self.gateway, e)
+            program = None
+        await self.on_program(program, payload)
+
+    async def _handle_command(
+        self, client: aiomqtt.Client, message: aiomqtt.Message, payload: bytes
+    ) -> None:
+        try:
+            cmd = decode(payload, Command)
+        except ContractError as e:
+            self.stats["malformed"] += 1
+            log.warning("%s: malformed command dropped: %s", self.gateway, e)
+            return
+        now = self.clock()
+        if cmd.expires_ts <= now:
+            # The broker drops expired messages too (message expiry); this catches clocks,
+            # retained copies and anything that slipped through. A stale command never runs.
+            self.stats["commands_expired"] += 1
+            result = CommandResult(
+                id=cmd.id,
+                ts=now,
+                ok=False,
+                detail=f"expired {now - cmd.expires_ts} ms ago; not executed",
+            )
+        elif cmd.name == "rebirth":
+            self.request_rebirth()
+            result = CommandResult(id=cmd.id, ts=now, ok=True, detail="rebirth published")
+        elif self.on_command is None:
+            result = CommandResult(
+                id=cmd.id, ts=now, ok=False, detail=f"unknown command {cmd.name}"
+            )
+        else:
+            self.stats["commands"] += 1
+            try:
+                result = await self.on_command(cmd)
+            except Exception as e:  # a bad command must not take the link down
+                log.exception("%s: command %s failed", self.gateway, cmd.name)
+                result = CommandResult(id=cmd.id, ts=now, ok=False, detail=f"failed: {e}")
+        corr = (
+            message.properties.CorrelationData
+            if message.properties and hasattr(message.properties, "CorrelationData")
+            else None
+        )
+        await client.publish(
+            self.topic(TopicKind.CMD_RES),
+            encode(result),
+            qos=1,
+            properties=publish_properties(correlation=corr),
+        )
+
+    def _load_counter(self, name: str) -> int:
+        try:
+            return int((self.state_dir / name).read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def _store_counter(self, name: str, value: int) -> None:
+        tmp = self.state_dir / f"{name}.tmp"
+        tmp.write_text(str(value))
+        tmp.replace(self.state_dir / name)
