@@ -1,7 +1,17 @@
 """The ``program`` message: a compiled, versioned, signed control program for one gateway.
 
-Owned by the strategy engine (``lykta.strategy.compile``), which produces it; the gateway
-executes it with the same evaluator. (First version; the strategy engine refines it.)
+Produced by :func:`lykta.strategy.compile_program`; executed at the gateway by the pure
+functions in :mod:`lykta.strategy.execution` (``program_level``, ``enforce_floor``,
+``presence_corridor``). A program is valid from ``valid_from`` (inclusive) to ``valid_until``
+(exclusive); outside it, or with a bad signature, the gateway runs the fail-safe
+(:func:`lykta.strategy.safe_default_level`).
+
+Shape: per DALI group one list of switch points (a schedule step costs one group frame per
+(group, level) change); per luminaire its address, position along its zone's path, safety floor
+and presence boost levels, and own switch points only where it does not follow a group
+(ungrouped, or named by an override). ``lit`` lists the lit windows: inside them the gateway
+never drives a luminaire below its ``floor_level``. ``version`` is a hash of the content;
+``signature`` covers :func:`signing_payload` and is set by the controller.
 """
 
 from __future__ import annotations
@@ -10,28 +20,67 @@ from typing import Annotated
 
 import msgspec
 
-from lykta.contract.messages import ArcLevel, Base, Ms
+from lykta.contract.messages import ArcLevel, Base, Id, Ms
+
+Duration = Annotated[int, msgspec.Meta(ge=0, description="milliseconds")]
 
 
-class SwitchPoint(Base):
-    """From ``ts`` on, the target is ``level``, reached over ``fade_ms``."""
+class SwitchPoint(Base, kw_only=True):
+    """From ``ts`` on, the target is ``level``, reached over ``fade_ms`` (linear in arc level)."""
 
     ts: Ms
     level: ArcLevel
-    fade_ms: Annotated[int, msgspec.Meta(ge=0)] = 0
+    fade_ms: Duration = 0
 
 
-class GroupProgram(Base):
-    """Switch points for one DALI group on one bus."""
+class GroupProgram(Base, kw_only=True):
+    """Switch points for one DALI group on one bus; all members share zone and design class."""
 
-    bus: str
+    bus: Id
     group: Annotated[int, msgspec.Meta(ge=0, le=15)]
-    zone: str
+    zone: Id
+    design_class: str
     floor_level: ArcLevel
+    boost_level: ArcLevel | None = None
     points: list[SwitchPoint]
 
 
-class Program(Base):
+class LuminaireProgram(Base, kw_only=True):
+    """One luminaire: address, place on its zone's path, floor and boost levels.
+
+    ``points`` is empty when the luminaire follows its group's points.
+    """
+
+    id: Id
+    bus: Id
+    short_address: Annotated[int, msgspec.Meta(ge=0, le=63)]
+    group: Annotated[int, msgspec.Meta(ge=0, le=15)] | None = None
+    zone: Id
+    position_m: float
+    floor_level: ArcLevel
+    boost_level: ArcLevel | None = None
+    points: list[SwitchPoint] = []
+
+
+class PresenceRule(Base, kw_only=True):
+    """The light corridor of one zone (see :mod:`lykta.strategy.presence`)."""
+
+    zone: Id
+    ahead: Annotated[int, msgspec.Meta(ge=0)]
+    behind: Annotated[int, msgspec.Meta(ge=0)]
+    hold_ms: Duration
+    fade_up_ms: Duration
+    fade_down_ms: Duration
+
+
+class LitWindow(Base, kw_only=True):
+    """An interval in which the lights are on and safety floors apply."""
+
+    from_ts: Ms
+    until_ts: Ms
+
+
+class Program(Base, kw_only=True):
     """Everything a gateway needs to run autonomously from ``valid_from`` to ``valid_until``."""
 
     version: str
@@ -40,5 +89,21 @@ class Program(Base):
     created_ts: Ms
     valid_from: Ms
     valid_until: Ms
+    latitude: float = 0.0
+    longitude: float = 0.0
+    timezone: str = "UTC"
+    sun_elevation_deg: float = -4.0
+    safety_routes: list[str] = []
+    lit: list[LitWindow] = []
     groups: list[GroupProgram] = []
+    luminaires: list[LuminaireProgram] = []
+    presence: list[PresenceRule] = []
     signature: str | None = None
+
+
+_encoder = msgspec.json.Encoder(order="deterministic")
+
+
+def signing_payload(program: Program) -> bytes:
+    """The bytes a signature covers: the program without ``signature``, deterministic JSON."""
+    return _encoder.encode(msgspec.structs.replace(program, signature=None))

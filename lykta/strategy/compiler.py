@@ -1,0 +1,192 @@
+"""Compile a strategy into the program one gateway executes (``lykta.contract.Program``).
+
+``compile_program(strategy, gateway_id, start, hours) -> Program``. Pure: the creation time is
+``start`` unless ``created`` is given. Switch points come from the very evaluator that
+previews (:func:`lykta.strategy.evaluator.unit_target`), sampled at every instant where
+something can change (lit window edges, period starts, planned override starts and expiries),
+so between points the level is constant. A rise uses the fade-up time, a fall the fade-down
+time; the first point uses the fade-down time (a safe way to take over from any level).
+
+Luminaires that share a DALI group share zone and design class (the loader checks it), so one
+list of points per group does; only ungrouped luminaires or those named by an override get
+points of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_right
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import msgspec
+
+from lykta.contract.program import (
+    GroupProgram,
+    LitWindow,
+    LuminaireProgram,
+    PresenceRule,
+    Program,
+    SwitchPoint,
+    signing_payload,
+)
+from lykta.strategy.astronomy import utc_ms
+from lykta.strategy.en13201 import LightingClass
+from lykta.strategy.evaluator import class_level, unit_target
+from lykta.strategy.model import Override, Strategy
+from lykta.strategy.schedule import NightPlan, night_plan, nights_between
+from lykta.strategy.wallclock import require_utc
+
+MAX_HOURS = 24 * 14
+
+
+class CompileError(ValueError):
+    """The program cannot be compiled (unknown gateway, bad interval)."""
+
+
+def _boundaries(
+    plans: Sequence[NightPlan], overrides: Sequence[Override], start: datetime, end: datetime
+) -> list[datetime]:
+    out = {start}
+    for p in plans:
+        out.update(b for b in p.boundaries() if start < b < end)
+        out.update(s for s in p.starts if start < s < end)
+    for o in overrides:
+        out.update(t for t in (o.starts, o.expires) if t is not None and start < t < end)
+    return sorted(out)
+
+
+def _points(
+    strategy: Strategy,
+    zone: str,
+    design: LightingClass,
+    luminaire_id: str | None,
+    instants: Sequence[datetime],
+    plan_at: Sequence[NightPlan],
+    overrides: Sequence[Override],
+) -> list[SwitchPoint]:
+    pts: list[SwitchPoint] = []
+    prev: int | None = None
+    for t, plan in zip(instants, plan_at, strict=True):
+        tg = unit_target(
+            strategy, zone, design, t, luminaire_id=luminaire_id, overrides=overrides, plan=plan
+        )
+        if prev is None:
+            fade = tg.fade_down_s
+        elif tg.level == prev:
+            continue
+        else:
+            fade = tg.fade_up_s if tg.level > prev else tg.fade_down_s
+        pts.append(SwitchPoint(ts=utc_ms(t), level=tg.level, fade_ms=round(fade * 1000)))
+        prev = tg.level
+    return pts
+
+
+def compile_program(
+    strategy: Strategy,
+    gateway_id: str,
+    start: datetime,
+    hours: float,
+    *,
+    created: datetime | None = None,
+    overrides: Sequence[Override] | None = None,
+) -> Program:
+    """The program for ``gateway_id`` from ``start`` (aware) for ``hours`` hours.
+
+    ``overrides`` replaces the strategy's planned overrides when given. Raises
+    :class:`CompileError` for an unknown gateway or an interval outside 0 < hours ≤ 336.
+    """
+    start = require_utc(start, "program start")
+    if not 0 < hours <= MAX_HOURS:
+        raise CompileError(f"hours must be in (0, {MAX_HOURS}], got {hours}")
+    end = start + timedelta(hours=hours)
+    lums = [lum for lum in strategy.luminaires if lum.gateway == gateway_id]
+    if not lums:
+        known = ", ".join(strategy.gateways()) or "none"
+        raise CompileError(
+            f"gateway {gateway_id!r} has no luminaires in the strategy (known: {known})"
+        )
+    ovs = list(strategy.overrides if overrides is None else overrides)
+    plans = [night_plan(strategy, n) for n in nights_between(strategy, start, end)]
+    instants = _boundaries(plans, ovs, start, end)
+    plan_starts = [p.start for p in plans]
+    plan_at = [plans[max(0, bisect_right(plan_starts, t) - 1)] for t in instants]
+    individually = {lid for o in ovs for lid in o.luminaires}
+
+    cache: dict[tuple[str, str, str | None], list[SwitchPoint]] = {}
+
+    def points(zone: str, design: LightingClass, lid: str | None) -> list[SwitchPoint]:
+        key = (zone, design.name, lid)
+        if key not in cache:
+            cache[key] = _points(strategy, zone, design, lid, instants, plan_at, ovs)
+        return cache[key]
+
+    groups: dict[tuple[str, int], GroupProgram] = {}
+    lprogs: list[LuminaireProgram] = []
+    for lum in sorted(lums, key=lambda x: (x.zone, x.position_m, x.id)):
+        z = strategy.zones[lum.zone]
+        floor = class_level(lum.design_class, z.safety_floor)
+        boost = class_level(lum.design_class, z.presence.boost) if z.presence else None
+        if lum.group is not None and (lum.bus, lum.group) not in groups:
+            groups[(lum.bus, lum.group)] = GroupProgram(
+                bus=lum.bus,
+                group=lum.group,
+                zone=lum.zone,
+                design_class=lum.design_class.name,
+                floor_level=floor,
+                boost_level=boost,
+                points=points(lum.zone, lum.design_class, None),
+            )
+        own = lum.group is None or lum.id in individually
+        lprogs.append(
+            LuminaireProgram(
+                id=lum.id,
+                bus=lum.bus,
+                short_address=lum.short_address,
+                group=lum.group,
+                zone=lum.zone,
+                position_m=lum.position_m,
+                floor_level=floor,
+                boost_level=boost,
+                points=points(lum.zone, lum.design_class, lum.id) if own else [],
+            )
+        )
+    zones = sorted({lum.zone for lum in lums})
+    presence = [
+        PresenceRule(
+            zone=zn,
+            ahead=p.ahead,
+            behind=p.behind,
+            hold_ms=round(p.hold_s * 1000),
+            fade_up_ms=round(p.fade_up_s * 1000),
+            fade_down_ms=round(p.fade_down_s * 1000),
+        )
+        for zn in zones
+        if (p := strategy.zones[zn].presence) is not None
+    ]
+    lit = [
+        LitWindow(from_ts=utc_ms(max(on, start)), until_ts=utc_ms(min(off, end)))
+        for p in plans
+        for on, off in p.lit
+        if on < end and off > start
+    ]
+    site, sw = strategy.site, strategy.switching
+    program = Program(
+        version="",
+        site=site.name,
+        gateway=gateway_id,
+        created_ts=utc_ms(require_utc(created, "created") if created else start),
+        valid_from=utc_ms(start),
+        valid_until=utc_ms(end),
+        latitude=site.latitude,
+        longitude=site.longitude,
+        timezone=site.timezone,
+        sun_elevation_deg=sw.sun_elevation_deg,
+        safety_routes=[zn for zn in zones if strategy.zones[zn].safety_route],
+        lit=lit,
+        groups=[groups[k] for k in sorted(groups)],
+        luminaires=lprogs,
+        presence=presence,
+    )
+    digest = hashlib.sha256(signing_payload(program)).hexdigest()[:16]
+    return msgspec.structs.replace(program, version=digest)

@@ -1,0 +1,154 @@
+"""Execute a compiled :class:`~lykta.contract.Program` at an instant: pure functions for the
+gateway daemon (it injects ``now_ms``, milliseconds since the epoch, UTC).
+
+- :func:`program_valid` — inside ``[valid_from, valid_until)``? If not, run
+  :func:`lykta.strategy.safe_default_level`.
+- :func:`program_target` — the active switch point (level to command, fade) of a group or
+  luminaire; :func:`program_level` — the level it is at, part-way through a fade included.
+- :func:`in_lit_window`, :func:`enforce_floor` — the gateway's own floor check on any level it
+  is about to command (schedule, presence, override or operator command).
+- :func:`presence_corridor` — the luminaires a detection lights, and their boost levels.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+
+from lykta.contract.program import LuminaireProgram, Program, SwitchPoint
+from lykta.strategy.presence import corridor
+from lykta.strategy.ramp import level_during_fade
+
+
+class ProgramNotValid(ValueError):
+    """The program does not cover the instant asked about (expired or not yet valid)."""
+
+
+@dataclass(slots=True)
+class _Index:
+    groups: dict[tuple[str, int], list[SwitchPoint]]
+    luminaires: dict[str, LuminaireProgram]
+    paths: dict[str, list[LuminaireProgram]]
+    lit_from: list[int]
+    lit_until: list[int]
+
+
+_indexes: dict[int, tuple[Program, _Index]] = {}
+
+
+def _index(p: Program) -> _Index:
+    got = _indexes.get(id(p))
+    if got is not None and got[0] is p:
+        return got[1]
+    paths: dict[str, list[LuminaireProgram]] = {}
+    for lum in p.luminaires:
+        paths.setdefault(lum.zone, []).append(lum)
+    for path in paths.values():
+        path.sort(key=lambda x: (x.position_m, x.id))
+    idx = _Index(
+        groups={(g.bus, g.group): g.points for g in p.groups},
+        luminaires={lum.id: lum for lum in p.luminaires},
+        paths=paths,
+        lit_from=[w.from_ts for w in p.lit],
+        lit_until=[w.until_ts for w in p.lit],
+    )
+    if len(_indexes) >= 16:
+        _indexes.clear()
+    _indexes[id(p)] = (p, idx)
+    return idx
+
+
+def program_valid(program: Program, now_ms: int) -> bool:
+    """Whether ``now_ms`` lies in ``[valid_from, valid_until)``."""
+    return program.valid_from <= now_ms < program.valid_until
+
+
+def _points(program: Program, luminaire: str | None, group: tuple[str, int] | None):
+    idx = _index(program)
+    if luminaire is not None:
+        lum = idx.luminaires.get(luminaire)
+        if lum is None:
+            raise KeyError(f"program {program.version} for {program.gateway} has no {luminaire!r}")
+        if lum.points or lum.group is None:
+            return lum.points
+        group = (lum.bus, lum.group)
+    if group is None:
+        raise ValueError("name a luminaire or a (bus, group)")
+    pts = idx.groups.get(group)
+    if pts is None:
+        raise KeyError(f"program {program.version} for {program.gateway} has no group {group}")
+    return pts
+
+
+def _active(points: list[SwitchPoint], now_ms: int) -> int:
+    i = bisect_right([p.ts for p in points], now_ms) - 1
+    return max(i, 0)
+
+
+def program_target(
+    program: Program,
+    now_ms: int,
+    *,
+    luminaire: str | None = None,
+    group: tuple[str, int] | None = None,
+) -> SwitchPoint:
+    """The switch point in force at ``now_ms`` for a luminaire id or a ``(bus, group)``.
+
+    Raises :class:`ProgramNotValid` outside the program's validity.
+    """
+    if not program_valid(program, now_ms):
+        raise ProgramNotValid(
+            f"program {program.version} for {program.gateway} is valid "
+            f"{program.valid_from}..{program.valid_until} ms, not at {now_ms}"
+        )
+    pts = _points(program, luminaire, group)
+    return pts[_active(pts, now_ms)]
+
+
+def program_level(
+    program: Program,
+    now_ms: int,
+    *,
+    luminaire: str | None = None,
+    group: tuple[str, int] | None = None,
+) -> int:
+    """The arc level a luminaire or ``(bus, group)`` is at ``now_ms``, mid-fade included."""
+    if not program_valid(program, now_ms):
+        raise ProgramNotValid(f"program {program.version} is not valid at {now_ms}")
+    pts = _points(program, luminaire, group)
+    i = _active(pts, now_ms)
+    cur = pts[i]
+    prev = pts[i - 1].level if i > 0 else cur.level
+    return level_during_fade(prev, cur.level, cur.fade_ms, now_ms - cur.ts)
+
+
+def in_lit_window(program: Program, now_ms: int) -> bool:
+    """Whether ``now_ms`` is in one of the program's lit windows (safety floors apply)."""
+    idx = _index(program)
+    i = bisect_right(idx.lit_from, now_ms) - 1
+    return i >= 0 and now_ms < idx.lit_until[i]
+
+
+def enforce_floor(program: Program, luminaire: str, level: int, now_ms: int) -> int:
+    """``level`` raised to the luminaire's safety floor while lit; the gateway applies this to
+    every level it commands, whatever asked for it."""
+    if not in_lit_window(program, now_ms):
+        return level
+    lum = _index(program).luminaires[luminaire]
+    return max(level, lum.floor_level)
+
+
+def presence_corridor(
+    program: Program, zone: str, position_m: float
+) -> list[tuple[LuminaireProgram, int]]:
+    """The luminaires a detection at ``position_m`` in ``zone`` lights, with boost levels.
+
+    Empty when the zone has no presence rule in this program. Hold and fades are in
+    ``program.presence``.
+    """
+    rule = next((r for r in program.presence if r.zone == zone), None)
+    path = _index(program).paths.get(zone, [])
+    if rule is None or not path:
+        return []
+    rng = corridor([x.position_m for x in path], position_m, rule.ahead, rule.behind)
+    return [(path[i], path[i].boost_level or path[i].floor_level) for i in rng]

@@ -1,0 +1,605 @@
+"""The strategy file model (pydantic) and loading with precise error locations.
+
+``load_strategy(path)`` reads a TOML strategy (and the inventory file it names), validates
+everything and either returns a :class:`Strategy` or raises :class:`StrategyError` listing
+*all* problems, each as ``file: key.path: reason``, e.g.
+``strategy.toml: zones.parkvagen.safety_floor: P7 is not an EN 13201 class``.
+The format is documented in ``docs/strategy.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import json
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from lykta.strategy.calendar import WEEKDAYS, special_night_name
+from lykta.strategy.dali_curve import FADE_TIMES_S
+from lykta.strategy.en13201 import LightingClass
+
+MAX_FADE_S = FADE_TIMES_S[-1]
+
+
+def _parse_class(v: Any) -> LightingClass:
+    if isinstance(v, LightingClass):
+        return v
+    if not isinstance(v, str):
+        raise ValueError(f'{v!r} is not an EN 13201 class (write e.g. "P3")')
+    return LightingClass.parse(v)
+
+
+Class = Annotated[LightingClass, PlainValidator(_parse_class), PlainSerializer(str)]
+FadeSeconds = Annotated[float, Field(ge=0, le=MAX_FADE_S)]
+
+_EVENT_RE = re.compile(r"^(dusk|dawn)\s*(?:([+-])\s*(\d+)\s*(?:min)?)?$")
+_CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
+
+
+@dataclass(frozen=True, slots=True)
+class EventTime:
+    """When a period starts: ``dusk``/``dawn`` (switch-on/off) plus minutes, or a local time."""
+
+    anchor: Literal["dusk", "dawn", "clock"]
+    offset_min: int = 0
+    clock: time | None = None
+
+    @classmethod
+    def parse(cls, text: Any) -> EventTime:
+        """Parse ``"dusk"``, ``"dusk+30"``, ``"dawn-45"`` or ``"22:30"``."""
+        if isinstance(text, EventTime):
+            return text
+        s = str(text).strip().lower()
+        if m := _EVENT_RE.match(s):
+            off = int(m.group(3) or 0) * (-1 if m.group(2) == "-" else 1)
+            return cls(m.group(1), off)  # type: ignore[arg-type]
+        if (m := _CLOCK_RE.match(s)) and int(m.group(1)) < 24 and int(m.group(2)) < 60:
+            return cls("clock", 0, time(int(m.group(1)), int(m.group(2))))
+        raise ValueError(
+            f'{text!r} is not a period start: write "dusk", "dusk+30", "dawn-45" or "HH:MM"'
+        )
+
+    def __str__(self) -> str:
+        if self.anchor == "clock":
+            assert self.clock is not None
+            return self.clock.strftime("%H:%M")
+        return self.anchor + (f"{self.offset_min:+d}" if self.offset_min else "")
+
+
+Start = Annotated[EventTime, PlainValidator(EventTime.parse), PlainSerializer(str)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Site(_Model):
+    """Where the strategy applies."""
+
+    name: str
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    timezone: str
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not an IANA time zone (e.g. Europe/Stockholm)") from None
+        return v
+
+
+class LuxSwitching(_Model):
+    """Switch by a lux sensor instead of the sun, with hysteresis."""
+
+    sensor: str
+    on_below_lx: float = Field(gt=0)
+    off_above_lx: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> LuxSwitching:
+        if self.off_above_lx <= self.on_below_lx:
+            raise ValueError("off_above_lx must be above on_below_lx (hysteresis)")
+        return self
+
+
+class Switching(_Model):
+    """When the lights are on: sun below ``sun_elevation_deg``, shifted by the offsets."""
+
+    sun_elevation_deg: float = Field(default=-4.0, ge=-18, le=10)
+    on_offset_min: int = Field(default=0, ge=-120, le=120)
+    off_offset_min: int = Field(default=0, ge=-120, le=120)
+    lux: LuxSwitching | None = None
+
+
+class Period(_Model):
+    """A named part of the night, starting at ``start``."""
+
+    name: str = Field(min_length=1)
+    start: Start
+
+
+class Profile(_Model):
+    """The periods of one kind of night (weekday, weekend, festive…)."""
+
+    periods: list[Period] = Field(min_length=1)
+
+    @field_validator("periods")
+    @classmethod
+    def _unique(cls, v: list[Period]) -> list[Period]:
+        names = [p.name for p in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"period names repeat: {', '.join(dup)}")
+        return v
+
+
+class DateRange(_Model):
+    """Inclusive range of ``MM-DD`` dates (every year) or ``YYYY-MM-DD`` dates; may wrap."""
+
+    start: str = Field(alias="from", pattern=r"^(\d{4}-)?\d{2}-\d{2}$")
+    end: str = Field(alias="to", pattern=r"^(\d{4}-)?\d{2}-\d{2}$")
+
+
+class CalendarRule(_Model):
+    """Pick ``profile`` for a night when every condition given holds (none given: always)."""
+
+    profile: str
+    weekdays: list[str] | None = None
+    dates: list[DateRange] | None = None
+    public_holiday: bool | None = None
+    before_public_holiday: bool | None = None
+    special_nights: list[str] | None = None
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        bad = [d for d in v if d.lower()[:3] not in WEEKDAYS]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: weekdays are {', '.join(WEEKDAYS)}")
+        return [d.lower()[:3] for d in v]
+
+    @field_validator("special_nights")
+    @classmethod
+    def _special(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        from lykta.strategy.calendar import SPECIAL_NIGHTS
+
+        names = [special_night_name(n) for n in v]
+        bad = [n for n, c in zip(v, names, strict=True) if c is None]
+        if bad:
+            raise ValueError(
+                f"unknown special night(s) {', '.join(bad)}; known: {', '.join(SPECIAL_NIGHTS)}"
+            )
+        return [c for c in names if c]
+
+    @property
+    def unconditional(self) -> bool:
+        """True when the rule matches every night."""
+        return all(
+            x is None
+            for x in (self.weekdays, self.dates, self.public_holiday,
+                      self.before_public_holiday, self.special_nights)
+        )  # fmt: skip
+
+
+class ZoneKind(enum.StrEnum):
+    """The kind of place a zone lights (EN 13201 selection follows from it)."""
+
+    MOTORISED_ROAD = "motorised_road"
+    CONFLICT_AREA = "conflict_area"
+    PEDESTRIAN_CYCLE_PATH = "pedestrian_cycle_path"
+    PARK = "park"
+    BUS_STOP = "bus_stop"
+    EXPOSED_PLACE = "exposed_place"
+    RESIDENTIAL_STREET = "residential_street"
+
+
+class Presence(_Model):
+    """The light corridor: a detection lights ``behind``/``ahead`` luminaires to ``boost``."""
+
+    boost: Class
+    hold_s: float = Field(ge=0, le=3600)
+    ahead: int = Field(default=2, ge=0, le=100)
+    behind: int = Field(default=1, ge=0, le=100)
+    fade_up_s: FadeSeconds = 1.0
+    fade_down_s: FadeSeconds = 32.0
+
+
+class Zone(_Model):
+    """A zone: lighting class per period, safety floor, ramps, presence behaviour."""
+
+    kind: ZoneKind
+    name: str | None = None
+    classes: dict[str, Class]
+    safety_floor: Class
+    safety_route: bool = False
+    fade_up_s: FadeSeconds = 2.0
+    fade_down_s: FadeSeconds = 45.0
+    presence: Presence | None = None
+
+
+class Luminaire(_Model):
+    """One luminaire: where it stands, how it is addressed, what it delivers at 100 %."""
+
+    id: str = Field(min_length=1, max_length=128)
+    zone: str
+    position_m: float = Field(ge=0)
+    gateway: str = Field(min_length=1)
+    bus: str = Field(min_length=1)
+    short_address: int = Field(ge=0, le=63)
+    group: int | None = Field(default=None, ge=0, le=15)
+    design_class: Class
+    rated_power_w: float = Field(gt=0, le=2000)
+
+
+class OverrideKind(enum.StrEnum):
+    """Override kinds, highest priority first."""
+
+    INCIDENT = "incident"
+    MAINTENANCE = "maintenance"
+    EVENT = "event"
+
+
+OVERRIDE_PRIORITY = {OverrideKind.INCIDENT: 3, OverrideKind.MAINTENANCE: 2, OverrideKind.EVENT: 1}
+
+
+class Override(_Model):
+    """A temporary change for some zones or luminaires, with an expiry.
+
+    - ``incident`` (trygghetsläge): raise to ``lighting_class`` (never lowers), day or night;
+    - ``maintenance``: a fixed ``level_percent``, or ``off`` (never in a safety route while
+      lit; never below the safety floor otherwise), day or night;
+    - ``event``: ``lighting_class`` instead of the schedule while lit.
+    """
+
+    id: str = Field(min_length=1)
+    kind: OverrideKind
+    zones: list[str] = []
+    luminaires: list[str] = []
+    lighting_class: Class | None = Field(default=None, alias="class")
+    level_percent: float | None = Field(default=None, ge=0, le=100)
+    off: bool = False
+    starts: datetime | None = None
+    expires: datetime
+
+    @field_validator("starts", "expires")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("needs a time zone offset, e.g. 2026-12-31T18:00:00+01:00")
+        return v
+
+    @model_validator(mode="after")
+    def _what(self) -> Override:
+        if not self.zones and not self.luminaires:
+            raise ValueError("names no zones and no luminaires")
+        if self.kind in (OverrideKind.INCIDENT, OverrideKind.EVENT):
+            if self.lighting_class is None:
+                raise ValueError(f"an {self.kind} override needs a class")
+            if self.off or self.level_percent is not None:
+                raise ValueError(f"an {self.kind} override sets a class, not off/level_percent")
+        elif (self.lighting_class is None) + (self.level_percent is None) + (not self.off) != 2:
+            raise ValueError(
+                "a maintenance override needs exactly one of class, level_percent, off"
+            )
+        if self.starts is not None and self.starts >= self.expires:
+            raise ValueError("starts must be before expires")
+        return self
+
+    def active(self, t: datetime) -> bool:
+        """Whether the override is in force at ``t`` (aware)."""
+        return (self.starts is None or self.starts <= t) and t < self.expires
+
+
+class Strategy(_Model):
+    """A validated lighting strategy. Build it with :func:`load_strategy`."""
+
+    site: Site
+    switching: Switching = Switching()
+    profiles: dict[str, Profile] = Field(min_length=1)
+    calendar: list[CalendarRule] = Field(min_length=1)
+    zones: dict[str, Zone] = Field(min_length=1)
+    inventory: str | None = None
+    luminaires: list[Luminaire] = []
+    overrides: list[Override] = []
+
+    _index: dict[str, Luminaire] = PrivateAttr(default_factory=dict)
+    _cache: dict[Any, Any] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Index luminaires by id."""
+        self._index.update((lum.id, lum) for lum in self.luminaires)
+
+    def luminaire(self, luminaire_id: str) -> Luminaire:
+        """The luminaire with ``luminaire_id``; ``KeyError`` naming it otherwise."""
+        try:
+            return self._index[luminaire_id]
+        except KeyError:
+            raise KeyError(f"no luminaire {luminaire_id!r} in strategy {self.site.name}") from None
+
+    def zone_path(self, zone: str) -> list[Luminaire]:
+        """The zone's luminaires ordered along its path (position, then id)."""
+        key = ("path", zone)
+        if key not in self._cache:
+            lums = [lum for lum in self.luminaires if lum.zone == zone]
+            self._cache[key] = sorted(lums, key=lambda lum: (lum.position_m, lum.id))
+        return self._cache[key]
+
+    def gateways(self) -> list[str]:
+        """Gateway ids in the inventory, sorted."""
+        return sorted({lum.gateway for lum in self.luminaires})
+
+    def with_overrides(self, overrides: Iterable[Override]) -> Strategy:
+        """A copy whose planned overrides are replaced by ``overrides``."""
+        return self.model_copy(update={"overrides": list(overrides)})
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem in a strategy: the file, the key path and the reason."""
+
+    file: str
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}: {self.path}: {self.reason}"
+            if self.path
+            else f"{self.file}: {self.reason}"
+        )
+
+
+class StrategyError(ValueError):
+    """A strategy that cannot be used; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        n = len(problems)
+        super().__init__(
+            f"{n} problem{'s' * (n != 1)} in strategy:\n" + "\n".join(map(str, problems))
+        )
+
+
+def _loc(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _reason(err: dict[str, Any]) -> str:
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    return msg
+
+
+def _pydantic_problems(file: str, e: ValidationError, prefix: str = "") -> list[Problem]:
+    out = []
+    for err in e.errors():
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        path = _loc(loc)
+        if prefix:
+            path = prefix + ("." + path if path and not path.startswith("[") else path)
+        out.append(Problem(file, path, _reason(err)))
+    return out
+
+
+INVENTORY_FIELDS = tuple(Luminaire.model_fields)
+
+
+def _read_inventory(
+    path: Path, display: str
+) -> tuple[list[dict[str, Any]], list[str], list[Problem]]:
+    """Rows (as dicts), their locations, and problems reading the file itself."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        return [], [], [Problem(display, "", f"cannot read inventory: {e.strerror}")]
+    if path.suffix.lower() in (".geojson", ".json"):
+        try:
+            doc = json.loads(text)
+            feats = doc["features"]
+            rows = [dict(f["properties"]) for f in feats]
+        except (ValueError, KeyError, TypeError) as e:
+            return [], [], [Problem(display, "", f"not a GeoJSON FeatureCollection ({e})")]
+        return rows, [f"features[{i}].properties" for i in range(len(rows))], []
+    reader = csv.DictReader(text.splitlines())
+    missing = [f for f in INVENTORY_FIELDS if f != "group" and f not in (reader.fieldnames or [])]
+    if missing:
+        return [], [], [Problem(display, "line 1", f"missing column(s): {', '.join(missing)}")]
+    rows = []
+    for row in reader:
+        rows.append({k: v for k, v in row.items() if k is not None and v not in ("", None)})
+    return rows, [f"line {i + 2}" for i in range(len(rows))], []
+
+
+def _cross_check(s: Strategy, file: str, where: dict[int, tuple[str, str]]) -> list[Problem]:
+    """References between sections; ``where[i]`` locates luminaire i (file, path)."""
+    out: list[Problem] = []
+
+    def lum_loc(i: int, key: str) -> tuple[str, str]:
+        f, p = where.get(i, (file, f"luminaires[{i}]"))
+        return f, f"{p}.{key}" if not p.startswith("line") else f"{p}: {key}"
+
+    for i, rule in enumerate(s.calendar):
+        if rule.profile not in s.profiles:
+            out.append(Problem(file, f"calendar[{i}].profile", f"no profile {rule.profile!r}"))
+    if not s.calendar[-1].unconditional:
+        out.append(
+            Problem(
+                file,
+                f"calendar[{len(s.calendar) - 1}]",
+                "the last rule must have no conditions, so every night has a profile",
+            )
+        )
+    period_users: dict[str, str] = {}
+    for pname, prof in s.profiles.items():
+        for per in prof.periods:
+            period_users.setdefault(per.name, pname)
+    for zname, z in s.zones.items():
+        for per, prof in period_users.items():
+            if per not in z.classes:
+                out.append(
+                    Problem(
+                        file,
+                        f"zones.{zname}.classes",
+                        f"no class for period {per!r} (used by profile {prof!r})",
+                    )
+                )
+        series = z.safety_floor.series
+        named = [(f"classes.{k}", c) for k, c in z.classes.items()]
+        if z.presence:
+            named.append(("presence.boost", z.presence.boost))
+        for key, c in named:
+            if c.series != series:
+                out.append(
+                    Problem(
+                        file,
+                        f"zones.{zname}.{key}",
+                        f"{c} is not in the {series} series of the safety floor {z.safety_floor}",
+                    )
+                )
+    seen_ids: dict[str, int] = {}
+    addresses: dict[tuple[str, str, int], str] = {}
+    groups: dict[tuple[str, str, int], tuple[str, str, str]] = {}
+    for i, lum in enumerate(s.luminaires):
+        if lum.id in seen_ids:
+            out.append(Problem(*lum_loc(i, "id"), f"duplicate luminaire id {lum.id!r}"))
+        seen_ids[lum.id] = i
+        z = s.zones.get(lum.zone)
+        if z is None:
+            out.append(Problem(*lum_loc(i, "zone"), f"no zone {lum.zone!r}"))
+        elif lum.design_class.series != z.safety_floor.series:
+            out.append(
+                Problem(
+                    *lum_loc(i, "design_class"),
+                    f"{lum.design_class} cannot deliver zone {lum.zone}'s "
+                    f"{z.safety_floor.series} classes",
+                )
+            )
+        addr = (lum.gateway, lum.bus, lum.short_address)
+        if addr in addresses:
+            out.append(
+                Problem(
+                    *lum_loc(i, "short_address"),
+                    f"{lum.short_address} on {lum.gateway}/{lum.bus} is also "
+                    f"luminaire {addresses[addr]!r}",
+                )
+            )
+        addresses.setdefault(addr, lum.id)
+        if lum.group is not None:
+            g = (lum.gateway, lum.bus, lum.group)
+            mine = (lum.zone, str(lum.design_class), lum.id)
+            first = groups.setdefault(g, mine)
+            if first[:2] != mine[:2]:
+                out.append(
+                    Problem(
+                        *lum_loc(i, "group"),
+                        f"group {lum.group} on {lum.gateway}/{lum.bus} mixes zone/design "
+                        f"class {mine[0]}/{mine[1]} with {first[0]}/{first[1]} "
+                        f"(luminaire {first[2]!r}); one group, one zone and class",
+                    )
+                )
+    for i, ov in enumerate(s.overrides):
+        for z in ov.zones:
+            if z not in s.zones:
+                out.append(Problem(file, f"overrides[{i}].zones", f"no zone {z!r}"))
+        for lid in ov.luminaires:
+            if lid not in seen_ids:
+                out.append(Problem(file, f"overrides[{i}].luminaires", f"no luminaire {lid!r}"))
+    return out
+
+
+def parse_strategy(
+    doc: dict[str, Any], file: str = "<strategy>", base: Path | None = None
+) -> Strategy:
+    """Validate a strategy document (already parsed TOML); see :func:`load_strategy`."""
+    problems: list[Problem] = []
+    doc = dict(doc)
+    where: dict[int, tuple[str, str]] = {}
+    inline = list(doc.get("luminaires", []) or [])
+    for i in range(len(inline)):
+        where[i] = (file, f"luminaires[{i}]")
+    inv_name = doc.get("inventory")
+    lum_problems: list[Problem] = []
+    if isinstance(inv_name, str):
+        inv_path = (base or Path(".")) / inv_name
+        rows, locs, read_problems = _read_inventory(inv_path, inv_name)
+        problems += read_problems
+        for row, loc in zip(rows, locs, strict=True):
+            where[len(inline)] = (inv_name, loc)
+            inline.append(row)
+    doc["luminaires"] = []
+    # Validate luminaires one by one so each problem names its own file and row.
+    good: list[Luminaire] = []
+    good_where: dict[int, tuple[str, str]] = {}
+    for i, row in enumerate(inline):
+        try:
+            lum = Luminaire.model_validate(row)
+        except ValidationError as e:
+            f, p = where[i]
+            for pr in _pydantic_problems(f, e):
+                path = f"{p}: {pr.path}" if p.startswith("line") else f"{p}.{pr.path}"
+                lum_problems.append(Problem(f, path, pr.reason))
+            continue
+        good_where[len(good)] = where[i]
+        good.append(lum)
+    try:
+        strategy = Strategy.model_validate(doc)
+    except ValidationError as e:
+        problems += _pydantic_problems(file, e)
+        raise StrategyError(problems + lum_problems) from None
+    strategy = strategy.model_copy(update={"luminaires": good})
+    strategy.model_post_init(None)
+    problems += lum_problems
+    problems += _cross_check(strategy, file, good_where)
+    if problems:
+        raise StrategyError(problems)
+    return strategy
+
+
+def load_strategy(path: str | Path) -> Strategy:
+    """Load and validate the strategy file at ``path`` (TOML) and the inventory it names.
+
+    Raises :class:`StrategyError` listing every problem (file, key path, reason).
+    """
+    p = Path(path)
+    try:
+        doc = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise StrategyError([Problem(str(p), "", f"cannot read: {e.strerror}")]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise StrategyError([Problem(str(p), "", f"not valid TOML: {e}")]) from None
+    return parse_strategy(doc, p.name, p.parent)

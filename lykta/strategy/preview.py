@@ -1,0 +1,136 @@
+"""A night minute by minute for one zone: sun elevation, profile, period, class and level.
+
+``preview_night`` returns rows (pure); ``plot_night`` draws them with matplotlib (Agg) into a
+PNG an operator can paste into a report.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lykta.strategy.astronomy import sun_elevation
+from lykta.strategy.dali_curve import arc_level_to_percent
+from lykta.strategy.en13201 import LightingClass
+from lykta.strategy.evaluator import unit_target
+from lykta.strategy.model import Strategy
+from lykta.strategy.schedule import night_plan
+from lykta.strategy.wallclock import zone as tzone
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewRow:
+    """One minute of the night."""
+
+    utc: datetime
+    local: datetime
+    sun_elevation_deg: float
+    lit: bool
+    profile: str
+    period: str | None
+    lighting_class: str | None
+    level: int
+    output_percent: float
+    floor_level: int
+    source: str
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready dict (ISO times)."""
+        d = asdict(self)
+        d["utc"] = self.utc.isoformat()
+        d["local"] = self.local.isoformat()
+        d["sun_elevation_deg"] = round(self.sun_elevation_deg, 2)
+        d["output_percent"] = round(self.output_percent, 2)
+        return d
+
+
+def zone_design_class(strategy: Strategy, zone: str) -> LightingClass:
+    """The most common design class of the zone's luminaires (its floor class if none)."""
+    counts = Counter(lum.design_class.name for lum in strategy.luminaires if lum.zone == zone)
+    if not counts:
+        return strategy.zones[zone].safety_floor
+    return LightingClass(counts.most_common(1)[0][0])
+
+
+def preview_night(
+    strategy: Strategy, zone: str, night: date, design: LightingClass | None = None
+) -> list[PreviewRow]:
+    """Rows for every minute of ``night`` (local noon to noon) for ``zone``."""
+    if zone not in strategy.zones:
+        raise KeyError(f"no zone {zone!r}; zones: {', '.join(strategy.zones)}")
+    design = design or zone_design_class(strategy, zone)
+    plan = night_plan(strategy, night)
+    tz = tzone(strategy.site.timezone)
+    rows = []
+    t = plan.start
+    while t < plan.end:
+        tg = unit_target(strategy, zone, design, t, overrides=strategy.overrides, plan=plan)
+        rows.append(
+            PreviewRow(
+                utc=t,
+                local=t.astimezone(tz),
+                sun_elevation_deg=sun_elevation(strategy.site.latitude, strategy.site.longitude, t),
+                lit=tg.lit,
+                profile=tg.profile,
+                period=tg.period,
+                lighting_class=tg.lighting_class.name if tg.lighting_class else None,
+                level=tg.level,
+                output_percent=arc_level_to_percent(tg.level),
+                floor_level=tg.floor_level,
+                source=tg.source,
+            )
+        )
+        t += timedelta(minutes=1)
+    return rows
+
+
+def plot_night(
+    strategy: Strategy, zone: str, night: date, rows: list[PreviewRow], path: Path
+) -> None:
+    """Write a PNG: light output and sun elevation against local time, floor shown."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    tz = tzone(strategy.site.timezone)
+    xs = [r.utc for r in rows]
+    fig, ax = plt.subplots(figsize=(11, 5), dpi=120)
+    out = [r.output_percent for r in rows]
+    floor = [arc_level_to_percent(r.floor_level) if r.lit else float("nan") for r in rows]
+    ax.fill_between(xs, out, step="post", alpha=0.25, color="tab:orange")
+    ax.step(xs, out, where="post", color="tab:orange", lw=2, label="light output (%)")
+    ax.plot(xs, floor, color="tab:red", ls="--", lw=1.2, label="safety floor (%)")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("light output, % of design (DALI curve)")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
+    ax.xaxis.set_major_locator(mdates.HourLocator(interval=2, tz=tz))
+    ax.set_xlabel(f"local time ({strategy.site.timezone})")
+    ax.grid(alpha=0.3)
+    ax2 = ax.twinx()
+    ax2.plot(xs, [r.sun_elevation_deg for r in rows], color="tab:blue", lw=1, label="sun elevation")
+    ax2.axhline(strategy.switching.sun_elevation_deg, color="tab:blue", ls=":", lw=1)
+    ax2.set_ylabel("sun elevation (°)", color="tab:blue")
+    # label each period once, at its first minute
+    seen: set[tuple[str | None, str | None]] = set()
+    for r in rows:
+        key = (r.period, r.lighting_class)
+        if r.lit and r.period and key not in seen:
+            seen.add(key)
+            ax.annotate(f"{r.period}\n{r.lighting_class}", (r.utc, r.output_percent),
+                        xytext=(2, 6), textcoords="offset points", fontsize=8)  # fmt: skip
+    zname = strategy.zones[zone].name or zone
+    ax.set_title(
+        f"{strategy.site.name} — {zname} ({zone}), night of {night.isoformat()} "
+        f"({rows[0].profile if rows else ''})"
+    )
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper center", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
