@@ -1,7 +1,189 @@
-"""`lykta strategy`: Lighting strategy: check, preview, energy what-if, compile."""
+"""`lykta strategy`: Lighting strategy: check, preview, energy what-if, compile.
+
+Thin shell over :mod:`lykta.strategy`: reads files, prints, exits 1 on a bad strategy.
+"""
 
 from __future__ import annotations
 
-import typer
+import json
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
 
-app = typer.Typer(help="Lighting strategy: check, preview, energy what-if, compile.", no_args_is_help=True)
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lykta.contract import encode
+from lykta.strategy import (
+    CompileError,
+    Strategy,
+    StrategyError,
+    compile_program,
+    load_strategy,
+    preview_night,
+    year_energy,
+)
+from lykta.strategy.preview import plot_night
+
+app = typer.Typer(
+    help="Lighting strategy: check, preview, energy what-if, compile.", no_args_is_help=True
+)
+# wide enough for the energy table when piped to a file or another program
+_out = Console(width=None if sys.stdout.isatty() else 160)
+_err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def _load(path: Path) -> Strategy:
+    try:
+        return load_strategy(path)
+    except StrategyError as e:
+        for p in e.problems:
+            _err.print(str(p), markup=False, highlight=False)
+        _err.print(f"{len(e.problems)} problem(s); nothing changed.", style="red")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def check(file: Path = typer.Argument(..., help="strategy TOML file")) -> None:
+    """Validate a strategy file and its inventory; list every problem and exit 1 if any."""
+    s = _load(file)
+    by_gw: dict[str, int] = {}
+    for lum in s.luminaires:
+        by_gw[lum.gateway] = by_gw.get(lum.gateway, 0) + 1
+    gws = ", ".join(f"{g} ({n})" for g, n in sorted(by_gw.items()))
+    typer.echo(
+        f"{file}: OK — site {s.site.name}, {len(s.zones)} zones, {len(s.profiles)} profiles, "
+        f"{len(s.luminaires)} luminaires on {len(by_gw)} gateways: {gws}"
+    )
+
+
+@app.command()
+def preview(
+    file: Path = typer.Argument(..., help="strategy TOML file"),
+    zone: str = typer.Option(..., "--zone", help="zone key"),
+    night: str = typer.Option(..., "--date", help="the night's evening date, YYYY-MM-DD"),
+    png: Path | None = typer.Option(None, "--png", help="also write a plot to this PNG"),
+    as_json: bool = typer.Option(False, "--json", help="print minute rows as JSON"),
+) -> None:
+    """The night of DATE for ZONE, minute by minute: sun elevation, profile, class, level."""
+    s = _load(file)
+    if zone not in s.zones:
+        _err.print(f"--zone: no zone {zone!r}; zones: {', '.join(s.zones)}", markup=False)
+        raise typer.Exit(2)
+    try:
+        d = date.fromisoformat(night)
+    except ValueError:
+        _err.print(f"--date: {night!r} is not YYYY-MM-DD", markup=False)
+        raise typer.Exit(2) from None
+    rows = preview_night(s, zone, d)
+    if png is not None:
+        plot_night(s, zone, d, rows, png)
+    if as_json:
+        typer.echo(json.dumps([r.as_json() for r in rows], ensure_ascii=False))
+        return
+    t = Table(title=f"{s.site.name} — {zone}, night of {d} ({rows[0].profile})")
+    for col in ("local", "sun °", "period", "class", "level", "output %", "source"):
+        t.add_column(col)
+    prev = None
+    for r in rows:
+        # print a row where something changes, and each full hour
+        key = (r.lit, r.period, r.lighting_class, r.level, r.source)
+        if key != prev or r.local.minute == 0:
+            t.add_row(
+                r.local.strftime("%H:%M"),
+                f"{r.sun_elevation_deg:6.1f}",
+                r.period or "-",
+                r.lighting_class or "-",
+                str(r.level),
+                f"{r.output_percent:5.1f}",
+                r.source,
+            )
+        prev = key
+    _out.print(t)
+    if png is not None:
+        _out.print(f"plot written to {png}", markup=False)
+
+
+@app.command()
+def energy(
+    file: Path = typer.Argument(..., help="strategy TOML file"),
+    year: int = typer.Option(..., "--year", help="calendar year"),
+    compare: Path | None = typer.Option(None, "--compare", help="another strategy: what-if"),
+    price: float | None = typer.Option(None, "--price", help="SEK per kWh, for the cost"),
+) -> None:
+    """kWh per zone and total for YEAR, the saving against all-on dusk to dawn, the cost."""
+    s = _load(file)
+    r = year_energy(s, year)
+    other = year_energy(_load(compare), year) if compare else None
+    t = Table(title=f"{s.site.name}: energy {year} ({r.lit_hours:.0f} lit hours)")
+    cols = ["zone", "luminaires", "kWh", "all-on kWh", "saving %"]
+    if price is not None:
+        cols.append("cost SEK")
+    if other is not None:
+        cols += ["compare kWh", "Δ kWh"]
+    for c in cols:
+        t.add_column(c, justify="left" if c == "zone" else "right")
+    zones = list(dict.fromkeys([*r.zones, *(other.zones if other else [])]))
+    for zn in zones + ["TOTAL"]:
+        if zn == "TOTAL":
+            kwh, base, sav = r.kwh, r.baseline_kwh, r.saving_percent
+            n = len(s.luminaires)
+            okwh = other.kwh if other else None
+        else:
+            z = r.zones.get(zn)
+            kwh, base = (z.kwh, z.baseline_kwh) if z else (0.0, 0.0)
+            sav, n = (z.saving_percent, z.luminaires) if z else (0.0, 0)
+            oz = other.zones.get(zn) if other else None
+            okwh = oz.kwh if oz else (0.0 if other else None)
+        row = [zn, str(n), f"{kwh:,.0f}", f"{base:,.0f}", f"{sav:.1f}"]
+        if price is not None:
+            row.append(f"{kwh * price:,.0f}")
+        if okwh is not None:
+            row += [f"{okwh:,.0f}", f"{okwh - kwh:+,.0f}"]
+        t.add_row(*row, style="bold" if zn == "TOTAL" else None)
+    _out.print(t)
+    if price is not None:
+        _out.print(
+            f"saving against all-on: {(r.baseline_kwh - r.kwh) * price:,.0f} SEK at {price} SEK/kWh"
+        )
+    if other is not None:
+        delta = other.kwh - r.kwh
+        money = f" ({delta * price:+,.0f} SEK)" if price is not None else ""
+        _out.print(
+            f"{compare} uses {delta:+,.0f} kWh ({100 * delta / r.kwh:+.1f} %){money} vs {file}"
+        )
+
+
+@app.command("compile")
+def compile_(
+    file: Path = typer.Argument(..., help="strategy TOML file"),
+    gateway: str = typer.Option(..., "--gateway", help="gateway id"),
+    start: str = typer.Option(..., "--start", help="ISO start, e.g. 2026-11-25T12:00:00+01:00"),
+    hours: float = typer.Option(48.0, "--hours", help="hours the program covers"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="write here, not stdout"),
+) -> None:
+    """Compile the program for GATEWAY as the wire contract's program message (JSON)."""
+    s = _load(file)
+    try:
+        t0 = datetime.fromisoformat(start)
+    except ValueError:
+        _err.print(f"--start: {start!r} is not an ISO datetime", markup=False)
+        raise typer.Exit(2) from None
+    if t0.tzinfo is None:
+        t0 = t0.replace(tzinfo=UTC)
+    try:
+        program = compile_program(s, gateway, t0, hours)
+    except CompileError as e:
+        _err.print(f"compile: {e}", markup=False)
+        raise typer.Exit(1) from None
+    data = encode(program)
+    if output is None:
+        typer.echo(data.decode())
+    else:
+        output.write_bytes(data)
+        _err.print(
+            f"{output}: program {program.version} for {gateway}: {len(program.groups)} groups, "
+            f"{len(program.luminaires)} luminaires, {len(data)} bytes",
+            markup=False,
+        )
