@@ -49,28 +49,20 @@ from dali.memory.location import MemoryValue
 from dali.tests import fakes
 
 from gateway.dali.bus import Backward, Collision, DaliReply, NoAnswer
-from gateway.dali.curve import arc_level_to_percent
 from gateway.dali.timing import SEND_TWICE_WINDOW_S, frame_bus_time
+from lykta.strategy.dali_curve import FADE_TIMES_S, arc_level_to_percent
 
 __all__ = [
     "GearSpec",
     "SimulatedDaliBus",
     "SimulatedDaliTransport",
     "SimulatedGear",
-    "fade_time_s",
 ]
 
 _YES = 0xFF
 _MASK = 0xFF
 STANDBY_POWER_W = 0.5
 """What an LED driver draws with the lamp off (DALI interface and standby supply)."""
-
-
-def fade_time_s(code: int) -> float:
-    """IEC 62386-102 fade time for the 4-bit code: 0 is no fade, else 0.5 * sqrt(2**code) s."""
-    if not 0 <= code <= 15:
-        raise ValueError(f"fade time code {code} outside 0..15")
-    return 0.0 if code == 0 else 0.5 * math.sqrt(2**code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +203,10 @@ class SimulatedGear(fakes.Gear):
         if self.lamp_failure or level < 0.5:
             return STANDBY_POWER_W
         lvl = max(1.0, min(254.0, level))
-        # the log curve between integer steps, without rounding the level
-        percent = 10 ** ((lvl - 1) / (253 / 3) - 1)
+        # during a fade the level is fractional: interpolate the curve geometrically
+        n = min(int(lvl), 253)
+        p0, p1 = arc_level_to_percent(n), arc_level_to_percent(n + 1)
+        percent = p0 * (p1 / p0) ** (lvl - n)
         return STANDBY_POWER_W + self.rated_power_w * percent / 100
 
     def advance(self) -> None:
@@ -297,7 +291,7 @@ class SimulatedGear(fakes.Gear):
         self._fade_from = start
         self._fade_to = float(target)
         self._fade_t0 = t
-        self._fade_s = fade_time_s(self.fade_time) if fade else 0.0
+        self._fade_s = FADE_TIMES_S[self.fade_time] if fade else 0.0
 
     def _next_random_address(self) -> int:
         return self._rng.randrange(0, 0x1000000)

@@ -18,8 +18,9 @@ from dali.memory import energy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldsim.dali import SimulatedDaliBus, SimulatedDaliTransport, fade_time_s
+from fieldsim.dali import SimulatedDaliBus, SimulatedDaliTransport
 from gateway.dali.bus import Backward, Collision, NoAnswer, send_command
+from lykta.strategy.dali_curve import FADE_TIMES_S
 
 
 class Clock:
@@ -55,10 +56,10 @@ def test_fade_runs_linearly_in_arc_level_and_status_shows_it() -> None:
     bus.process(SetFadeTime(GearShort(0)).frame, send_twice=True)
     assert bus.gear[0].fade_time == 4
     bus.process(DAPC(GearShort(0), 54).frame)
-    clock.t += fade_time_s(4) / 2
+    clock.t += FADE_TIMES_S[4] / 2
     assert bus.process(QueryActualLevel(GearShort(0)).frame) == Backward(154)
     assert bus.process(QueryStatus(GearShort(0)).frame).value & 0x10  # fade running
-    clock.t += fade_time_s(4)
+    clock.t += FADE_TIMES_S[4]
     assert bus.process(QueryActualLevel(GearShort(0)).frame) == Backward(54)
     assert not bus.process(QueryStatus(GearShort(0)).frame).value & 0x10
 
