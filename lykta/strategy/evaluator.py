@@ -154,7 +154,7 @@ def unit_target(
             level, cls, source = b, z.presence.boost, "presence"
             up, down = z.presence.fade_up_s, z.presence.fade_down_s
     if lit and level < floor:
-        switched_off = maintenance and level == 0 and not z.safety_route
+        switched_off = maintenance and top is not None and top.off and not z.safety_route
         if not switched_off:
             level, source = floor, "floor" if not maintenance else source
     return Target(level, lit, floor, cls, plan.profile, period, source, up, down)

@@ -533,12 +533,33 @@ def _cross_check(s: Strategy, file: str, where: dict[int, tuple[str, str]]) -> l
                     )
                 )
     for i, ov in enumerate(s.overrides):
-        for z in ov.zones:
-            if z not in s.zones:
-                out.append(Problem(file, f"overrides[{i}].zones", f"no zone {z!r}"))
-        for lid in ov.luminaires:
-            if lid not in seen_ids:
-                out.append(Problem(file, f"overrides[{i}].luminaires", f"no luminaire {lid!r}"))
+        out += override_problems(s, ov, file, f"overrides[{i}]")
+    return out
+
+
+def override_problems(
+    strategy: Strategy, ov: Override, file: str = "<override>", path: str = "override"
+) -> list[Problem]:
+    """Problems of an override against ``strategy``: unknown zones/luminaires, a class of
+    another series than a zone it names. The controller checks runtime overrides with this."""
+    out: list[Problem] = []
+    zones = list(ov.zones)
+    for z in ov.zones:
+        if z not in strategy.zones:
+            out.append(Problem(file, f"{path}.zones", f"no zone {z!r}"))
+            zones.remove(z)
+    for lid in ov.luminaires:
+        lum = strategy._index.get(lid)
+        if lum is None:
+            out.append(Problem(file, f"{path}.luminaires", f"no luminaire {lid!r}"))
+        else:
+            zones.append(lum.zone)
+    if ov.lighting_class is not None:
+        for z in dict.fromkeys(zones):
+            series = strategy.zones[z].safety_floor.series
+            if ov.lighting_class.series != series:
+                out.append(Problem(file, f"{path}.class", f"{ov.lighting_class} does not fit zone "
+                                   f"{z}'s {series} classes"))  # fmt: skip
     return out
 
 

@@ -23,7 +23,7 @@ def level_during_fade(start: int, target: int, fade_ms: int, elapsed_ms: int) ->
     passes below ``target``); a switch-off (``target`` 0) fades down to the lowest level and
     then goes off at the end.
     """
-    if elapsed_ms >= fade_ms or fade_ms <= 0:
+    if elapsed_ms >= fade_ms or fade_ms <= 0 or start == target:
         return target
     if elapsed_ms <= 0:
         return start
