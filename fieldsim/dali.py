@@ -423,10 +423,12 @@ class SimulatedDaliBus:
             return Collision()
         return Backward(int(replies[0]) & 0xFF)
 
-    def occupancy_event(self, short_address: int, instance: int = 0, *,
+    def occupancy_event(self, short_address: int, instance: int | None = None, *,
                         occupied: bool = True, movement: bool = True) -> ForwardFrame:
-        """A Part 303 occupancy sensor at ``short_address`` reports; the 24-bit event frame goes
-        to the listener (the transport's ``bus_events``) and is returned."""
+        """A Part 303 occupancy sensor (control device ``short_address``) reports; the 24-bit
+        event frame goes to the listener (the transport's ``bus_events``) and is returned.
+        Without ``instance`` it uses the "device" event scheme (short address and instance
+        type in the frame), which a receiver decodes without knowing the instances."""
         event = OccupancyEvent(short_address=short_address, instance_number=instance,
                                data=OccupancyEvent.EventData(movement=movement,
                                                              occupied=occupied,

@@ -108,7 +108,7 @@ def test_energy_bank_integrates_power(level: int, hours: float) -> None:
 async def test_transport_delivers_occupancy_events_and_wire_time() -> None:
     bus = SimulatedDaliBus(1, now=Clock())
     transport = SimulatedDaliTransport(bus, wire_time=True)
-    frame = bus.occupancy_event(5, 0)
+    frame = bus.occupancy_event(5)
     events = transport.bus_events()
     assert await anext(events) == frame
     loop = asyncio.get_running_loop()

@@ -1,0 +1,124 @@
+"""DALI level planning, bus-time budget and the luminaire driver on the simulated bus."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fieldsim.dali import SimulatedDaliBus, SimulatedDaliTransport
+from gateway.dali.budget import BusTimeBudget
+from gateway.dali.driver import DaliLuminaireDriver, Luminaire
+from gateway.dali.planner import BusLayout, plan_levels
+from lykta.contract import EventKind
+
+
+@st.composite
+def bus_and_levels(draw: st.DrawFn) -> tuple[BusLayout, dict[int, int], dict[int, int]]:
+    n = draw(st.integers(1, 20))
+    addresses = set(range(n))
+    groups = {g: set(draw(st.lists(st.integers(0, n - 1), max_size=n)))
+              for g in range(draw(st.integers(0, 5)))}
+    palette = draw(st.lists(st.integers(0, 254), min_size=1, max_size=3))
+    current = {a: draw(st.sampled_from(palette)) for a in addresses}
+    subset = draw(st.sets(st.sampled_from(sorted(addresses))))
+    wanted = {a: draw(st.sampled_from(palette)) for a in subset}
+    return BusLayout.of(addresses, groups), current, wanted
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=bus_and_levels())
+def test_planned_frames_reach_exactly_the_wanted_levels(
+        case: tuple[BusLayout, dict[int, int], dict[int, int]]) -> None:
+    """Invariant: after the planned frames on a simulated bus every gear in ``wanted`` is at its
+    level, every other gear kept its level, and frames <= gear that change."""
+    layout, current, wanted = case
+    bus = SimulatedDaliBus(len(layout.short_addresses),
+                           groups={g: m for g, m in layout.groups.items()}, now=lambda: 0.0)
+    for g in bus.gear:
+        g.level = current[g.shortaddr]
+        g._start_level_change(g.level, fade=False)
+    frames = plan_levels(layout, current, wanted)
+    for f in frames:
+        bus.process(f.command().frame)
+    for g in bus.gear:
+        assert g.actual_level == wanted.get(g.shortaddr, current[g.shortaddr])
+    assert len(frames) <= sum(1 for a, lvl in wanted.items() if current[a] != lvl)
+
+
+def test_group_and_broadcast_are_used() -> None:
+    layout = BusLayout.of(set(range(8)), {0: {0, 1, 2, 3}, 1: {4, 5, 6, 7}})
+    everyone = {a: 100 for a in range(8)}
+    assert [f.broadcast for f in plan_levels(layout, {}, everyone)] == [True]
+    step = {**everyone, 4: 200, 5: 200, 6: 200, 7: 200}
+    [frame] = plan_levels(layout, everyone, step)
+    assert (frame.group, frame.level) == (1, 200)
+    assert plan_levels(layout, step, step) == []
+
+
+def test_budget_admits_background_up_to_its_share() -> None:
+    budget = BusTimeBudget(share=0.5, window_s=10.0)
+    t = 0.0
+    while budget.background_wait(t, 0.04) == 0:
+        budget.spend(t, 0.04, background=True)
+        t += 0.04
+    assert budget.background_used(t) == pytest.approx(5.0, abs=0.05)
+    assert 0 < budget.background_wait(t, 0.04) <= 10.0
+    budget.spend(t, 1.0, background=False)  # urgent work is never refused
+    assert budget.urgent_s == 1.0
+
+
+def _driver(n: int = 8, **kw: object) -> tuple[SimulatedDaliBus, DaliLuminaireDriver]:
+    bus = SimulatedDaliBus(n, groups={1: range(0, n // 2), 2: range(n // 2, n)},
+                           now=time.monotonic)
+    lums = [Luminaire(f"L{i:02d}", i, frozenset({1 if i < n // 2 else 2})) for i in range(n)]
+    return bus, DaliLuminaireDriver(SimulatedDaliTransport(bus, wire_time=True), lums, **kw)
+
+
+async def test_group_level_command_changes_exactly_the_group() -> None:
+    bus, driver = _driver()
+    assert await driver.set_levels({f"L{i:02d}": 120 for i in range(8)}) == 1
+    assert await driver.set_group_level(2, 254) == 1
+    assert [g.actual_level for g in bus.gear] == [120] * 4 + [254] * 4
+    assert bus.frames == 2
+
+
+async def test_presence_reaction_is_not_delayed_by_bank_reads() -> None:
+    bus, driver = _driver(budget_share=0.5)
+    background = asyncio.create_task(driver.run_energy_reads(0))
+    try:
+        await asyncio.sleep(0.3)  # bank reads are under way
+        t0 = time.monotonic()
+        await driver.set_group_level(1, 254)
+        latency = time.monotonic() - t0
+    finally:
+        background.cancel()
+    # its own frame plus at most one background frame, never a whole bank read (~0.7 s)
+    assert latency < 0.2
+    assert driver.stats.background_frames > 0
+
+
+async def test_states_energy_and_lamp_failure() -> None:
+    clock = [0.0]
+    bus = SimulatedDaliBus(2, now=lambda: clock[0])
+    driver = DaliLuminaireDriver(SimulatedDaliTransport(bus),
+                                 [Luminaire("A", 0), Luminaire("B", 1)])
+    await driver.set_levels({"A": 254, "B": 254})
+    clock[0] = 3600.0
+    assert await driver.read_energy("A")
+    bus.gear[1].set_lamp_failure(True)
+    readings, events = await driver.read_states()
+    a = next(r for r in readings if r.id == "A")
+    assert a.level == 254 and a.energy_wh == pytest.approx(40.5, abs=0.1)
+    assert a.power_w == pytest.approx(40.5, abs=0.1) and a.temperature_c is not None
+    assert [(e.kind, e.source) for e in events] == [(EventKind.LAMP_FAILURE, "B")]
+
+
+async def test_occupancy_events_become_presence_events() -> None:
+    bus, driver = _driver(2)
+    bus.occupancy_event(12)
+    event = await anext(driver.presence_events())
+    assert event.kind == EventKind.PRESENCE and event.detail["short_address"] == 12
