@@ -1,0 +1,59 @@
+"""The simulated cabinet end to end: the gateway's poller and driver against it."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fieldsim.cabinet import SimulatedCabinet
+from fieldsim.pedestrians import PathSimulation, Walker
+from gateway.dali.driver import DaliLuminaireDriver
+from gateway.modbus.poller import ModbusPoller
+from lykta.contract import MeterReading, SensorReading
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@settings(max_examples=50, deadline=None)
+@given(speed=st.floats(0.8, 8.0), forward=st.booleans(), n=st.integers(1, 6))
+def test_a_walker_triggers_the_sensors_in_path_order(speed: float, forward: bool,
+                                                     n: int) -> None:
+    """Invariant: one person triggers every sensor once, in walking order, at times that
+    match the speed."""
+    positions = [50.0 * (i + 1) for i in range(n)]
+    path = PathSimulation(50.0 * (n + 1), positions, 0, 0, detection_range_m=8.0)
+    path.add_walker(Walker("pedestrian", 0.0, speed, forward))
+    detections = path.advance(1e6)
+    order = [d.sensor for d in detections]
+    assert order == (list(range(n)) if forward else list(reversed(range(n))))
+    gaps = [b.t - a.t for a, b in zip(detections, detections[1:], strict=False)]
+    assert all(g == pytest.approx(50.0 / speed) for g in gaps)
+
+
+async def test_meter_follows_the_luminaires_and_sensor_counts_people() -> None:
+    clock = Clock()
+    async with SimulatedCabinet(luminaires=6, sensors=2, now=clock,
+                                pedestrians_per_hour=120, cyclists_per_hour=60) as cabinet:
+        driver = DaliLuminaireDriver(cabinet.dali, cabinet.dali_luminaires())
+        async with ModbusPoller(cabinet.modbus_endpoint, cabinet.modbus_devices()) as poller:
+            await driver.set_levels({lum.id: 254 for lum in driver.luminaires})
+            full = await poller.poll_device("cabinet-meter")
+            [m_full] = [m for m in full if isinstance(m, MeterReading)]
+            assert m_full.values["power_total"] == pytest.approx(6 * 40.5 + 15, rel=1e-3)
+            await driver.set_group_level(0, 1)  # dim the first section to 0.1 %
+            clock.t += 3600
+            dimmed = await poller.poll_device("cabinet-meter")
+            [m_dim] = [m for m in dimmed if isinstance(m, MeterReading)]
+            assert m_dim.values["power_total"] < m_full.values["power_total"] - 100
+            assert m_dim.values["import_energy"] > 0.1  # kWh over the simulated hour
+            [presence] = [m for m in await poller.poll_device("presence-1")
+                          if isinstance(m, SensorReading)]
+            assert presence.values["count_total"] > 50
+            assert presence.values["count_pedestrians"] > presence.values["count_cyclists"]
