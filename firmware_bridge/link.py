@@ -426,7 +426,7 @@ class Link:
             return False
         for _ in range(count):
             self._unacked.popleft()
-        self._tries = 0
+        self._tries = 1  # the new oldest frame has been sent (at least) once
         self._deadline = now + self.config.ack_wait if self._unacked else None
         return True
 
@@ -462,3 +462,4 @@ class Link:
             self._unacked.append(_Outgoing(seq, frame, message))
             if self._deadline is None:
                 self._deadline = now + self.config.ack_wait
+                self._tries = 1

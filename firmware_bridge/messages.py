@@ -195,7 +195,7 @@ class DaliForward(_Fixed):
         _check_dali_frame("DaliForward", self.bits, self.data)
         if not 1 <= self.priority <= 5:
             raise MalformedMessage(f"DaliForward: priority {self.priority} not in 1..5")
-        object.__setattr__(self, "send_twice", bool(self.send_twice))
+        object.__setattr__(self, "send_twice", _bool(self.send_twice, "DaliForward.send_twice"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +228,9 @@ class BusEvent(_Fixed):
 
     def _check(self) -> None:
         _check_dali_frame("BusEvent", self.bits, self.data)
-        object.__setattr__(self, "framing_error", bool(self.framing_error))
+        object.__setattr__(
+            self, "framing_error", _bool(self.framing_error, "BusEvent.framing_error")
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +279,7 @@ class BoardStatus:
         version, end = _unpack_str(payload, size, "BoardStatus")
         if end != len(payload):
             raise MalformedMessage("BoardStatus: trailing bytes after the version string")
-        fields[1] = bool(fields[1])
+        fields[1] = _bool(fields[1], "BoardStatus.bus_power")
         return cls(*fields, firmware_version=version)
 
 
@@ -380,6 +382,12 @@ def _enum(kind: type[_E], value: int, where: str) -> _E:
         return kind(value)
     except ValueError:
         raise MalformedMessage(f"{where}: {value} is not a valid {kind.__name__}") from None
+
+
+def _bool(value: int, where: str) -> bool:
+    if value not in (0, 1):
+        raise MalformedMessage(f"{where} must be 0 or 1, not {value}")
+    return bool(value)
 
 
 def _check_dali_frame(where: str, bits: int, data: int) -> None:
