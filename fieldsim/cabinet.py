@@ -84,6 +84,7 @@ class SimulatedCabinet:
         now: Callable[[], float] = time.monotonic,
         wire_time: bool = False,
         rtu: bool = False,
+        modbus_port: int = 0,
         seed: int = 1,
         profiles: Mapping[str, DeviceProfile] | None = None,
     ) -> None:
@@ -115,7 +116,7 @@ class SimulatedCabinet:
             SimulatedModbusDevice(self.profiles["lux"], LUX_UNIT,
                                   lambda: {"illuminance": self.lux, "temperature": 4.0}),
         ]
-        self.tcp = ModbusTcpSimulator(self.modbus_devices_sim)
+        self.tcp = ModbusTcpSimulator(self.modbus_devices_sim, port=modbus_port)
         self.rtu = ModbusRtuSimulator(self.modbus_devices_sim, baudrate=9600) if rtu else None
         self._task: asyncio.Task[None] | None = None
 

@@ -1,7 +1,127 @@
-"""`lykta sim`: Field simulator: Modbus devices, DALI gear, pedestrians."""
+"""`lykta sim`: the field simulator — Modbus devices, DALI gear, pedestrians.
+
+- ``lykta sim cabinet``: run a simulated street cabinet (SDM630 meter, radar presence sensor and
+  lux sensor on Modbus TCP at 127.0.0.1, optionally Modbus RTU on a pseudo-terminal, a DALI bus
+  of simulated gear, people walking past the sensors) until Ctrl-C or ``--seconds``;
+- ``lykta sim poll``: poll a Modbus device once with a profile, print the contract messages;
+- ``lykta sim profiles``: the shipped device profiles and their read plans.
+"""
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import sys
+from pathlib import Path
 
-app = typer.Typer(help="Field simulator: Modbus devices, DALI gear, pedestrians.", no_args_is_help=True)
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Field simulator: Modbus devices, DALI gear, pedestrians.",
+                  no_args_is_help=True)
+_out = Console(width=None if sys.stdout.isatty() else 160)
+_err = Console(stderr=True)
+
+
+@app.command()
+def profiles(
+    directory: Path = typer.Option(None, help="profile directory (default: config/profiles)"),
+    baudrate: int = typer.Option(9600, help="RTU line speed for the wire-time column"),
+    parity: str = typer.Option("E", help="RTU parity N/E/O for the wire-time column"),
+) -> None:
+    """List device profiles with their read plans and RTU wire time per poll."""
+    from gateway.modbus.planner import plan_profile
+    from gateway.modbus.profile import PROFILE_DIR, ProfileError, load_profiles
+    from gateway.modbus.wire import char_time_s, plan_chars, read_chars
+
+    try:
+        found = load_profiles(directory or PROFILE_DIR)
+    except ProfileError as exc:
+        _err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    char_s = char_time_s(baudrate, parity)
+    table = Table(title=f"Device profiles (wire time at {baudrate} 8{parity}1)")
+    for col in ("profile", "device", "values", "requests", "registers read",
+                "wire ms", "1 register/request ms"):
+        table.add_column(col)
+    for name, p in found.items():
+        plan = plan_profile(p)
+        wanted = sum(r.count for r in p.registers)
+        table.add_row(name, p.name, str(len(p.registers)), str(len(plan)),
+                      str(sum(r.count for r in plan)), f"{plan_chars(plan) * char_s * 1e3:.1f}",
+                      f"{wanted * read_chars(1) * char_s * 1e3:.1f}")
+    _out.print(table)
+
+
+@app.command()
+def poll(
+    profile: str = typer.Argument(..., help="profile name (file stem) or path to a .toml"),
+    host: str = typer.Option("127.0.0.1", help="Modbus TCP host"),
+    port: int = typer.Option(502, help="Modbus TCP port"),
+    serial: str = typer.Option(None, help="serial port for Modbus RTU instead of TCP"),
+    baudrate: int = typer.Option(9600),
+    parity: str = typer.Option("E"),
+    unit: int = typer.Option(1, help="Modbus unit (device) id"),
+    timeout: float = typer.Option(0.5, help="seconds per request"),
+) -> None:
+    """Poll one Modbus device once and print what the gateway would publish (JSON lines)."""
+    from gateway.modbus.poller import ModbusDevice, ModbusPoller, SerialLine, TcpEndpoint
+    from gateway.modbus.profile import ProfileError, load_profile, load_profiles
+    from lykta.contract import encode
+
+    try:
+        dev_profile = load_profile(profile) if profile.endswith(".toml") \
+            else load_profiles()[profile]
+    except (ProfileError, KeyError) as exc:
+        _err.print(f"[red]profile {profile!r}: {exc}[/red]")
+        raise typer.Exit(1) from None
+    link = SerialLine(serial, baudrate, parity) if serial else TcpEndpoint(host, port)
+
+    async def once() -> None:
+        async with ModbusPoller(link, [ModbusDevice(f"unit-{unit}", unit, dev_profile)],
+                                timeout_s=timeout, retries=1) as poller:
+            for message in await poller.poll_due():
+                print(encode(message).decode())
+
+    asyncio.run(once())
+
+
+@app.command()
+def cabinet(
+    luminaires: int = typer.Option(12, min=1, max=64, help="DALI control gear on the bus"),
+    sensors: int = typer.Option(3, min=1, max=16, help="presence sensors along the path"),
+    port: int = typer.Option(0, help="Modbus TCP port on 127.0.0.1 (0: any free port)"),
+    rtu: bool = typer.Option(False, help="also serve Modbus RTU on a pseudo-terminal"),
+    pedestrians: float = typer.Option(60.0, help="pedestrians per hour"),
+    cyclists: float = typer.Option(20.0, help="cyclists per hour"),
+    seconds: float = typer.Option(0.0, help="stop after this long (0: run until Ctrl-C)"),
+) -> None:
+    """Run a simulated street cabinet and print where its devices answer."""
+    from fieldsim.cabinet import SimulatedCabinet
+
+    async def run() -> None:
+        cab = SimulatedCabinet(luminaires, sensors=sensors, pedestrians_per_hour=pedestrians,
+                               cyclists_per_hour=cyclists, rtu=rtu, modbus_port=port)
+        async with cab:
+            _out.print(f"Modbus TCP 127.0.0.1:{cab.tcp.port}: unit 1 SDM630 meter, "
+                       "unit 2 radar presence, unit 3 lux")
+            if cab.rtu is not None:
+                _out.print(f"Modbus RTU {cab.rtu.client_port} (9600 8N1), same units")
+            _out.print(f"DALI: {luminaires} gear, groups "
+                       + ", ".join(f"{g}: {m}" for g, m in cab.groups.items())
+                       + " (in-process only)")
+            t = 0.0
+            while not seconds or t < seconds:
+                await asyncio.sleep(5.0 if not seconds else min(5.0, seconds - t))
+                t += 5.0
+                counts = {k: sum(c[k] for c in cab.path.sensor_counts)
+                          for k in ("pedestrian", "cyclist")}
+                meter = cab.meter.values()
+                _out.print(f"power {meter['power_total']:.1f} W, "
+                           f"energy {meter['import_energy']:.4f} kWh, on path "
+                           f"{cab.path.on_path()}, passed sensors {counts}")
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
