@@ -1,0 +1,59 @@
+"""Where and how the controller writes readings: the ``[influx]`` section of controller.toml."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from lykta.config import Strict
+
+
+class InfluxConfig(Strict):
+    """An InfluxDB to write to.
+
+    ``version=1`` (the local default) writes through the 1.x ``/write`` endpoint with
+    ``precision=ms`` into ``database`` (and ``retention_policy`` if set), authenticating with
+    ``username``/``password`` when given; the database is created on start if missing.
+    InfluxDB 2.x and 3.x accept this endpoint too (with a DBRP mapping).
+
+    ``version=2`` writes through ``influxdb-client`` (the v2 API of InfluxDB 2.x, 3.x and 1.8+)
+    into ``bucket`` of ``org`` with ``token``.
+
+    Batching: a batch is sent when it holds ``batch_lines`` lines or its oldest line has waited
+    ``flush_interval_s``. At most ``max_queued_lines`` lines wait in memory; beyond that
+    :meth:`InfluxWriter.write` blocks (backpressure) instead of buffering without bound.
+    """
+
+    url: str = "http://127.0.0.1:8086"
+    version: Literal[1, 2] = 1
+    # 1.x
+    database: str = "lykta"
+    retention_policy: str | None = None
+    username: str | None = None
+    password: str | None = None
+    # 2.x / 3.x
+    token: str | None = None
+    org: str | None = None
+    bucket: str | None = None
+    # behaviour
+    create_database: bool = Field(True, description="1.x: CREATE DATABASE on start")
+    batch_lines: int = Field(5000, ge=1)
+    flush_interval_s: float = Field(1.0, gt=0)
+    max_queued_lines: int = Field(50_000, ge=1)
+    timeout_s: float = Field(10.0, gt=0)
+    retry_initial_s: float = Field(0.1, gt=0)
+    retry_max_s: float = Field(10.0, gt=0)
+    attempts_before_spool: int = Field(
+        4, ge=1, description="tries of a fresh batch before it goes to the spool"
+    )
+
+    @model_validator(mode="after")
+    def _v2_needs_target(self) -> InfluxConfig:
+        if self.version == 2:
+            missing = [k for k in ("token", "org", "bucket") if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"version 2 needs {', '.join(missing)}")
+        if self.retry_max_s < self.retry_initial_s:
+            raise ValueError("retry_max_s must be at least retry_initial_s")
+        return self

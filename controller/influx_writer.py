@@ -1,0 +1,404 @@
+"""The controller's writer of readings to InfluxDB: batches, retries, backpressure, spool.
+
+::
+
+    from controller.influx_writer import InfluxConfig, InfluxWriter
+
+    async with InfluxWriter(InfluxConfig(url="http://127.0.0.1:8086"), spool_dir=path) as w:
+        await w.write(lines)   # line protocol, ms precision; blocks while the queue is full
+        await w.flush()        # everything written so far is in InfluxDB (or in the spool)
+        w.stats                # counters for the UI
+
+How a line travels:
+
+1. :meth:`InfluxWriter.write` appends lines to the open batch. A batch is sealed when it holds
+   ``batch_lines`` lines (5000) or its first line is ``flush_interval_s`` old (1 s). At most
+   ``max_queued_lines`` lines wait in memory (open, sealed and in-flight batches together);
+   past that, ``write`` waits until the sender made room. Memory is bounded; the MQTT side
+   slows down instead (and the broker's persistent session holds the rest).
+2. One sender task sends sealed batches in order. 5xx answers (``engine: error syncing wal``
+   under load), 408/429, timeouts and connection errors are retried with exponential backoff
+   and jitter (:func:`backoff_delay`). Retrying is safe: a line is identified by its series
+   and timestamp, and InfluxDB overwrites it with the same values.
+3. After ``attempts_before_spool`` failed tries, InfluxDB counts as unreachable: the batch is
+   appended to the on-disk spool (:mod:`lykta.spool`), and so is every later batch until the
+   spool is empty again, which keeps the order. The sender probes with growing backoff and,
+   once InfluxDB answers, replays the spool oldest first, acknowledging each batch after
+   InfluxDB accepted it. A spool left behind by a stopped controller is replayed on the next
+   start. Without a ``spool_dir`` the writer keeps retrying (and so keeps pushing back) until
+   InfluxDB returns; only at shutdown are unsendable lines given up, counted in
+   ``lines_lost`` and logged.
+4. Any other 4xx is a verdict on the data and is never retried: the writer logs the server's
+   reason (which names the offending line), counts the lines refused in ``lines_dropped`` and
+   moves on with the next batch. InfluxDB (1.x, and 2.x alike) answers a batch with some bad
+   lines by storing the good ones and saying "partial write: unable to parse '<line>': <why>"
+   (or "... dropped=N" for a field type conflict), so only the bad lines are lost, and the
+   writer does not resend the rest. A rejection of the whole batch (wrong credentials, a
+   database that cannot be created) drops that one batch, logged with its first line. A 404
+   "database not found" first re-creates the database (1.x) and tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+
+from controller.influx_api import Outcome, Result, V1Api, V2Api, make_api
+from controller.influx_config import InfluxConfig
+from lykta.spool import Spool
+
+__all__ = ["InfluxConfig", "InfluxWriter", "InfluxWriterError", "WriterStats", "backoff_delay"]
+
+log = logging.getLogger(__name__)
+
+
+class InfluxWriterError(RuntimeError):
+    """The writer cannot go on (its sender failed, or it is used outside ``async with``)."""
+
+
+def backoff_delay(attempt: int, *, initial: float, cap: float, u: float) -> float:
+    """Seconds to wait before retry number ``attempt`` (0 = the first retry).
+
+    Exponential (``initial * 2**attempt``), capped at ``cap``, with "equal jitter": half of
+    the delay is fixed and half is ``u`` (uniform in [0, 1)) times the other half, so many
+    controllers that failed together do not retry together, yet none retries immediately.
+    """
+    d = min(cap, initial * 2.0 ** min(attempt, 62))
+    return d / 2 + (d / 2) * u
+
+
+@dataclasses.dataclass(slots=True)
+class WriterStats:
+    """Counters since the writer started (a snapshot: :attr:`InfluxWriter.stats`)."""
+
+    lines_written: int = 0
+    """Lines InfluxDB accepted (including those replayed from the spool)."""
+    batches_written: int = 0
+    retries: int = 0
+    """Attempts that failed with a retryable error (5xx, timeout, connection) and were retried."""
+    batches_spooled: int = 0
+    lines_spooled: int = 0
+    batches_replayed: int = 0
+    """Spooled batches that reached InfluxDB."""
+    batches_rejected: int = 0
+    """Batches answered with a non-retryable 4xx."""
+    lines_dropped: int = 0
+    """Lines InfluxDB refused for good (4xx), each logged with the server's reason."""
+    lines_lost: int = 0
+    """Lines given up at shutdown because InfluxDB was unreachable and there was no spool."""
+    queued_lines: int = 0
+    """Lines waiting in memory right now."""
+    spool_batches: int = 0
+    """Batches waiting in the spool right now."""
+
+
+class InfluxWriter:
+    """Writes line protocol to the InfluxDB of ``config``; use as ``async with``.
+
+    ``spool_dir`` holds batches while InfluxDB is unreachable (give one in production: without
+    it, an outage can only be ridden out by backpressure). ``rng`` makes the backoff jitter
+    reproducible in tests.
+    """
+
+    def __init__(
+        self,
+        config: InfluxConfig,
+        *,
+        spool_dir: Path | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.spool_dir = spool_dir
+        self._rng = rng or random.Random()
+        self._stats = WriterStats()
+        self._api: V1Api | V2Api | None = None
+        self._spool: Spool | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._prepared = False
+        self._stopping = False
+        self._failure: BaseException | None = None
+        self._pending: list[str] = []  # the open batch
+        self._pending_since = 0.0
+        self._ready: deque[list[str]] = deque()  # sealed batches, oldest first
+        self._queued = 0  # lines in _pending + _ready (a batch leaves _ready once delivered)
+        self._sealed = 0  # batches sealed so far
+        self._done = 0  # batches delivered (written, rejected or spooled) so far
+        self._next_probe = 0.0  # loop time when a spool replay may be tried again
+        self._probe_attempt = 0
+        self._work = asyncio.Event()  # something for the sender to do
+        self._space = asyncio.Event()  # the queue has room again
+        self._progress = asyncio.Event()  # a batch was delivered / the spool drained
+
+    # -- lifecycle --
+
+    async def __aenter__(self) -> InfluxWriter:
+        self._api = make_api(self.config)
+        if self.spool_dir is not None:
+            self._spool = await asyncio.to_thread(Spool, self.spool_dir, fsync=True)
+            if len(self._spool):
+                log.info(
+                    "InfluxDB spool %s holds %d batches from before; replaying them first",
+                    self.spool_dir, len(self._spool),
+                )
+        result = await self._api.prepare()
+        if result.outcome is Outcome.REJECTED:
+            await self._api.close()
+            raise InfluxWriterError(
+                f"InfluxDB {self._api.target}: cannot prepare the database "
+                f"(HTTP {result.status}): {result.reason}"
+            )
+        self._prepared = result.outcome is Outcome.WRITTEN
+        if not self._prepared:
+            log.warning(
+                "InfluxDB %s not reachable on start (%s); will retry", self._api.target,
+                result.reason,
+            )
+        self._task = asyncio.create_task(self._run(), name="influx-writer")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        # Stopping first: a batch that cannot be delivered now goes to the spool (or, without
+        # one, is given up and counted) instead of holding the shutdown forever.
+        self._stopping = True
+        try:
+            if self._failure is None and self._task is not None:
+                await self.flush()
+        finally:
+            self._work.set()
+            if self._task is not None:
+                try:
+                    await self._task
+                finally:
+                    self._task = None
+            if self._api is not None:
+                await self._api.close()
+            if self._spool is not None:
+                self._spool.close()
+
+    # -- public API --
+
+    async def write(self, lines: Sequence[str]) -> None:
+        """Queue ``lines`` (line protocol, timestamps in ms) for writing.
+
+        Returns as soon as the lines are queued; waits while the queue is full
+        (``max_queued_lines``), which is how overload reaches the producer.
+        """
+        self._check()
+        cap = self.config.max_queued_lines
+        size = self.config.batch_lines
+        i, n = 0, len(lines)
+        while i < n:
+            while self._queued >= cap:
+                self._space.clear()
+                await self._space.wait()
+                self._check()
+            take = min(n - i, cap - self._queued, size - len(self._pending))
+            if not self._pending:
+                self._pending_since = asyncio.get_running_loop().time()
+                self._work.set()  # the sender starts the batch's clock
+            self._pending.extend(lines[i : i + take])
+            self._queued += take
+            i += take
+            if len(self._pending) >= size:
+                self._seal()
+
+    async def flush(self) -> None:
+        """Return once every line written before this call is in InfluxDB, or in the spool
+        because InfluxDB is unreachable (or was refused with a 4xx, see the module doc)."""
+        self._check()
+        self._seal()
+        target = self._sealed
+        while self._done < target:
+            self._progress.clear()
+            await self._progress.wait()
+            self._check()
+
+    async def wait_drained(self) -> None:
+        """Return once the queue and the spool are both empty (all replayed into InfluxDB)."""
+        await self.flush()
+        while self._spool is not None and len(self._spool):
+            self._progress.clear()
+            self._work.set()
+            await self._progress.wait()
+            self._check()
+
+    @property
+    def stats(self) -> WriterStats:
+        """A snapshot of the counters."""
+        snap = dataclasses.replace(self._stats)
+        snap.queued_lines = self._queued
+        snap.spool_batches = len(self._spool) if self._spool is not None else 0
+        return snap
+
+    # -- the sender --
+
+    def _check(self) -> None:
+        if self._failure is not None:
+            raise InfluxWriterError(f"InfluxDB writer stopped: {self._failure!r}") from (
+                self._failure
+            )
+        if self._task is None:
+            raise InfluxWriterError("InfluxWriter used outside `async with`")
+
+    def _seal(self) -> None:
+        if self._pending:
+            self._ready.append(self._pending)
+            self._pending = []
+            self._sealed += 1
+            self._work.set()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.config.flush_interval_s
+        try:
+            while True:
+                if self._ready:
+                    batch = self._ready[0]
+                    await self._deliver(batch)
+                    self._ready.popleft()
+                    self._queued -= len(batch)
+                    self._done += 1
+                    self._space.set()
+                    self._progress.set()
+                    continue
+                now = loop.time()
+                if self._pending and (self._stopping or now >= self._pending_since + interval):
+                    self._seal()
+                    continue
+                if self._stopping:
+                    return
+                backlog = self._spool is not None and len(self._spool) > 0
+                if backlog and now >= self._next_probe:
+                    await self._drain_spool()
+                    continue
+                timeouts = []
+                if self._pending:
+                    timeouts.append(self._pending_since + interval - now)
+                if backlog:
+                    timeouts.append(self._next_probe - now)
+                self._work.clear()
+                try:
+                    async with asyncio.timeout(min(timeouts) if timeouts else None):
+                        await self._work.wait()
+                except TimeoutError:
+                    pass
+        except BaseException as e:
+            self._failure = e
+            log.exception("InfluxDB writer stopped")
+            raise
+        finally:
+            self._space.set()
+            self._progress.set()
+
+    async def _send(self, body: bytes) -> Result:
+        assert self._api is not None
+        if not self._prepared:
+            result = await self._api.prepare()
+            if result.outcome is not Outcome.WRITTEN:
+                return result if result.outcome is Outcome.RETRY else Result(
+                    Outcome.RETRY, result.status, f"preparing the database: {result.reason}"
+                )
+            self._prepared = True
+        result = await self._api.send(body)
+        if result.outcome is Outcome.REJECTED and self._api.database_missing(result):
+            log.warning("InfluxDB %s: database missing, creating it again", self._api.target)
+            self._prepared = False
+            return await self._send(body)
+        return result
+
+    def _delay(self, attempt: int) -> float:
+        c = self.config
+        return backoff_delay(
+            attempt, initial=c.retry_initial_s, cap=c.retry_max_s, u=self._rng.random()
+        )
+
+    async def _deliver(self, batch: list[str]) -> None:
+        loop = asyncio.get_running_loop()
+        body = "\n".join(batch).encode()
+        if self._spool is not None and len(self._spool):
+            # InfluxDB was unreachable and the spool is not empty: queue behind it, in order.
+            await self._spool_append(body, len(batch))
+            if loop.time() >= self._next_probe:
+                await self._drain_spool()
+            return
+        attempt = 0
+        while True:
+            result = await self._send(body)
+            if result.outcome is Outcome.WRITTEN:
+                self._stats.lines_written += len(batch)
+                self._stats.batches_written += 1
+                return
+            if result.outcome is Outcome.REJECTED:
+                self._rejected(result, batch)
+                return
+            attempt += 1
+            if attempt >= self.config.attempts_before_spool:
+                if self._spool is not None:
+                    assert self._api is not None
+                    log.warning(
+                        "InfluxDB %s unreachable after %d tries (%s); spooling to %s",
+                        self._api.target, attempt, result.reason or result.status,
+                        self.spool_dir,
+                    )
+                    await self._spool_append(body, len(batch))
+                    self._probe_attempt = attempt
+                    self._next_probe = loop.time() + self._delay(attempt)
+                    return
+                if self._stopping:
+                    self._stats.lines_lost += len(batch)
+                    log.error(
+                        "InfluxDB unreachable at shutdown and no spool: %d lines lost (%s)",
+                        len(batch), result.reason or result.status,
+                    )
+                    return
+            self._stats.retries += 1
+            await asyncio.sleep(self._delay(attempt - 1))
+
+    async def _spool_append(self, body: bytes, lines: int) -> None:
+        assert self._spool is not None
+        await asyncio.to_thread(self._spool.append, body)
+        self._stats.batches_spooled += 1
+        self._stats.lines_spooled += lines
+
+    async def _drain_spool(self) -> None:
+        """Replay spooled batches oldest first until the spool is empty or a send fails."""
+        assert self._spool is not None
+        loop = asyncio.get_running_loop()
+        spool = self._spool
+        while len(spool):
+            (body,) = await asyncio.to_thread(spool.peek, 1)
+            result = await self._send(body)
+            if result.outcome is Outcome.RETRY:
+                self._stats.retries += 1
+                self._probe_attempt += 1
+                self._next_probe = loop.time() + self._delay(self._probe_attempt)
+                return
+            n = body.count(b"\n") + 1
+            if result.outcome is Outcome.WRITTEN:
+                self._stats.lines_written += n
+                self._stats.batches_written += 1
+                self._stats.batches_replayed += 1
+            else:
+                self._rejected(result, body.decode().split("\n"))
+            await asyncio.to_thread(spool.ack, 1)
+            self._progress.set()
+        self._probe_attempt = 0
+        log.info("InfluxDB spool replayed; writing directly again")
+
+    def _rejected(self, result: Result, batch: list[str]) -> None:
+        dropped = result.dropped_lines(len(batch))
+        self._stats.batches_rejected += 1
+        self._stats.lines_dropped += dropped
+        self._stats.lines_written += len(batch) - dropped
+        partial = "partial write" in result.reason
+        assert self._api is not None
+        log.error(
+            "InfluxDB %s refused %d of %d lines (HTTP %s, not retried): %s%s",
+            self._api.target, dropped, len(batch), result.status, result.reason[:4000],
+            "" if partial else f"; first line of the batch: {batch[0][:500]!r}",
+        )

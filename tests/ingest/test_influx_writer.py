@@ -1,0 +1,170 @@
+"""The InfluxDB writer against a real InfluxDB 1.x: batches arrive, bad lines are dropped with a
+reason, an outage goes to the spool and comes back in order, memory stays bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from pathlib import Path
+
+import pytest
+
+from controller.influx_writer import InfluxConfig, InfluxWriter
+from lykta.spool import Spool
+from lykta.stack import LocalStack, StackInfo, free_port, influx_query
+
+T0 = 1_700_000_000_000
+
+
+def _lines(start: int, n: int, *, value: float | None = None, series: str = "a") -> list[str]:
+    v = value if value is not None else None
+    return [
+        f"reading,gateway={series} v={v if v is not None else (i % 97) + 0.5},i={i}i {T0 + i}"
+        for i in range(start, start + n)
+    ]
+
+
+def _count(url: str, db: str, measurement: str = "reading") -> int:
+    res = influx_query(url, f'SELECT count("i") FROM "{measurement}"', db)["results"][0]
+    series = res.get("series")
+    return series[0]["values"][0][1] if series else 0
+
+
+def _config(url: str, db: str, **kw: object) -> InfluxConfig:
+    fast = {"retry_initial_s": 0.05, "retry_max_s": 0.5, "flush_interval_s": 0.2}
+    return InfluxConfig(url=url, database=db, **{**fast, **kw})
+
+
+async def test_lines_arrive_in_batches(stack: StackInfo, influx_db: str, tmp_path: Path) -> None:
+    async with InfluxWriter(_config(stack.influx_url, influx_db), spool_dir=tmp_path) as w:
+        for start in range(0, 12_000, 1000):
+            await w.write(_lines(start, 1000))
+        await w.flush()
+        stats = w.stats
+    assert _count(stack.influx_url, influx_db) == 12_000
+    assert stats.lines_written == 12_000
+    assert stats.batches_written == 3  # 5000 + 5000 + 2000 (the last one sealed by flush)
+    assert stats.batches_spooled == stats.lines_dropped == stats.queued_lines == 0
+
+
+async def test_partial_lines_are_sent_after_the_flush_interval(
+    stack: StackInfo, influx_db: str
+) -> None:
+    async with InfluxWriter(_config(stack.influx_url, influx_db, flush_interval_s=0.1)) as w:
+        await w.write(_lines(0, 10))
+        for _ in range(100):
+            if w.stats.lines_written == 10:
+                break
+            await asyncio.sleep(0.05)  # no flush(): the 0.1 s timer must send the batch
+        assert w.stats.lines_written == 10
+    assert _count(stack.influx_url, influx_db) == 10
+
+
+async def test_missing_database_is_created(stack: StackInfo) -> None:
+    db = f"created_{random.randrange(1 << 30)}"
+    try:
+        async with InfluxWriter(_config(stack.influx_url, db)) as w:
+            await w.write(_lines(0, 5))
+            await w.flush()
+        assert _count(stack.influx_url, db) == 5
+    finally:
+        influx_query(stack.influx_url, f'DROP DATABASE "{db}"')
+
+
+async def test_bad_line_is_dropped_with_its_reason_and_the_rest_is_stored(
+    stack: StackInfo, influx_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Decision (documented in controller/influx_writer.py): a 4xx is never retried. InfluxDB
+    # stores the good lines of the batch and names the bad one; the writer logs that reason,
+    # counts the bad line as dropped and goes on with the next batch.
+    bad = "reading,gateway=a v=oops-not-a-number 1700000000999"
+    batch = _lines(0, 50) + [bad] + _lines(50, 49)
+    caplog.set_level(logging.ERROR, logger="controller.influx_writer")
+    async with InfluxWriter(_config(stack.influx_url, influx_db)) as w:
+        await w.write(batch)
+        await w.flush()
+        await w.write(_lines(100, 20))
+        await w.flush()
+        stats = w.stats
+    assert _count(stack.influx_url, influx_db) == 119
+    assert (stats.lines_dropped, stats.batches_rejected, stats.retries) == (1, 1, 0)
+    assert stats.lines_written == 119
+    assert any("oops-not-a-number" in r.getMessage() for r in caplog.records)
+
+
+async def test_field_type_conflict_is_dropped_not_retried(
+    stack: StackInfo, influx_db: str
+) -> None:
+    async with InfluxWriter(_config(stack.influx_url, influx_db)) as w:
+        await w.write(_lines(0, 10))
+        await w.flush()
+        # "i" was an integer; a string for it is a type conflict (partial write, dropped=1)
+        await w.write([f'reading,gateway=a v=1,i="text" {T0 + 500}', *_lines(10, 5)])
+        await w.flush()
+        stats = w.stats
+    assert stats.lines_dropped == 1 and stats.retries == 0
+    assert _count(stack.influx_url, influx_db) == 15
+
+
+async def test_influxdb_stopped_and_restarted_while_writing_loses_nothing(
+    local_stack: LocalStack, stack: StackInfo, influx_db: str, tmp_path: Path
+) -> None:
+    total, chunk = 40_000, 500
+    cfg = _config(stack.influx_url, influx_db, attempts_before_spool=2, timeout_s=2.0)
+    async with InfluxWriter(cfg, spool_dir=tmp_path / "spool") as w:
+
+        async def produce() -> None:
+            for start in range(0, total, chunk):
+                await w.write(_lines(start, chunk))
+                await asyncio.sleep(0.03)  # spans the outage below
+
+        producer = asyncio.create_task(produce())
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(local_stack.stop_service, "influxdb")
+        await asyncio.sleep(1.5)  # writing on while InfluxDB is away: batches go to the spool
+        assert w.stats.batches_spooled > 0
+        await asyncio.to_thread(local_stack.start_service, "influxdb")
+        await producer
+        await asyncio.wait_for(w.wait_drained(), 60)
+        stats = w.stats
+    # Every line once: the count equals what was offered (a duplicate would be an overwrite of
+    # the same series and timestamp, so the count also proves no extra points appeared).
+    assert _count(stack.influx_url, influx_db) == total
+    assert stats.lines_written == total and stats.lines_dropped == 0
+    assert stats.batches_replayed == stats.batches_spooled > 0
+    assert Spool(tmp_path / "spool").peek(1) == []
+
+
+async def test_spool_is_replayed_in_order(stack: StackInfo, influx_db: str, tmp_path: Path):
+    # Three batches write the same series and timestamps with values 1, 2, 3 while InfluxDB
+    # is unreachable. Replayed in order, the last value wins; any other order shows.
+    dead = f"http://127.0.0.1:{free_port()}"
+    cfg = _config(dead, influx_db, attempts_before_spool=1)
+    async with InfluxWriter(cfg, spool_dir=tmp_path) as w:
+        for value in (1.0, 2.0, 3.0):
+            await w.write(_lines(0, 100, value=value))
+            await w.flush()
+        assert w.stats.batches_spooled == 3
+    # A later writer (after a controller restart) finds the spool and replays it first.
+    async with InfluxWriter(_config(stack.influx_url, influx_db), spool_dir=tmp_path) as w:
+        await asyncio.wait_for(w.wait_drained(), 30)
+        assert w.stats.batches_replayed == 3
+    res = influx_query(stack.influx_url, 'SELECT DISTINCT("v") FROM "reading"', influx_db)
+    assert [row[1] for row in res["results"][0]["series"][0]["values"]] == [3.0]
+    assert _count(stack.influx_url, influx_db) == 100
+
+
+async def test_write_blocks_when_the_queue_is_full(tmp_path: Path) -> None:
+    # InfluxDB unreachable and no spool: the writer can only retry, so write() must push back
+    # once max_queued_lines are waiting, instead of growing without bound.
+    dead = f"http://127.0.0.1:{free_port()}"
+    cfg = _config(dead, "x", max_queued_lines=300, batch_lines=100, retry_max_s=0.05)
+    w = InfluxWriter(cfg)
+    async with w:
+        await w.write(_lines(0, 300))
+        blocked = asyncio.create_task(w.write(_lines(300, 1)))
+        await asyncio.sleep(0.3)
+        assert not blocked.done() and w.stats.queued_lines == 300
+        blocked.cancel()
+    assert w.stats.lines_lost == 300  # given up only at shutdown, and counted
