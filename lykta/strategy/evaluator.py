@@ -84,6 +84,17 @@ def _build_levels() -> dict[str, dict[str, int]]:
 _class_levels = _build_levels()
 
 
+def _override_level(levels: dict[str, int], ov: Override, zone_name: str) -> int:
+    assert ov.lighting_class is not None
+    level = levels.get(ov.lighting_class.name)
+    if level is None:
+        raise ValueError(
+            f"override {ov.id}: class {ov.lighting_class} does not fit zone {zone_name} "
+            f"(check it with lykta.strategy.model.override_problems)"
+        )
+    return level
+
+
 def applicable_overrides(
     overrides: Sequence[Override], zone_name: str, luminaire_id: str | None, at: datetime
 ) -> list[Override]:
@@ -133,7 +144,7 @@ def unit_target(
         tag = f"{top.kind}:{top.id}"
         if top.kind is OverrideKind.INCIDENT:
             assert top.lighting_class is not None
-            raised = levels[top.lighting_class.name]
+            raised = _override_level(levels, top, zone_name)
             if raised > level:
                 level, cls, source = raised, top.lighting_class, tag
         elif maintenance:
@@ -141,13 +152,13 @@ def unit_target(
             if top.off:
                 level = 0
             elif top.lighting_class is not None:
-                level = levels[top.lighting_class.name]
+                level = _override_level(levels, top, zone_name)
             else:
                 assert top.level_percent is not None
                 level = arc_level_at_least(top.level_percent)
         elif lit:  # event
             assert top.lighting_class is not None
-            level, cls, source = levels[top.lighting_class.name], top.lighting_class, tag
+            level, cls, source = _override_level(levels, top, zone_name), top.lighting_class, tag
     if boost and lit and not maintenance and z.presence is not None:
         b = levels[z.presence.boost.name]
         if b > level:

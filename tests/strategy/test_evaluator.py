@@ -192,3 +192,5 @@ def test_override_of_the_wrong_series_is_a_problem(mini) -> None:
     assert [str(p) for p in override_problems(mini, ov)] == [
         "<override>: override.class: M1 does not fit zone path's P classes"
     ]
+    with pytest.raises(ValueError, match="override i: class M1 does not fit zone path"):
+        evaluate(mini, "p1", NIGHT - timedelta(hours=1), overrides=[ov])
