@@ -30,6 +30,7 @@ class FlashResult:
 
     running_version: str
     resumes: int
+    #: the offsets the board reported when the transfer resumed after each interruption
     resumed_from: tuple[int, ...]
     #: seconds from the first begin to the successful verification (the image on the wire)
     transfer_s: float
@@ -60,7 +61,8 @@ async def flash(
     :class:`BoardUnavailable` after ``max_resumes`` interruptions.
     """
     upload = Upload(image, board.link.config.max_payload - FirmwareChunk.HEADER.size)
-    resumes: list[int] = []
+    resumes = 0
+    resumed_from: list[int] = []
     loop = asyncio.get_running_loop()
     started = loop.time()
     transferred = started
@@ -72,7 +74,8 @@ async def flash(
             start = upload.on_begin(
                 await _firmware_request(board, upload.begin, reconnect_timeout_s)
             )
-            if resumes or start:
+            if resumes > len(resumed_from):
+                resumed_from.append(start)
                 log.info("resuming transfer at %d of %d bytes", start, image.size)
             progress(start, image.size)
             while True:
@@ -92,12 +95,12 @@ async def flash(
             upload.on_activate(await _firmware_request(board, upload.activate, 10.0))
             break
         except BoardUnavailable as exc:
-            if len(resumes) >= max_resumes:
+            if resumes >= max_resumes:
                 raise
-            resumes.append(upload.confirmed)
+            resumes += 1
             log.warning("transfer interrupted (%s); resuming", exc)
     version = await _running_version(board, image, reconnect_timeout_s)
-    return FlashResult(version, len(resumes), tuple(resumes), transferred - started)
+    return FlashResult(version, resumes, tuple(resumed_from), transferred - started)
 
 
 async def _running_version(board: BoardConnection, image: FirmwareImage, timeout_s: float) -> str:

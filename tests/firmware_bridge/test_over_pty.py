@@ -1,0 +1,155 @@
+"""The gateway side and the board emulator over real pseudo-terminals."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from dali.address import GearBroadcast, GearShort
+from dali.gear.general import DAPC, DTR0, QueryActualLevel, QueryFadeTimeFadeRate, SetFadeTime
+
+from fieldsim.dali import SimulatedDaliBus
+from firmware_bridge.connection import BoardConnection
+from firmware_bridge.dali_bus import BoardDaliBus
+from firmware_bridge.emulator import Emulator, EmulatorOptions
+from firmware_bridge.flash import flash
+from firmware_bridge.link import LinkConfig
+from firmware_bridge.port import PtyPort
+from firmware_bridge.transfer import FirmwareImage
+from gateway.dali.bus import Collision, DaliBus, NoAnswer, send_command
+from gateway.dali.timing import QUERY_S
+
+LYKTA = [sys.executable, "-m", "lykta.cli.main"]
+
+
+@pytest.fixture
+async def emulated() -> AsyncIterator[tuple[Emulator, SimulatedDaliBus]]:
+    """An emulated board (in this process) on a fresh pseudo-terminal."""
+    bus = SimulatedDaliBus(4, now=time.monotonic)
+    async with Emulator(PtyPort(), bus, EmulatorOptions(dali_timing=True)) as emulator:
+        yield emulator, bus
+
+
+async def test_dali_commands_and_queries_through_the_emulator(
+    emulated: tuple[Emulator, SimulatedDaliBus],
+) -> None:
+    emulator, sim = emulated
+    async with BoardDaliBus.open(emulator.port.slave_path, name="cabinet") as bus:  # type: ignore[attr-defined]
+        assert isinstance(bus, DaliBus)
+        await send_command(bus, DAPC(GearShort(2), 120))
+        t0 = time.monotonic()
+        level = await send_command(bus, QueryActualLevel(GearShort(2)))
+        assert time.monotonic() - t0 >= QUERY_S  # the board took real DALI bus time
+        assert level is not None and level.value == 120
+        assert await bus.send_frame(QueryActualLevel(GearShort(40)).frame) == NoAnswer()
+        assert await bus.send_frame(QueryActualLevel(GearBroadcast()).frame) == Collision()
+        # A configuration command needs send-twice; the flag travels over the line.
+        await send_command(bus, DTR0(3))
+        await send_command(bus, SetFadeTime(GearShort(1)))
+        fade = await send_command(bus, QueryFadeTimeFadeRate(GearShort(1)))
+        assert fade is not None and fade.raw_value.as_integer >> 4 == 3
+        # Concurrent senders each get their own answer.
+        answers = await asyncio.gather(
+            *(send_command(bus, QueryActualLevel(GearShort(a))) for a in range(4))
+        )
+        assert [a.value for a in answers] == [254, 254, 120, 254]  # type: ignore[union-attr]
+        status = await bus.board.status()
+        assert status.dali_frames == sim.frames
+
+
+async def test_bus_events_reach_the_gateway(emulated: tuple[Emulator, SimulatedDaliBus]) -> None:
+    emulator, sim = emulated
+    async with BoardDaliBus.open(emulator.port.slave_path) as bus:  # type: ignore[attr-defined]
+        events = bus.bus_events()
+        frame = sim.occupancy_event(5)
+        got = await asyncio.wait_for(anext(events), 5)
+        assert (len(got), got.as_integer) == (24, frame.as_integer)
+
+
+async def _start_emulator(port: str, state: Path, baud: int) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        *LYKTA, "firmware", "emulate", "--port", port, "--state-dir", str(state),
+        "--baud", str(baud), "--line-timing",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    assert b"emulating DALI-master board on" in line, line
+    return proc
+
+
+async def test_transfer_cut_half_way_by_killing_the_emulator_resumes(tmp_path: Path) -> None:
+    """The emulator process is killed mid-transfer and restarted on the same line; the flash
+    resumes from the board's stored offset and ends with the right image running."""
+    baud = 57600
+    image = FirmwareImage(os.urandom(24_000), "4.2.0")
+    pty = PtyPort()  # the gateway holds the master; the emulator opens the slave by path
+    state = tmp_path / "board"
+    emulator = await _start_emulator(pty.slave_path, state, baud)
+    progress: list[int] = []
+    half = asyncio.Event()
+
+    def on_progress(done: int, total: int) -> None:
+        progress.append(done)
+        if done >= total * 0.4:
+            half.set()
+
+    config = LinkConfig(line_rate=baud / 10, ack_timeout=0.2, max_tries=3)
+    try:
+        async with BoardConnection(pty, config=config) as board:
+            transfer = asyncio.create_task(flash(board, image, progress=on_progress))
+            await asyncio.wait_for(half.wait(), 30)
+            emulator.send_signal(signal.SIGKILL)
+            await emulator.wait()
+            staged = (state / "staged.bin").stat().st_size
+            assert 0 < staged < image.size
+            emulator = await _start_emulator(pty.slave_path, state, baud)
+            result = await asyncio.wait_for(transfer, 60)
+    finally:
+        if emulator.returncode is None:
+            emulator.terminate()
+            await emulator.wait()
+    assert result.running_version == "4.2.0"
+    assert result.resumes >= 1
+    assert max(result.resumed_from) > 0  # resumed, did not start over
+    installed = (state / "installed.bin").read_bytes()
+    assert hashlib.sha256(installed).digest() == image.sha256
+
+
+async def test_cli_flash_and_info(emulated: tuple[Emulator, SimulatedDaliBus],
+                                  tmp_path: Path) -> None:
+    emulator, _ = emulated
+    port = emulator.port.slave_path  # type: ignore[attr-defined]
+    image = tmp_path / "lamp.bin"
+    image.write_bytes(os.urandom(5000))
+    proc = await asyncio.create_subprocess_exec(
+        *LYKTA, "firmware", "flash", str(image), "--version", "7.0.1", "--port", port,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, out
+    assert b"running version: 7.0.1" in out
+    proc = await asyncio.create_subprocess_exec(
+        *LYKTA, "firmware", "info", "--port", port,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, out
+    assert b"firmware version  7.0.1" in out and b"DALI bus power    present" in out
+
+
+async def test_cli_reports_a_missing_port_clearly(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *LYKTA, "firmware", "info", "--port", str(tmp_path / "no-such-tty"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    assert b"cannot open serial port" in out and b"no-such-tty" in out
