@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -38,6 +38,7 @@ from lykta.strategy.dali_curve import FADE_TIMES_S
 from lykta.strategy.en13201 import LightingClass
 
 MAX_FADE_S = FADE_TIMES_S[-1]
+_M = TypeVar("_M", bound=BaseModel)
 
 
 def _parse_class(v: Any) -> LightingClass:
@@ -445,8 +446,14 @@ def _read_inventory(
     return rows, [f"line {i + 2}" for i in range(len(rows))], []
 
 
-def _cross_check(s: Strategy, file: str, where: dict[int, tuple[str, str]]) -> list[Problem]:
-    """References between sections; ``where[i]`` locates luminaire i (file, path)."""
+def _cross_check(
+    s: Strategy, file: str, where: dict[int, tuple[str, str]], invalid: frozenset[str] = frozenset()
+) -> list[Problem]:
+    """References between sections; ``where[i]`` locates luminaire i (file, path).
+
+    ``invalid`` names zones and profiles that exist but failed validation (already reported):
+    references to them are not reported again as missing.
+    """
     out: list[Problem] = []
 
     def lum_loc(i: int, key: str) -> tuple[str, str]:
@@ -454,9 +461,9 @@ def _cross_check(s: Strategy, file: str, where: dict[int, tuple[str, str]]) -> l
         return f, f"{p}.{key}" if not p.startswith("line") else f"{p}: {key}"
 
     for i, rule in enumerate(s.calendar):
-        if rule.profile not in s.profiles:
+        if rule.profile not in s.profiles and rule.profile not in invalid:
             out.append(Problem(file, f"calendar[{i}].profile", f"no profile {rule.profile!r}"))
-    if not s.calendar[-1].unconditional:
+    if s.calendar and not s.calendar[-1].unconditional:
         out.append(
             Problem(
                 file,
@@ -500,7 +507,8 @@ def _cross_check(s: Strategy, file: str, where: dict[int, tuple[str, str]]) -> l
         seen_ids[lum.id] = i
         z = s.zones.get(lum.zone)
         if z is None:
-            out.append(Problem(*lum_loc(i, "zone"), f"no zone {lum.zone!r}"))
+            if lum.zone not in invalid:
+                out.append(Problem(*lum_loc(i, "zone"), f"no zone {lum.zone!r}"))
         elif lum.design_class.series != z.safety_floor.series:
             out.append(
                 Problem(
@@ -533,12 +541,16 @@ def _cross_check(s: Strategy, file: str, where: dict[int, tuple[str, str]]) -> l
                     )
                 )
     for i, ov in enumerate(s.overrides):
-        out += override_problems(s, ov, file, f"overrides[{i}]")
+        out += override_problems(s, ov, file, f"overrides[{i}]", invalid)
     return out
 
 
 def override_problems(
-    strategy: Strategy, ov: Override, file: str = "<override>", path: str = "override"
+    strategy: Strategy,
+    ov: Override,
+    file: str = "<override>",
+    path: str = "override",
+    invalid: frozenset[str] = frozenset(),
 ) -> list[Problem]:
     """Problems of an override against ``strategy``: unknown zones/luminaires, a class of
     another series than a zone it names. The controller checks runtime overrides with this."""
@@ -546,7 +558,8 @@ def override_problems(
     zones = list(ov.zones)
     for z in ov.zones:
         if z not in strategy.zones:
-            out.append(Problem(file, f"{path}.zones", f"no zone {z!r}"))
+            if z not in invalid:
+                out.append(Problem(file, f"{path}.zones", f"no zone {z!r}"))
             zones.remove(z)
     for lid in ov.luminaires:
         lum = strategy._index.get(lid)
@@ -561,6 +574,48 @@ def override_problems(
                 out.append(Problem(file, f"{path}.class", f"{ov.lighting_class} does not fit zone "
                                    f"{z}'s {series} classes"))  # fmt: skip
     return out
+
+
+def _valid(model: type[_M], value: Any) -> _M | None:
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def _partial(doc: dict[str, Any]) -> tuple[Strategy, frozenset[str]]:
+    """A strategy of the entries that validate on their own (its problems are reported
+    elsewhere), and the names of zones and profiles that do not."""
+    invalid: set[str] = set()
+
+    def entries(model: type[_M], section: Any) -> dict[str, _M]:
+        out = {}
+        for k, v in (section if isinstance(section, dict) else {}).items():
+            m = _valid(model, v)
+            if m is None:
+                invalid.add(k)
+            else:
+                out[k] = m
+        return out
+
+    profiles = entries(Profile, doc.get("profiles"))
+    zones = entries(Zone, doc.get("zones"))
+    rules = [_valid(CalendarRule, r) for r in doc.get("calendar") or []]
+    overrides = [_valid(Override, o) for o in doc.get("overrides") or []]
+    site = _valid(Site, doc.get("site")) or Site.model_construct(
+        name="?", latitude=0.0, longitude=0.0, timezone="UTC"
+    )
+    strategy = Strategy.model_construct(
+        site=site,
+        switching=Switching(),
+        profiles=profiles,
+        calendar=[r for r in rules if r is not None] if all(rules) else [],
+        zones=zones,
+        inventory=None,
+        luminaires=[],
+        overrides=[o for o in overrides if o is not None] if all(overrides) else [],
+    )
+    return strategy, frozenset(invalid)
 
 
 def parse_strategy(
@@ -597,15 +652,17 @@ def parse_strategy(
             continue
         good_where[len(good)] = where[i]
         good.append(lum)
+    invalid: frozenset[str] = frozenset()
     try:
         strategy = Strategy.model_validate(doc)
     except ValidationError as e:
         problems += _pydantic_problems(file, e)
-        raise StrategyError(problems + lum_problems) from None
+        # Keep going with what did validate, so one run reports the references too.
+        strategy, invalid = _partial(doc)
     strategy = strategy.model_copy(update={"luminaires": good})
     strategy.model_post_init(None)
     problems += lum_problems
-    problems += _cross_check(strategy, file, good_where)
+    problems += _cross_check(strategy, file, good_where, invalid)
     if problems:
         raise StrategyError(problems)
     return strategy

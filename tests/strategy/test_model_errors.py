@@ -41,6 +41,16 @@ def test_all_problems_are_listed() -> None:
     assert any(p.startswith("strategy.toml: site.timezone: 'Mars/Olympus' is not") for p in probs)
     assert "strategy.toml: switching.typo: unknown key" in probs
     assert any(p.startswith("strategy.toml: luminaires[3].short_address:") for p in probs)
+    # the reference check still runs next to the structural errors
+    assert "strategy.toml: luminaires[4].zone: no zone 'nowhere'" in probs
+    # a zone that is broken is reported once, not again where it is referenced
+    doc = mini_doc()
+    doc["zones"]["path"]["safety_floor"] = "P7"
+    doc["calendar"].insert(0, {"profile": "nope", "weekdays": ["fri"]})
+    assert _problems(doc) == [
+        "strategy.toml: zones.path.safety_floor: P7 is not an EN 13201 class",
+        "strategy.toml: calendar[0].profile: no profile 'nope'",
+    ]
 
 
 def test_cross_references() -> None:
