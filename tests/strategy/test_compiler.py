@@ -142,3 +142,20 @@ def test_compile_errors() -> None:
         compile_program(MINI, "gw1", START, 0)
     with pytest.raises(ValueError, match="no time zone"):
         compile_program(MINI, "gw1", datetime(2026, 1, 1), 24)
+
+
+@pytest.mark.parametrize(
+    ("start", "switch_utc"),
+    [
+        # spring forward: "02:30" does not exist, the switch happens at 03:00 CEST
+        (datetime(2026, 3, 28, 11, tzinfo=UTC), datetime(2026, 3, 29, 1, 0, tzinfo=UTC)),
+        # fall back: the first 02:30 (CEST) counts, and the switch does not repeat
+        (datetime(2026, 10, 24, 10, tzinfo=UTC), datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+    ],
+)
+def test_dst_nights_compile_to_one_switch(start: datetime, switch_utc: datetime) -> None:
+    prog = compile_program(MINI, "gw1", start, 24)
+    pts = next(g.points for g in prog.groups if (g.bus, g.group) == ("b2", 1))  # street
+    at = [p for p in pts if p.ts == utc_ms(switch_utc)]
+    assert len(at) == 1 and at[0].fade_ms == 45_000  # late P5 -> night P6: a step down
+    assert sum(1 for p in pts if p.level == at[0].level) == 1
