@@ -62,12 +62,22 @@ _NO_PLACE: tuple[None, None] = (None, None)
 _json = msgspec.json.Encoder()
 
 
+_luminaire_prefixes: dict[tuple, str] = {}
+
+
 def _luminaire_prefix(site: str, gateway: str, luminaire: str, place: tuple) -> str:
-    zone, group = place
-    return series_prefix(
-        LUMINAIRE,
-        {"site": site, "gateway": gateway, "luminaire": luminaire, "zone": zone, "group": group},
-    )
+    key = (site, gateway, luminaire, place)
+    got = _luminaire_prefixes.get(key)
+    if got is None:
+        if len(_luminaire_prefixes) >= 100_000:  # bounded, like the encoder's caches
+            _luminaire_prefixes.clear()
+        zone, group = place
+        got = _luminaire_prefixes[key] = series_prefix(
+            LUMINAIRE,
+            {"site": site, "gateway": gateway, "luminaire": luminaire, "zone": zone,
+             "group": group},
+        )
+    return got
 
 
 def telemetry_lines(
@@ -81,33 +91,41 @@ def telemetry_lines(
     """
     lines: list[str] = []
     append = lines.append
+    fmt = format_float
     place_of = placement.get if placement else None
     for r in batch.luminaires:
         prefix = _luminaire_prefix(
             site, gateway, r.id, place_of(r.id, _NO_PLACE) if place_of else _NO_PLACE
         )
-        # Fields in key order: energy_wh, level, power_w, status, temperature_c.
-        t = r.temperature_c
-        if t is None:
-            append(
-                f"{prefix}energy_wh={format_float(float(r.energy_wh))},level={r.level}i,"
-                f"power_w={format_float(float(r.power_w))},status={r.status}i {r.ts}"
+        # Fields in key order: energy_wh, level, power_w, status, temperature_c. Only finite
+        # floats take this path (x - x is 0.0 for them, NaN for inf and NaN); anything else goes
+        # through encode_line, which leaves such fields out as Point does.
+        p, e, t = float(r.power_w), float(r.energy_wh), r.temperature_c
+        if p - p == 0.0 and e - e == 0.0:
+            line = (
+                f"{prefix}energy_wh={fmt(e)},level={r.level}i,power_w={fmt(p)},status={r.status}i"
             )
-        else:
-            append(
-                encode_line(
-                    LUMINAIRE,
-                    _luminaire_tags(site, gateway, r.id, placement),
-                    {
-                        "energy_wh": float(r.energy_wh),
-                        "level": r.level,
-                        "power_w": float(r.power_w),
-                        "status": r.status,
-                        "temperature_c": float(t),
-                    },
-                    r.ts,
-                )
+            if t is None:
+                append(f"{line} {r.ts}")
+                continue
+            t = float(t)
+            if t - t == 0.0:
+                append(f"{line},temperature_c={fmt(t)} {r.ts}")
+                continue
+        append(
+            encode_line(
+                LUMINAIRE,
+                _luminaire_tags(site, gateway, r.id, placement),
+                {
+                    "energy_wh": e,
+                    "level": r.level,
+                    "power_w": p,
+                    "status": r.status,
+                    "temperature_c": None if t is None else float(t),
+                },
+                r.ts,
             )
+        )
     for m in batch.meters:
         line = _values_line(
             series_prefix(METER, {"site": site, "gateway": gateway, "device": m.device}),
