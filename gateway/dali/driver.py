@@ -263,6 +263,33 @@ class DaliLuminaireDriver:
             tel.temperature_c = float(temp)
         return True
 
+    DIAGNOSTICS = {
+        "gear_operating_time_s": diagnostics.ControlGearOperatingTime,
+        "gear_starts": diagnostics.ControlGearStartCounter,
+        "gear_temperature_c": diagnostics.ControlGearTemperature,
+        "lamp_on_time_s": diagnostics.LightSourceOnTime,
+        "lamp_starts": diagnostics.LightSourceStartCounter,
+        "lamp_failures": diagnostics.LightSourceOverallFailureConditionCounter,
+        "lamp_temperature_c": diagnostics.LightSourceTemperature,
+    }
+    """D4i diagnostics (DiiA Part 253, banks 205 and 206) read by :meth:`read_diagnostics`."""
+
+    async def read_diagnostics(self, luminaire_id: str) -> dict[str, float]:
+        """Read the D4i diagnostics (operating time, starts, failures, temperatures; banks
+        205/206) of one luminaire as background work. Values the gear does not implement or
+        cannot give right now (MASK/TMASK) are left out."""
+        address = GearShort(self._short(luminaire_id))
+        values: dict[str, float] = {}
+        for name, value_class in self.DIAGNOSTICS.items():
+            try:
+                value = await self.run_sequence(value_class.read(address))
+            except (MemoryLocationNotImplemented, ResponseError) as exc:
+                log.info("%s %s: %s not read: %s", self.bus.name, luminaire_id, name, exc)
+                continue
+            if not isinstance(value, FlagValue):
+                values[name] = float(value)
+        return values
+
     async def run_energy_reads(self, interval_s: float = 60.0) -> None:
         """Read every luminaire's D4i banks in turn, forever, one round per ``interval_s``
         at most (each frame within the bus-time budget)."""

@@ -122,3 +122,49 @@ async def test_occupancy_events_become_presence_events() -> None:
     bus.occupancy_event(12)
     event = await anext(driver.presence_events())
     assert event.kind == EventKind.PRESENCE and event.detail["short_address"] == 12
+
+
+async def test_diagnostics_banks_205_206() -> None:
+    clock = [0.0]
+    bus = SimulatedDaliBus(1, now=lambda: clock[0])
+    driver = DaliLuminaireDriver(SimulatedDaliTransport(bus), [Luminaire("A", 0)])
+    await driver.set_levels({"A": 254})
+    clock[0] = 7200.0
+    bus.gear[0].set_lamp_failure(True)
+    diag = await driver.read_diagnostics("A")
+    assert diag["gear_operating_time_s"] == 7200 and diag["lamp_on_time_s"] == 7200
+    assert diag["lamp_failures"] == 1 and diag["gear_starts"] == 1
+    assert 25 <= diag["lamp_temperature_c"] <= 60
+
+
+async def test_commissioning_gives_unaddressed_gear_unique_short_addresses() -> None:
+    from dali.sequences import Commissioning
+
+    from fieldsim.dali import GearSpec
+
+    bus = SimulatedDaliBus([GearSpec(None) for _ in range(5)] + [GearSpec(9)], now=time.monotonic)
+    driver = DaliLuminaireDriver(SimulatedDaliTransport(bus), [])
+    await driver.run_sequence(Commissioning(), background=False)
+    addresses = sorted(g.shortaddr for g in bus.gear)
+    assert len(set(addresses)) == 6 and 9 in addresses and None not in addresses
+
+
+@settings(max_examples=100, deadline=None)
+@given(attempts=st.lists(st.tuples(st.floats(0, 0.5), st.sampled_from([0.0277, 0.0407, 0.0553])),
+                         min_size=1, max_size=400),
+       share=st.floats(0.05, 1.0))
+def test_budget_never_exceeds_its_share_in_any_window(attempts: list[tuple[float, float]],
+                                                      share: float) -> None:
+    """Invariant: frames admitted when background_wait() is 0 never use more than ``share`` of
+    any window ending at an admission."""
+    budget = BusTimeBudget(share=share, window_s=2.0)
+    t = 0.0
+    admitted: list[tuple[float, float]] = []
+    for gap, cost in attempts:
+        t += gap
+        if budget.background_wait(t, cost) == 0:
+            budget.spend(t, cost, background=True)
+            admitted.append((t, cost))
+    for end, _ in admitted:
+        used = sum(c for s, c in admitted if end - 2.0 < s <= end)
+        assert used <= share * 2.0 + 1e-9
