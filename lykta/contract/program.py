@@ -80,6 +80,14 @@ class LitWindow(Base, kw_only=True):
     until_ts: Ms
 
 
+class LuxRule(Base, kw_only=True):
+    """Switch by lux sensor ``sensor``: on below ``on_below_lx``, off above ``off_above_lx``."""
+
+    sensor: Id
+    on_below_lx: float
+    off_above_lx: float
+
+
 class Program(Base, kw_only=True):
     """Everything a gateway needs to run autonomously from ``valid_from`` to ``valid_until``."""
 
@@ -93,6 +101,7 @@ class Program(Base, kw_only=True):
     longitude: float = 0.0
     timezone: str = "UTC"
     sun_elevation_deg: float = -4.0
+    lux: LuxRule | None = None
     safety_routes: list[str] = []
     lit: list[LitWindow] = []
     groups: list[GroupProgram] = []

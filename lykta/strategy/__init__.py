@@ -10,7 +10,8 @@ Public interface (stable; other parts import these):
 - ``compile_program(strategy, gateway_id, start, hours) -> lykta.contract.Program``.
 - Program execution at the gateway (``lykta.strategy.execution``): ``program_level``,
   ``program_target``, ``program_valid``, ``in_lit_window``, ``enforce_floor``,
-  ``presence_corridor``; fail-safe ``safe_default_level(latitude, longitude, now)``.
+  ``presence_corridor``, ``lux_program_level``; fail-safe
+  ``safe_default_level(latitude, longitude, now)``.
 - DALI curve (``lykta.strategy.dali_curve``): ``arc_level_to_percent``,
   ``percent_to_arc_level``, ``arc_level_at_least``, ``fade_time_code``.
 - ``estimate_energy`` / ``year_energy`` and ``preview_night`` for the operator tools.
@@ -24,6 +25,7 @@ from lykta.strategy.execution import (
     ProgramNotValid,
     enforce_floor,
     in_lit_window,
+    lux_program_level,
     presence_corridor,
     program_level,
     program_target,
@@ -50,6 +52,7 @@ __all__ = [
     "evaluate",
     "in_lit_window",
     "load_strategy",
+    "lux_program_level",
     "lux_switch",
     "parse_strategy",
     "presence_corridor",

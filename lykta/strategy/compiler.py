@@ -25,6 +25,7 @@ from lykta.contract.program import (
     GroupProgram,
     LitWindow,
     LuminaireProgram,
+    LuxRule,
     PresenceRule,
     Program,
     SwitchPoint,
@@ -182,6 +183,11 @@ def compile_program(
         longitude=site.longitude,
         timezone=site.timezone,
         sun_elevation_deg=sw.sun_elevation_deg,
+        lux=LuxRule(
+            sensor=sw.lux.sensor, on_below_lx=sw.lux.on_below_lx, off_above_lx=sw.lux.off_above_lx
+        )
+        if sw.lux
+        else None,
         safety_routes=[zn for zn in zones if strategy.zones[zn].safety_route],
         lit=lit,
         groups=[groups[k] for k in sorted(groups)],

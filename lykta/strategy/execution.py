@@ -8,6 +8,7 @@ gateway daemon (it injects ``now_ms``, milliseconds since the epoch, UTC).
 - :func:`in_lit_window`, :func:`enforce_floor` — the gateway's own floor check on any level it
   is about to command (schedule, presence, override or operator command).
 - :func:`presence_corridor` — the luminaires a detection lights, and their boost levels.
+- :func:`lux_program_level` — the level when the program switches by a lux sensor.
 """
 
 from __future__ import annotations
@@ -122,6 +123,47 @@ def program_level(
     return level_during_fade(prev, cur.level, cur.fade_ms, now_ms - cur.ts)
 
 
+def lux_program_level(
+    program: Program,
+    now_ms: int,
+    lux_lit: bool,
+    *,
+    luminaire: str | None = None,
+    group: tuple[str, int] | None = None,
+) -> int:
+    """The level when the program has a lux rule and the sensor's state is ``lux_lit``
+    (from :func:`lykta.strategy.lux_switch`).
+
+    Sensor says light: off. Sensor says dark inside a lit window: the program's level. Dark
+    outside every window (a dark winter afternoon, a late grey dawn): the level at the edge of
+    the nearest window — the evening's first step or the morning's last — never below the
+    floor; with no window at all (midnight sun), the floor.
+    """
+    if not lux_lit:
+        return 0
+    level = program_level(program, now_ms, luminaire=luminaire, group=group)
+    if in_lit_window(program, now_ms):
+        return level
+    floor = _floor_of(program, luminaire, group)
+    if not program.lit:
+        return floor
+    nearest = min(
+        program.lit, key=lambda w: min(abs(w.from_ts - now_ms), abs(w.until_ts - 1 - now_ms))
+    )
+    edge = nearest.from_ts if nearest.from_ts > now_ms else nearest.until_ts - 1
+    edge = min(max(edge, program.valid_from), program.valid_until - 1)
+    return max(floor, program_target(program, edge, luminaire=luminaire, group=group).level)
+
+
+def _floor_of(program: Program, luminaire: str | None, group: tuple[str, int] | None) -> int:
+    if luminaire is not None:
+        return _index(program).luminaires[luminaire].floor_level
+    g = next((g for g in program.groups if (g.bus, g.group) == group), None)
+    if g is None:
+        raise KeyError(f"program {program.version} for {program.gateway} has no group {group}")
+    return g.floor_level
+
+
 def in_lit_window(program: Program, now_ms: int) -> bool:
     """Whether ``now_ms`` is in one of the program's lit windows (safety floors apply)."""
     idx = _index(program)
@@ -129,10 +171,13 @@ def in_lit_window(program: Program, now_ms: int) -> bool:
     return i >= 0 and now_ms < idx.lit_until[i]
 
 
-def enforce_floor(program: Program, luminaire: str, level: int, now_ms: int) -> int:
+def enforce_floor(
+    program: Program, luminaire: str, level: int, now_ms: int, *, lit: bool | None = None
+) -> int:
     """``level`` raised to the luminaire's safety floor while lit; the gateway applies this to
-    every level it commands, whatever asked for it."""
-    if not in_lit_window(program, now_ms):
+    every level it commands, whatever asked for it. ``lit`` is the lux sensor's state when the
+    program switches by sensor (default: the program's lit windows)."""
+    if not (in_lit_window(program, now_ms) if lit is None else lit):
         return level
     lum = _index(program).luminaires[luminaire]
     return max(level, lum.floor_level)

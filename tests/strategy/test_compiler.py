@@ -159,3 +159,28 @@ def test_dst_nights_compile_to_one_switch(start: datetime, switch_utc: datetime)
     at = [p for p in pts if p.ts == utc_ms(switch_utc)]
     assert len(at) == 1 and at[0].fade_ms == 45_000  # late P5 -> night P6: a step down
     assert sum(1 for p in pts if p.level == at[0].level) == 1
+
+
+def test_lux_switching_program() -> None:
+    from lykta.strategy import lux_program_level
+
+    doc = mini_doc()
+    doc["switching"]["lux"] = {"sensor": "lux-1", "on_below_lx": 20, "off_above_lx": 40}
+    s = parse_strategy(doc)
+    prog = compile_program(s, "gw1", START, 24)
+    assert prog.lux is not None and prog.lux.sensor == "lux-1"
+    g = ("b1", 0)
+    floor = next(x.floor_level for x in prog.groups if (x.bus, x.group) == g)
+    # a dark, stormy afternoon before astronomical dusk: the evening's level, as the evaluator
+    storm = datetime(2026, 11, 25, 13, 30, tzinfo=UTC)
+    expected = evaluate(s, "p1", storm, lux_lit=True).level
+    assert lux_program_level(prog, utc_ms(storm), True, group=g) == expected == 254
+    # a grey morning after astronomical dawn: the morning's (last) level, never below floor
+    grey = datetime(2026, 11, 26, 7, 30, tzinfo=UTC)
+    got = lux_program_level(prog, utc_ms(grey), True, luminaire="p1")
+    assert got == evaluate(s, "p1", grey, lux_lit=True).level >= floor
+    # the sensor says light: off, even inside the astronomical window
+    night = utc_ms(datetime(2026, 11, 25, 20, tzinfo=UTC))
+    assert lux_program_level(prog, night, False, group=g) == 0
+    assert enforce_floor(prog, "p1", 0, night, lit=False) == 0
+    assert enforce_floor(prog, "p1", 0, utc_ms(grey), lit=True) == floor
