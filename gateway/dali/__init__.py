@@ -1,1 +1,8 @@
-"""DALI on the gateway: the bus interface, transports and the command planner."""
+"""DALI on the gateway.
+
+- :mod:`gateway.dali.bus`: the ``DaliBus`` interface every transport implements;
+- :mod:`gateway.dali.timing`: bus time per frame (the one source of those figures);
+- :mod:`gateway.dali.planner`: wanted levels -> fewest broadcast/group/short-address frames (pure);
+- :mod:`gateway.dali.budget`: the bus-time budget for background work (pure);
+- :mod:`gateway.dali.driver`: ``DaliLuminaireDriver`` — levels, states, D4i banks, presence.
+"""

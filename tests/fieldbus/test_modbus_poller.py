@@ -101,3 +101,19 @@ async def test_rtu_over_pseudo_terminals_reads_and_reports_crc_errors() -> None:
         [error] = _events(garbled, EventKind.MODBUS_ERROR)
         assert error.detail["error"] == "garbled" and "CRC" in error.detail["message"]
         assert error.detail["address"] == 0 and error.detail["function"] == 4
+
+
+async def test_run_polls_every_device_at_its_interval() -> None:
+    meter = SimulatedModbusDevice(SDM630, unit=1, values=METER_VALUES)
+    radar = SimulatedModbusDevice(RADAR, unit=2, values={"targets": 1})
+    async with ModbusTcpSimulator([meter, radar]) as sim, \
+            ModbusPoller(TcpEndpoint("127.0.0.1", sim.port),
+                         [ModbusDevice("meter", 1, SDM630, interval_s=0.05),
+                          ModbusDevice("radar", 2, RADAR, interval_s=0.05)]) as poller:
+        seen: list[str] = []
+        async for message in poller.run():
+            if isinstance(message, MeterReading | SensorReading):
+                seen.append(message.device)
+            if len(seen) == 6:
+                break
+    assert seen.count("meter") == 3 and seen.count("radar") == 3
