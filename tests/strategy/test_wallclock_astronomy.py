@@ -109,3 +109,20 @@ def test_lux_hysteresis(was_on: bool, lux: float) -> None:
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="no time zone"):
         sun_elevation(58.59, 16.19, datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize("lat", [62.47, 62.481, 62.482, 62.5])
+def test_short_dips_below_the_threshold_are_found(lat: float) -> None:
+    """Near the latitude where the midsummer sun just touches −4°, the lit window shrinks to
+    minutes (shorter than the 5-minute sampling); it must match a 5-second brute force."""
+    windows = lit_windows(lat, 16.0, "Europe/Stockholm", -4.0, 0, 0, date(2026, 6, 21))
+    t, end, dark = (
+        datetime(2026, 6, 21, 22, 20, tzinfo=UTC),
+        datetime(2026, 6, 21, 23, 30, tzinfo=UTC),
+        0,
+    )
+    while t < end:
+        dark += sun_elevation(lat, 16.0, t) < -4.0
+        t += timedelta(seconds=5)
+    found = sum((off - on).total_seconds() for on, off in windows)
+    assert abs(found - 5 * dark) <= 10
