@@ -105,7 +105,7 @@ def plot_night(
     ax.fill_between(xs, out, step="post", alpha=0.25, color="tab:orange")
     ax.step(xs, out, where="post", color="tab:orange", lw=2, label="light output (%)")
     ax.plot(xs, floor, color="tab:red", ls="--", lw=1.2, label="safety floor (%)")
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, 118)  # headroom for the period labels
     ax.set_ylabel("light output, % of design (DALI curve)")
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=tz))
     ax.xaxis.set_major_locator(mdates.HourLocator(interval=2, tz=tz))
@@ -130,7 +130,7 @@ def plot_night(
     )
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, loc="upper center", fontsize=8)
+    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
