@@ -20,6 +20,11 @@ from firmware_bridge.port import Port
 
 log = logging.getLogger(__name__)
 
+#: Writes up to this size go straight to the port from the event loop: a UART driver's buffer
+#: (4 KiB on Linux) takes them without blocking, and the thread hop would add latency to every
+#: DALI command. Larger writes (image chunks) go through a worker thread.
+INLINE_WRITE_MAX = 256
+
 
 class Endpoint(Protocol):
     """The sans-I/O surface shared by ``Link`` and ``Board``."""
@@ -173,7 +178,10 @@ class LineDriver:
                     self._tx_free_at = start + len(data) / self.line_rate
                     await asyncio.sleep(self._tx_free_at - self.now())
                 try:
-                    await asyncio.to_thread(self.port.write, data)
+                    if len(data) <= INLINE_WRITE_MAX:
+                        self.port.write(data)  # fits any OS buffer: no thread hop needed
+                    else:
+                        await asyncio.to_thread(self.port.write, data)
                 except OSError as exc:
                     log.warning("serial write failed: %s", exc)
                     self.on_port_lost(str(exc))
