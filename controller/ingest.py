@@ -60,6 +60,7 @@ class IngestStats:
     messages: int = 0
     batches: int = 0
     readings: int = 0
+    readings_committed: int = 0  # in InfluxDB or the writer's spool, acknowledged to broker
     events: int = 0
     malformed: int = 0
     malformed_reasons: dict[str, int] = field(default_factory=dict)
@@ -172,15 +173,18 @@ class Ingest:
         lines: list[str] = []
         messages = aiter(client.messages)
         deadline = time.monotonic() + self.ack_interval_s
+        # One long-lived "next message" task, never cancelled by a timeout: cancelling
+        # aiomqtt's __anext__ just as it got a message would drop that message.
+        next_msg: asyncio.Task[aiomqtt.Message] | None = None
         try:
             while True:
+                if next_msg is None:
+                    next_msg = asyncio.ensure_future(anext(messages))
                 timeout = max(0.0, deadline - time.monotonic()) if pending else None
-                try:
-                    async with asyncio.timeout(timeout):
-                        message = await anext(messages)
-                except TimeoutError:
-                    message = None
-                if message is not None:
+                done, _ = await asyncio.wait({next_msg}, timeout=timeout)
+                message = None
+                if done:
+                    message, next_msg = next_msg.result(), None
                     pending.append(message)
                     lines.extend(self._handle(client, message))
                 if pending and (
@@ -190,6 +194,7 @@ class Ingest:
                 ):
                     await self._commit(client, pending, lines)
                     pending, lines = [], []
+                    self.stats.readings_committed = self.stats.readings
                 if not pending:
                     deadline = time.monotonic() + self.ack_interval_s
         except asyncio.CancelledError:
@@ -197,7 +202,11 @@ class Ingest:
                 # shutting down: store what we have, then acknowledge it
                 with contextlib.suppress(Exception):
                     await self._commit(client, pending, lines)
+                    self.stats.readings_committed = self.stats.readings
             raise
+        finally:
+            if next_msg is not None:
+                next_msg.cancel()
 
     async def _commit(
         self, client: aiomqtt.Client, pending: list[aiomqtt.Message], lines: list[str]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable
@@ -88,6 +89,7 @@ class GatewayLink:
             "published_batches": 0,
             "published_readings": 0,
             "connects": 0,
+            "births": 0,
             "commands": 0,
             "commands_expired": 0,
             "malformed": 0,
@@ -169,9 +171,12 @@ class GatewayLink:
                     timeout=2,
                 )
         if not graceful and client is not None:
-            # Simulates a cut cable: close the socket without DISCONNECT, so the will fires.
-            with contextlib.suppress(Exception):
-                client._client.socket().close()  # noqa: SLF001
+            # Simulates a cut cable: the TCP connection ends without an MQTT DISCONNECT, so
+            # the broker publishes the will.
+            sock = client._client.socket()  # noqa: SLF001
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
@@ -201,6 +206,7 @@ class GatewayLink:
                 async with client:
                     self._client = client
                     self.stats["connects"] += 1
+                    self.stats["births"] += 1
                     await client.publish(
                         self.topic(TopicKind.STATE), encode(self._state(True)), qos=1, retain=True
                     )
@@ -250,6 +256,7 @@ class GatewayLink:
         while True:
             await self._rebirth.wait()
             self._rebirth.clear()
+            self.stats["births"] += 1
             await client.publish(
                 self.topic(TopicKind.STATE), encode(self._state(True)), qos=1, retain=True
             )

@@ -120,10 +120,8 @@ async def _run(
         published = sum(g.link.stats["published_readings"] for g in gws)
         # wait until the controller has every published reading, then flush to InfluxDB
         deadline = time.monotonic() + 30
-        while ingest.stats.readings < published and time.monotonic() < deadline:
+        while ingest.stats.readings_committed < published and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        await asyncio.sleep(ingest.ack_interval_s * 2)
-        await writer.flush()
         stored = _stored(influx_url, start_ms)
         return {
             "readings_published": published,

@@ -1,0 +1,170 @@
+"""The wire contract: every message round-trips; garbage always gives a typed error."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lykta.contract import (
+    Command,
+    CommandResult,
+    ContractError,
+    Event,
+    EventKind,
+    LuminaireReading,
+    MeterReading,
+    SensorReading,
+    State,
+    TelemetryBatch,
+    Topic,
+    TopicError,
+    TopicKind,
+    decode,
+    encode,
+    schema,
+)
+from lykta.contract.codec import PAYLOAD_TYPES, decode_for
+
+ms = st.integers(0, 2**50)
+ids = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=20)
+finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+nonneg = st.floats(0, 1e9, allow_nan=False)
+json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**53), 2**53), finite, st.text(max_size=10)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=8,
+)
+
+luminaire = st.builds(
+    LuminaireReading,
+    id=ids,
+    ts=ms,
+    level=st.integers(0, 254),
+    power_w=nonneg,
+    energy_wh=nonneg,
+    status=st.integers(0, 255),
+    temperature_c=st.none() | finite,
+)
+meter = st.builds(MeterReading, device=ids, ts=ms, values=st.dictionaries(ids, finite, max_size=5))
+sensor = st.builds(
+    SensorReading, device=ids, ts=ms, kind=ids, values=st.dictionaries(ids, finite, max_size=3)
+)
+messages = st.one_of(
+    st.builds(
+        State,
+        online=st.booleans(),
+        bdseq=st.integers(0, 2**40),
+        ts=st.none() | ms,
+        version=st.none() | ids,
+        program_hash=st.none() | ids,
+        luminaires=st.none() | st.integers(0, 10_000),
+    ),
+    st.builds(
+        TelemetryBatch,
+        seq=st.integers(0, 2**40),
+        ts=ms,
+        luminaires=st.lists(luminaire, max_size=5),
+        meters=st.lists(meter, max_size=3),
+        sensors=st.lists(sensor, max_size=3),
+    ),
+    st.builds(
+        Event,
+        ts=ms,
+        kind=st.sampled_from(EventKind),
+        source=ids,
+        detail=st.dictionaries(st.text(max_size=5), json_values, max_size=3),
+    ),
+    st.builds(
+        Command,
+        id=ids,
+        name=ids,
+        issued_ts=ms,
+        expires_ts=ms,
+        args=st.dictionaries(st.text(max_size=5), json_values, max_size=3),
+    ),
+    st.builds(
+        CommandResult,
+        id=ids,
+        ts=ms,
+        ok=st.booleans(),
+        detail=st.text(max_size=20),
+        data=st.dictionaries(st.text(max_size=5), json_values, max_size=3),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages)
+def test_every_message_round_trips(message: msgspec.Struct) -> None:
+    assert decode(encode(message), type(message)) == message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.sampled_from(list(PAYLOAD_TYPES)))
+def test_random_bytes_never_crash_the_decoder(payload: bytes, kind: TopicKind) -> None:
+    try:
+        decode_for(kind, payload)
+    except ContractError as e:
+        assert e.field.startswith("$") and e.reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.sampled_from(list(PAYLOAD_TYPES)))
+def test_random_json_gives_a_message_or_a_typed_error(value: object, kind: TopicKind) -> None:
+    try:
+        out = decode_for(kind, json.dumps(value))
+    except ContractError as e:
+        assert e.message_type == PAYLOAD_TYPES[kind].__name__
+        assert e.field.startswith("$")
+    else:
+        assert isinstance(out, PAYLOAD_TYPES[kind])
+
+
+def test_error_names_the_field() -> None:
+    bad = (
+        b'{"seq": 1, "ts": 5, "luminaires": [{"id": "a", "ts": 1, "level": 300,'
+        b' "power_w": 1, "energy_wh": 2}]}'
+    )
+    with pytest.raises(ContractError) as e:
+        decode(bad, TelemetryBatch)
+    assert e.value.field == "$.luminaires[0].level"
+    assert "254" in e.value.reason
+
+
+def test_unknown_fields_are_rejected() -> None:
+    with pytest.raises(ContractError, match="unknown field"):
+        decode(b'{"online": true, "bdseq": 0, "surprise": 1}', State)
+
+
+@given(st.sampled_from(list(TopicKind)))
+def test_topics_round_trip(kind: TopicKind) -> None:
+    t = Topic("norrkoping", "gw-01", kind)
+    assert Topic.parse(str(t)) == t
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "lykta/v1/x",
+        "other/v1/a/b/state",
+        "lykta/v1/a/b/nope",
+        "lykta/v1/a+/b/state",
+        "lykta/v1/a/#/state",
+    ],
+)
+def test_bad_topics_are_rejected(bad: str) -> None:
+    with pytest.raises(TopicError):
+        Topic.parse(bad)
+
+
+def test_schema_covers_every_topic() -> None:
+    s = schema()
+    assert len(s["topics"]) == len(PAYLOAD_TYPES)
+    assert "TelemetryBatch" in s["$defs"] and "Program" in s["$defs"]
