@@ -105,3 +105,21 @@ def test_truncated_and_oversize_frames_are_counted() -> None:
 def test_largest_payload_fits() -> None:
     packet = Packet(1, 0x31, 7, bytes(range(256)) * (MAX_PAYLOAD // 256) + b"\x00" * 12)
     assert FrameDecoder().feed(encode_packet(packet)) == [packet]
+
+
+def test_spec_test_vectors_match_the_code() -> None:
+    """The test vectors in docs/firmware-bridge.md are what the code puts on the wire."""
+    from pathlib import Path
+
+    from firmware_bridge.messages import DaliForward, DaliOutcome, DaliResult, LinkReset
+
+    spec = (Path(__file__).parents[2] / "docs" / "firmware-bridge.md").read_text()
+    messages = [
+        LinkReset(0x12345678, 1, 1, 8, 1028),
+        DaliForward(7, 16, False, 4, 0xFE80),
+        DaliResult(7, DaliOutcome.BACKWARD, 0xFE),
+    ]
+    packets = [Packet(1, m.TYPE, 0, m.encode_payload()) for m in messages]
+    packets.append(Packet(1, 0x03, 0, b""))
+    for packet in packets:
+        assert f"`{encode_packet(packet).hex(' ')}`" in spec
