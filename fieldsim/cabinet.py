@@ -9,6 +9,9 @@ load), a radar presence sensor counting the people on the path, and a lux sensor
         poller = ModbusPoller(cabinet.modbus_endpoint, cabinet.modbus_devices())
         driver = DaliLuminaireDriver(cabinet.dali, cabinet.dali_luminaires())
         ...
+        # or, for the gateway daemon: the real field reader wired to the cabinet
+        async with cabinet.field_reader() as reader:
+            readings = await reader.read(now_ms)
 
 People passing the sensors also send DALI Part 303 occupancy events on the bus (one simulated
 occupancy sensor per presence sensor, control device short addresses 0, 1, …). With
@@ -28,8 +31,9 @@ from dataclasses import dataclass
 from fieldsim.dali import GearSpec, SimulatedDaliBus, SimulatedDaliTransport
 from fieldsim.modbus import ModbusRtuSimulator, ModbusTcpSimulator, SimulatedModbusDevice
 from fieldsim.pedestrians import PathSimulation
-from gateway.dali.driver import Luminaire
-from gateway.modbus.poller import ModbusDevice, SerialLine, TcpEndpoint
+from gateway.dali.driver import DaliLuminaireDriver, Luminaire
+from gateway.fieldbus import FieldBusReader
+from gateway.modbus.poller import ModbusDevice, ModbusPoller, SerialLine, TcpEndpoint
 from gateway.modbus.profile import DeviceProfile, load_profiles
 
 METER_UNIT, PRESENCE_UNIT, LUX_UNIT = 1, 2, 3
@@ -167,6 +171,14 @@ class SimulatedCabinet:
         """Driver configuration for the cabinet's DALI gear (ids ``L00``, ``L01``, …)."""
         return [Luminaire(f"{prefix}{g.shortaddr:02d}", g.shortaddr, frozenset(g.groups))
                 for g in self.dali_bus.gear]
+
+    def field_reader(self, *, interval_s: float = 10.0, energy_interval_s: float = 60.0,
+                     prefix: str = "L") -> FieldBusReader:
+        """The gateway's real field reader (Modbus poller + DALI driver) wired to this cabinet,
+        for ``gateway.daemon.Gateway`` in the demo. Enter it after the cabinet has started."""
+        poller = ModbusPoller(self.modbus_endpoint, self.modbus_devices(interval_s))
+        driver = DaliLuminaireDriver(self.dali, self.dali_luminaires(prefix))
+        return FieldBusReader([poller], [driver], energy_interval_s=energy_interval_s)
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -57,3 +57,19 @@ async def test_meter_follows_the_luminaires_and_sensor_counts_people() -> None:
                           if isinstance(m, SensorReading)]
             assert presence.values["count_total"] > 50
             assert presence.values["count_pedestrians"] > presence.values["count_cyclists"]
+
+
+async def test_field_reader_reads_the_whole_cabinet() -> None:
+    async with SimulatedCabinet(luminaires=5, sensors=1) as cabinet:
+        async with cabinet.field_reader() as reader:
+            assert reader.luminaire_count() == 5
+            cabinet.dali_bus.gear[2].set_lamp_failure(True)
+            cabinet.dali_bus.occupancy_event(0)
+            readings = await reader.read(0)
+            assert sorted(r.id for r in readings.luminaires) == [f"L0{i}" for i in range(5)]
+            assert [m.device for m in readings.meters] == ["cabinet-meter"]
+            assert sorted(s.device for s in readings.sensors) == ["lux-1", "presence-1"]
+            kinds = {(e.kind, e.source) for e in reader.take_events()}
+            assert ("lamp_failure", "L02") in kinds
+            assert ("presence", "cabinet-dali/sensor-0") in kinds
+            assert reader.take_events() == []
