@@ -152,7 +152,9 @@ class Board:
     def _handle_events(self, now: float) -> None:
         while (event := self.link.next_event()) is not None:
             if isinstance(event, LinkLost):
-                # Answers for a lost session would reach nobody; the host asks again.
+                # The host has given up on this session's requests: frames not yet on the bus
+                # are not sent, and answers would reach nobody.
+                self._dali_queue.clear()
                 self._held.clear()
             elif isinstance(event, MessageReceived):
                 self._on_message(event.message, now)

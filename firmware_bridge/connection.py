@@ -52,7 +52,7 @@ class BoardConnection:
         self._driver: LineDriver | None = None
         self._pending: dict[int, asyncio.Future[Message]] = {}
         self._waiters: list[asyncio.Future[None]] = []
-        self._events: asyncio.Queue[BusEvent] = asyncio.Queue(maxsize=1024)
+        self._events: asyncio.Queue[BusEvent | None] = asyncio.Queue(maxsize=1024)
         self._next_tag = 1
         self._fatal: str | None = None
         self._closed = False
@@ -100,6 +100,10 @@ class BoardConnection:
                 await asyncio.wait_for(self._driver.flush(), 1.0)
             await self._driver.close()
         self._fail_pending("connection closed")
+        self._wake()
+        if self._events.full():
+            self._events.get_nowait()
+        self._events.put_nowait(None)  # ends bus_events() iterations
         self.port.close()
 
     @property
@@ -196,7 +200,10 @@ class BoardConnection:
     async def bus_events(self) -> AsyncIterator[BusEvent]:
         """Frames the board heard from other bus masters, as they come."""
         while not self._closed:
-            yield await self._events.get()
+            event = await self._events.get()
+            if event is None:
+                return
+            yield event
 
     # -- internals ------------------------------------------------------------------------
 

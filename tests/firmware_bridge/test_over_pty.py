@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from dali.gear.general import DAPC, DTR0, QueryActualLevel, QueryFadeTimeFadeRat
 
 from fieldsim.dali import SimulatedDaliBus
 from firmware_bridge.connection import BoardConnection
-from firmware_bridge.dali_bus import BoardDaliBus
+from firmware_bridge.dali_bus import BoardDaliBus, BusPowerFailure
 from firmware_bridge.emulator import Emulator, EmulatorOptions
 from firmware_bridge.flash import flash
 from firmware_bridge.link import LinkConfig
@@ -71,6 +72,49 @@ async def test_bus_events_reach_the_gateway(emulated: tuple[Emulator, SimulatedD
         frame = sim.occupancy_event(5)
         got = await asyncio.wait_for(anext(events), 5)
         assert (len(got), got.as_integer) == (24, frame.as_integer)
+
+
+async def test_socket_url_through_a_serial_server(
+    emulated: tuple[Emulator, SimulatedDaliBus],
+) -> None:
+    """``socket://`` works like a port: socat plays the serial-to-TCP server in front of the
+    emulated board's pseudo-terminal."""
+    emulator, _ = emulated
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        tcp_port = s.getsockname()[1]
+    server = await asyncio.create_subprocess_exec(
+        "socat", f"TCP-LISTEN:{tcp_port},bind=127.0.0.1,reuseaddr",
+        f"FILE:{emulator.port.slave_path},raw,echo=0",  # type: ignore[attr-defined]
+    )
+    try:
+        for _ in range(200):  # until socat listens (opening the URL connects at once)
+            try:
+                board = BoardConnection.open(f"socket://127.0.0.1:{tcp_port}")
+                break
+            except OSError:
+                await asyncio.sleep(0.02)
+        else:
+            pytest.fail("socat did not start listening")
+        async with BoardDaliBus(board) as bus:
+            await send_command(bus, DAPC(GearShort(0), 77))
+            level = await send_command(bus, QueryActualLevel(GearShort(0)))
+            assert level is not None and level.value == 77
+    finally:
+        if server.returncode is None:
+            server.terminate()
+        await server.wait()
+
+
+async def test_no_bus_power_is_an_error_not_an_answer(
+    emulated: tuple[Emulator, SimulatedDaliBus],
+) -> None:
+    emulator, _ = emulated
+    emulator.board.bus_power = False
+    async with BoardDaliBus.open(emulator.port.slave_path, name="c7") as bus:  # type: ignore[attr-defined]
+        with pytest.raises(BusPowerFailure, match="'c7': no bus power"):
+            await bus.send_frame(DAPC(GearShort(0), 10).frame)
+        assert not (await bus.board.status()).bus_power
 
 
 async def _start_emulator(port: str, state: Path, baud: int) -> asyncio.subprocess.Process:
