@@ -32,6 +32,7 @@ def make_client(
     max_queued_incoming: int | None = None,
     receive_maximum: int | None = None,
     manual_ack: bool = False,
+    timeout_s: float | None = None,
 ) -> aiomqtt.Client:
     """An MQTT v5 client for ``cfg``. ``clean_start=False`` with ``session_expiry_s`` keeps
     the broker-side session (and its queued QoS 1 messages) across reconnects and restarts.
@@ -58,6 +59,7 @@ def make_client(
         tls_context=tls_context(cfg),
         max_inflight_messages=max_inflight,
         max_queued_incoming_messages=max_queued_incoming,
+        timeout=timeout_s,
     )
     if manual_ack:
         client._client.manual_ack_set(True)  # noqa: SLF001 - aiomqtt does not expose it
