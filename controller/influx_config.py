@@ -44,6 +44,9 @@ class InfluxConfig(Strict):
     timeout_s: float = Field(10.0, gt=0)
     retry_initial_s: float = Field(0.1, gt=0)
     retry_max_s: float = Field(10.0, gt=0)
+    max_in_flight: int = Field(
+        2, ge=1, le=16, description="batches sent side by side (1: strictly in order)"
+    )
     attempts_before_spool: int = Field(
         4, ge=1, description="tries of a fresh batch before it goes to the spool"
     )
