@@ -155,6 +155,7 @@ class PtyLine:
         self.client_port = os.ttyname(self._fds[1][1])
         self.char_s = bits_per_char / baudrate if baudrate else 0.0
         self.bytes_relayed = 0
+        self._busy_until: dict[int, float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
@@ -171,8 +172,12 @@ class PtyLine:
             return
         self.bytes_relayed += len(data)
         if self.char_s and self._loop is not None:
-            # deliver when the last character would have left the wire
-            self._loop.call_later(len(data) * self.char_s, os.write, dst, data)
+            # deliver when the last character would have left the wire; characters queue
+            # behind those still on the wire in the same direction, so order is kept
+            now = self._loop.time()
+            done = max(now, self._busy_until.get(src, 0.0)) + len(data) * self.char_s
+            self._busy_until[src] = done
+            self._loop.call_later(done - now, os.write, dst, data)
         else:
             os.write(dst, data)
 

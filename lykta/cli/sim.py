@@ -4,7 +4,8 @@
   lux sensor on Modbus TCP at 127.0.0.1, optionally Modbus RTU on a pseudo-terminal, a DALI bus
   of simulated gear, people walking past the sensors) until Ctrl-C or ``--seconds``;
 - ``lykta sim poll``: poll a Modbus device once with a profile, print the contract messages;
-- ``lykta sim profiles``: the shipped device profiles and their read plans.
+- ``lykta sim profiles``: the shipped device profiles and their read plans;
+- ``lykta sim luba``: a simulated Lunatone LUBA DALI interface on a pseudo-terminal.
 """
 
 from __future__ import annotations
@@ -120,6 +121,33 @@ def cabinet(
                 _out.print(f"power {meter['power_total']:.1f} W, "
                            f"energy {meter['import_energy']:.4f} kWh, on path "
                            f"{cab.path.on_path()}, passed sensors {counts}")
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def luba(
+    gear: int = typer.Option(8, min=1, max=64, help="simulated DALI control gear"),
+    seconds: float = typer.Option(0.0, help="stop after this long (0: run until Ctrl-C)"),
+) -> None:
+    """Run a simulated Lunatone LUBA RS232 DALI interface on a pseudo-terminal; point a
+    ``luba232:<port>`` DALI bus at the printed port."""
+    import time
+
+    from fieldsim.dali import SimulatedDaliBus
+    from fieldsim.lunatone import LubaEmulator
+
+    async def run() -> None:
+        emulator = LubaEmulator(SimulatedDaliBus(gear, now=time.monotonic))
+        emulator.start()
+        try:
+            _out.print(f"LUBA interface with {gear} gear on luba232:{emulator.port}")
+            await asyncio.sleep(seconds if seconds else float("inf"))
+        finally:
+            emulator.close()
 
     try:
         asyncio.run(run())

@@ -22,3 +22,9 @@ def test_cabinet_runs_for_a_while() -> None:
     result = CliRunner().invoke(app, ["cabinet", "--luminaires", "4", "--seconds", "0.2"])
     assert result.exit_code == 0, result.output
     assert "Modbus TCP 127.0.0.1:" in result.output
+
+
+def test_luba_prints_its_port() -> None:
+    result = CliRunner().invoke(app, ["luba", "--gear", "2", "--seconds", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert "luba232:/dev/pts/" in result.output

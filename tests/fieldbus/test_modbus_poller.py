@@ -117,3 +117,22 @@ async def test_run_polls_every_device_at_its_interval() -> None:
             if len(seen) == 6:
                 break
     assert seen.count("meter") == 3 and seen.count("radar") == 3
+
+
+async def test_rtu_line_takes_the_real_character_time() -> None:
+    import time
+
+    from gateway.modbus.wire import char_time_s
+
+    meter = SimulatedModbusDevice(SDM630, unit=1, values=METER_VALUES)
+    async with ModbusRtuSimulator([meter], baudrate=9600, wire_time=True) as sim, \
+            ModbusPoller(SerialLine(sim.client_port, 9600, "N"),
+                         [ModbusDevice("meter", 1, SDM630.model_copy(update={"pause_s": 0}))],
+                         timeout_s=1.0) as poller:
+        t0 = time.perf_counter()
+        messages = await poller.poll_device("meter")
+        elapsed = time.perf_counter() - t0
+    assert any(isinstance(m, MeterReading) for m in messages)
+    # the bytes of five requests and replies (silences are not emulated): 13 + 2N each
+    chars = sum(13 + 2 * r.count for r in poller.plan("meter"))
+    assert elapsed >= chars * char_time_s(9600, "N")
