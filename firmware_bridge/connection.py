@@ -44,8 +44,20 @@ class BoardUnavailable(ConnectionError):
 class BoardConnection:
     """One serial line to one board (see the module docstring)."""
 
-    def __init__(self, port: Port, *, config: LinkConfig | None = None) -> None:
+    def __init__(
+        self,
+        port: Port,
+        *,
+        config: LinkConfig | None = None,
+        reopen: Callable[[], Port] | None = None,
+    ) -> None:
+        """Use ``port``; when reading or writing it fails (a USB adapter unplugged, a serial
+        server restarted) and ``reopen`` is given, open a new port with it every second until
+        that works, then start a new session. Without ``reopen`` a lost port is final."""
         self.port = port
+        self._reopen = reopen
+        self._reopening: asyncio.Task[None] | None = None
+        self._port_down = False
         self.link = Link(Role.HOST, config or LinkConfig())
         self.last_loss: str | None = None
         self.sessions = 0
@@ -67,7 +79,9 @@ class BoardConnection:
         """
         if config is None:
             config = LinkConfig(line_rate=baudrate / 10)
-        return cls(SerialPort(url, baudrate), config=config)
+        return cls(
+            SerialPort(url, baudrate), config=config, reopen=lambda: SerialPort(url, baudrate)
+        )
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -95,6 +109,10 @@ class BoardConnection:
         self._closed = True
         if self._retry is not None:
             self._retry.cancel()
+        if self._reopening is not None:
+            self._reopening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reopening
         if self._driver is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._driver.flush(), 1.0)
@@ -262,8 +280,8 @@ class BoardConnection:
     def _on_lost(self, event: LinkLost, now: float) -> None:
         self.last_loss = event.reason
         self._fail_pending(event.reason)
-        if self._closed or self.link.state is not LinkState.DOWN:
-            return  # closing, or a new session is already being set up
+        if self._closed or self._port_down or self.link.state is not LinkState.DOWN:
+            return  # closing, no port to talk on, or a new session is already being set up
         if event.permanent:
             self._fatal = event.reason
         elif event.while_connecting:
@@ -274,15 +292,51 @@ class BoardConnection:
 
     def _retry_connect(self) -> None:
         self._retry = None
-        if self._closed or self._driver is None or self.link.state is not LinkState.DOWN:
+        if self._closed or self._port_down or self._driver is None:
+            return
+        if self.link.state is not LinkState.DOWN:
             return
         self.link.connect(self._driver.now())
         self._driver.step()
 
     def _on_port_lost(self, reason: str) -> None:
-        self._fatal = f"serial port {self._where} lost: {reason}"
-        self._fail_pending(self._fatal)
+        if self._port_down or self._closed:
+            return
+        self._port_down = True
+        message = f"serial port {self._where} lost: {reason}"
+        self.last_loss = message
+        if self._driver is not None:
+            self.link.disconnect(message)
+            self._on_step(self._driver.now())
+        self._fail_pending(message)
+        if self._reopen is None:
+            self._fatal = message
+        else:
+            self._reopening = asyncio.get_running_loop().create_task(self._reopen_port())
         self._wake()
+
+    async def _reopen_port(self) -> None:
+        assert self._reopen is not None
+        if self._driver is not None:
+            await self._driver.close()
+        with contextlib.suppress(OSError):
+            self.port.close()
+        while not self._closed:
+            await asyncio.sleep(RECONNECT_PAUSE_S)
+            try:
+                port = self._reopen()
+            except OSError as exc:
+                self.last_loss = str(exc)
+                continue
+            self.port = port
+            self._port_down = False
+            self._driver = LineDriver(
+                port, self.link, on_step=self._on_step, on_port_lost=self._on_port_lost
+            )
+            self._driver.start()
+            self.link.connect(self._driver.now())
+            self._driver.step()
+            return
 
     def _fail_pending(self, reason: str) -> None:
         for future in self._pending.values():

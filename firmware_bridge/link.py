@@ -196,6 +196,13 @@ class Link:
         self._tries = 1
         self._send_reset(now)
 
+    def disconnect(self, reason: str) -> None:
+        """End the session locally (the line itself is gone); reports it lost if it was up."""
+        if self.state is LinkState.UP:
+            self._lose(reason)
+        self.state = LinkState.DOWN
+        self._deadline = None
+
     def send(self, message: Message, now: float) -> None:
         """Queue an application message for reliable, in-order delivery."""
         if self.state is not LinkState.UP:

@@ -106,6 +106,44 @@ async def test_socket_url_through_a_serial_server(
         await server.wait()
 
 
+async def test_connection_survives_a_serial_server_restart(
+    emulated: tuple[Emulator, SimulatedDaliBus],
+) -> None:
+    """The TCP serial server in front of the board goes away and comes back on the same
+    address: the connection reopens the port and starts a new session by itself."""
+    emulator, _ = emulated
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        tcp_port = s.getsockname()[1]
+    argv = ["socat", f"TCP-LISTEN:{tcp_port},bind=127.0.0.1,reuseaddr",
+            f"FILE:{emulator.port.slave_path},raw,echo=0"]  # type: ignore[attr-defined]
+    server = await asyncio.create_subprocess_exec(*argv)
+    try:
+        for _ in range(200):
+            try:
+                board = BoardConnection.open(f"socket://127.0.0.1:{tcp_port}")
+                break
+            except OSError:
+                await asyncio.sleep(0.02)
+        else:
+            pytest.fail("socat did not start listening")
+        async with BoardDaliBus(board) as bus:
+            await send_command(bus, DAPC(GearShort(0), 50))
+            sessions = board.sessions
+            server.terminate()
+            await server.wait()
+            await asyncio.sleep(0.2)  # the connection notices the closed socket
+            assert not board.is_up and "lost" in (board.last_loss or "")
+            server = await asyncio.create_subprocess_exec(*argv)
+            level = await send_command(bus, QueryActualLevel(GearShort(0)))  # waits for it
+            assert level is not None and level.value == 50
+            assert board.sessions == sessions + 1
+    finally:
+        if server.returncode is None:
+            server.terminate()
+        await server.wait()
+
+
 async def test_no_bus_power_is_an_error_not_an_answer(
     emulated: tuple[Emulator, SimulatedDaliBus],
 ) -> None:
