@@ -77,6 +77,25 @@ def backoff_delay(attempt: int, *, initial: float, cap: float, u: float) -> floa
     return d / 2 + (d / 2) * u
 
 
+def spool_record(body: bytes, lines: int) -> bytes:
+    """A spooled batch: its line count on the first line, then the line protocol body.
+
+    (Counting newlines in the body would be wrong: a string field may hold one.)
+    """
+    return b"%d\n" % lines + body
+
+
+def parse_spool_record(record: bytes) -> tuple[int, bytes]:
+    """The (line count, body) of a :func:`spool_record`."""
+    head, _, body = record.partition(b"\n")
+    try:
+        return int(head), body
+    except ValueError:
+        raise ValueError(
+            f"InfluxDB spool record does not start with a line count: {head[:40]!r}"
+        ) from None
+
+
 @dataclasses.dataclass(slots=True)
 class WriterStats:
     """Counters since the writer started (a snapshot: :attr:`InfluxWriter.stats`)."""
@@ -402,8 +421,9 @@ class InfluxWriter:
 
     async def _spool_append(self, body: bytes, lines: int) -> None:
         assert self._spool is not None
+        record = spool_record(body, lines)
         async with self._spool_lock:
-            await asyncio.to_thread(self._spool.append, body)
+            await asyncio.to_thread(self._spool.append, record)
         self._stats.batches_spooled += 1
         self._stats.lines_spooled += lines
 
@@ -417,14 +437,21 @@ class InfluxWriter:
         async with self._drain_lock:
             while len(spool):
                 async with self._spool_lock:
-                    (body,) = await asyncio.to_thread(spool.peek, 1)
+                    (record,) = await asyncio.to_thread(spool.peek, 1)
+                try:
+                    n, body = parse_spool_record(record)
+                except ValueError as e:  # not written by this writer: skip it, loudly
+                    log.error("InfluxDB spool %s: skipping a record: %s", self.spool_dir, e)
+                    self._stats.batches_rejected += 1
+                    async with self._spool_lock:
+                        await asyncio.to_thread(spool.ack, 1)
+                    continue
                 result = await self._send(body)
                 if result.outcome is Outcome.RETRY:
                     self._stats.retries += 1
                     self._probe_attempt += 1
                     self._next_probe = loop.time() + self._delay(self._probe_attempt)
                     return
-                n = body.count(b"\n") + 1
                 if result.outcome is Outcome.WRITTEN:
                     self._stats.lines_written += n
                     self._stats.batches_written += 1

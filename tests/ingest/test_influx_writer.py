@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -168,3 +171,46 @@ async def test_write_blocks_when_the_queue_is_full(tmp_path: Path) -> None:
         assert not blocked.done() and w.stats.queued_lines == 300
         blocked.cancel()
     assert w.stats.lines_lost == 300  # given up only at shutdown, and counted
+
+
+_CHILD = """
+import asyncio, sys
+from pathlib import Path
+from controller.influx_writer import InfluxConfig, InfluxWriter
+from tests.ingest.test_influx_writer import _lines
+
+async def main():
+    cfg = InfluxConfig(url=sys.argv[1], database="x", attempts_before_spool=1,
+                       retry_initial_s=0.01)
+    async with InfluxWriter(cfg, spool_dir=Path(sys.argv[2])) as w:
+        for start in range(0, 5000, 500):
+            await w.write(_lines(start, 500))
+            await w.flush()
+        print("flushed", flush=True)
+        await asyncio.sleep(60)  # killed here, without a clean shutdown
+
+asyncio.run(main())
+"""
+
+
+async def test_spool_survives_a_killed_controller(
+    stack: StackInfo, influx_db: str, tmp_path: Path
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _CHILD, dead, str(tmp_path / "spool"),
+        stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).parents[2],
+    )
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(child.stdout.readline(), 60)
+        assert line.strip() == b"flushed"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        await child.wait()
+    async with InfluxWriter(
+        _config(stack.influx_url, influx_db), spool_dir=tmp_path / "spool"
+    ) as w:
+        await asyncio.wait_for(w.wait_drained(), 30)
+        assert w.stats.batches_replayed == 10 and w.stats.lines_written == 5000
+    assert _count(stack.influx_url, influx_db) == 5000
