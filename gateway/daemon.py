@@ -17,8 +17,18 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway.link import GatewayLink
+from gateway.program_runner import ProgramRunner
 from lykta.config import MqttConfig
-from lykta.contract import LuminaireReading, MeterReading, SensorReading, TelemetryBatch
+from lykta.contract import (
+    Command,
+    CommandResult,
+    Event,
+    LuminaireReading,
+    MeterReading,
+    SensorReading,
+    TelemetryBatch,
+)
+from lykta.contract.program import Program
 
 log = logging.getLogger("lykta.gateway")
 
@@ -43,6 +53,10 @@ class FieldReader(Protocol):
         """How many luminaires this gateway drives."""
         ...
 
+    def take_events(self) -> list[Event]:
+        """Events seen since the last call (faults, presence), oldest first."""
+        ...
+
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
@@ -60,6 +74,7 @@ class Gateway:
         state_dir: Path,
         *,
         telemetry_interval_s: float = 1.0,
+        runner: ProgramRunner | None = None,
         clock: Callable[[], int] = _now_ms,
     ) -> None:
         self.site = site
@@ -67,14 +82,28 @@ class Gateway:
         self.field = field_reader
         self.interval = telemetry_interval_s
         self.clock = clock
-        self.link = GatewayLink(mqtt, site, gateway_id, state_dir, clock=clock)
+        self.runner = runner
+        self.link = GatewayLink(
+            mqtt,
+            site,
+            gateway_id,
+            state_dir,
+            clock=clock,
+            on_command=self._on_command if runner else None,
+            on_program=self._on_program if runner else None,
+        )
         self.link.luminaire_count = field_reader.luminaire_count()
+        if runner is not None:
+            runner.emit = self.link.send_event
+            self.link.program_hash = runner.program_hash
         self.readings_read = 0
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Gateway:
         await self.link.__aenter__()
-        self._task = asyncio.create_task(self._telemetry_loop(), name=f"telemetry-{self.id}")
+        self._tasks.append(asyncio.create_task(self._telemetry_loop(), name=f"telemetry-{self.id}"))
+        if self.runner is not None:
+            self._tasks.append(asyncio.create_task(self.runner.run(), name=f"program-{self.id}"))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -82,14 +111,28 @@ class Gateway:
 
     async def stop(self, *, drain_s: float = 10.0, graceful: bool = True) -> None:
         """Stop reading; give the outbox ``drain_s`` to empty; close the link."""
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
         if graceful and drain_s > 0:
             await self.link.drained(drain_s)
         await self.link.close(graceful=graceful)
+
+    async def _on_program(self, program: Program | None, raw: bytes) -> None:
+        assert self.runner is not None
+        before = self.runner.program_hash
+        await self.runner.on_program(program, raw)
+        if self.runner.program_hash != before:
+            # the birth carries the program hash: the controller checks it for drift
+            self.link.program_hash = self.runner.program_hash
+            self.link.request_rebirth()
+
+    async def _on_command(self, cmd: Command) -> CommandResult:
+        assert self.runner is not None
+        return await self.runner.on_command(cmd)
 
     async def _telemetry_loop(self) -> None:
         next_at = time.monotonic()
@@ -106,5 +149,9 @@ class Gateway:
                 if batch.reading_count():
                     self.link.send_telemetry(batch)
                     self.readings_read += batch.reading_count()
+                for event in self.field.take_events():
+                    if self.runner is not None and event.kind == "presence":
+                        self.runner.on_presence_event(event)
+                    self.link.send_event(event)
             next_at += self.interval
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))

@@ -29,8 +29,13 @@ from lykta.contract import Event, MeterReading, SensorReading
 class FieldBusReader:
     """Reads every Modbus device that is due and every DALI luminaire's state."""
 
-    def __init__(self, pollers: Sequence[ModbusPoller], drivers: Sequence[DaliLuminaireDriver],
-                 *, energy_interval_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        pollers: Sequence[ModbusPoller],
+        drivers: Sequence[DaliLuminaireDriver],
+        *,
+        energy_interval_s: float = 60.0,
+    ) -> None:
         self.pollers = list(pollers)
         self.drivers = list(drivers)
         self.energy_interval_s = energy_interval_s
@@ -42,10 +47,14 @@ class FieldBusReader:
         for poller in self.pollers:
             await self._stack.enter_async_context(poller)
         for driver in self.drivers:
-            self._tasks.append(asyncio.create_task(
-                driver.run_energy_reads(self.energy_interval_s), name=f"d4i-{driver.bus.name}"))
-            self._tasks.append(asyncio.create_task(
-                self._collect_presence(driver), name=f"presence-{driver.bus.name}"))
+            self._tasks.append(
+                asyncio.create_task(self._energy_reads(driver), name=f"d4i-{driver.bus.name}")
+            )
+            self._tasks.append(
+                asyncio.create_task(
+                    self._collect_presence(driver), name=f"presence-{driver.bus.name}"
+                )
+            )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -56,6 +65,12 @@ class FieldBusReader:
                 await task
         self._tasks = []
         await self._stack.aclose()
+
+    async def _energy_reads(self, driver: DaliLuminaireDriver) -> None:
+        # The first round waits one interval: at start-up the bus time goes to the first
+        # state reads (telemetry, faults), not to a round of slow D4i bank reads.
+        await asyncio.sleep(self.energy_interval_s)
+        await driver.run_energy_reads(self.energy_interval_s)
 
     async def _collect_presence(self, driver: DaliLuminaireDriver) -> None:
         async for event in driver.presence_events():

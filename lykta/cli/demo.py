@@ -23,8 +23,9 @@ from rich.table import Table
 from controller.influx_config import InfluxConfig
 from controller.influx_writer import InfluxWriter
 from controller.ingest import Ingest
+from fieldsim.cabinet import SimulatedCabinet
 from gateway.daemon import Gateway
-from lykta.cli.demo_cabinet import DemoCabinet
+from gateway.program_runner import PresenceSensor, ProgramRunner
 from lykta.config import MqttConfig
 from lykta.stack import DEFAULT_DATA_DIR, LocalStack, StackError, influx_query
 
@@ -32,6 +33,7 @@ console = Console(soft_wrap=True)
 DEMO_SITE = "norrkoping"
 DEMO_DB = "lykta"
 READING_MEASUREMENTS = ("luminaire", "meter", "sensor")
+NORRKOPING = (58.59, 16.19)
 
 
 def demo(
@@ -97,21 +99,31 @@ async def _run(
     )
     async with writer, Ingest(mqtt, DEMO_SITE, writer) as ingest:
         await ingest.wait_connected()
-        cabinets = [DemoCabinet(f"gw{i + 1:02d}", n_lum, seed=i) for i in range(n_gw)]
-        gws = [
-            Gateway(
-                DEMO_SITE,
-                c.gateway_id,
-                mqtt,
-                c,
-                data_dir / "gateways" / c.gateway_id,
-                telemetry_interval_s=interval,
-            )
-            for c in cabinets
+        cabinets = [
+            SimulatedCabinet(n_lum, seed=i + 1, pedestrians_per_hour=600, cyclists_per_hour=200)
+            for i in range(n_gw)
         ]
         async with contextlib.AsyncExitStack() as es:
-            for c in cabinets:
-                await es.enter_async_context(c)
+            gws = []
+            for i, cab in enumerate(cabinets):
+                gw_id = f"gw{i + 1:02d}"
+                await es.enter_async_context(cab)
+                reader = await es.enter_async_context(
+                    cab.field_reader(
+                        interval_s=max(interval, 5.0), energy_interval_s=120, prefix=f"{gw_id}-L"
+                    )
+                )
+                gws.append(
+                    Gateway(
+                        DEMO_SITE,
+                        gw_id,
+                        mqtt,
+                        reader,
+                        data_dir / "gateways" / gw_id,
+                        telemetry_interval_s=interval,
+                        runner=_runner(gw_id, cab, reader, data_dir),
+                    )
+                )
             for g in gws:
                 await es.enter_async_context(g)
             await _live(ingest, gws, influx_url, start_ms, duration, stop)
@@ -136,6 +148,27 @@ async def _run(
             "influx_url": influx_url,
             "database": DEMO_DB,
         }
+
+
+def _runner(gw_id: str, cab: SimulatedCabinet, reader, data_dir: Path) -> ProgramRunner:  # noqa: ANN001
+    """The gateway's program executor on the cabinet's DALI bus (fail-safe until a signed
+    program arrives)."""
+    driver = reader.drivers[0]
+    bus = driver.bus.name
+    return ProgramRunner(
+        site=DEMO_SITE,
+        gateway=gw_id,
+        drivers={bus: driver},
+        luminaires={lum.id: bus for lum in driver.luminaires},
+        state_dir=data_dir / "gateways" / gw_id / "program",
+        public_key=None,
+        latitude=NORRKOPING[0],
+        longitude=NORRKOPING[1],
+        presence_sensors=[
+            PresenceSensor(bus, i, f"zone-{gw_id}", pos)
+            for i, pos in enumerate(cab.path.sensor_positions_m)
+        ],
+    )
 
 
 def _stored(influx_url: str, start_ms: int) -> int:
