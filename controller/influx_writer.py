@@ -229,6 +229,7 @@ class InfluxWriter:
         i, n = 0, len(lines)
         while i < n:
             while self._queued >= cap:
+                self._seal()  # full: the open batch goes now rather than when its timer ends
                 self._space.clear()
                 await self._space.wait()
                 self._check()

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from controller.influx_writer import InfluxConfig, InfluxWriter
 from lykta.spool import Spool
@@ -214,3 +216,36 @@ async def test_spool_survives_a_killed_controller(
         await asyncio.wait_for(w.wait_drained(), 30)
         assert w.stats.batches_replayed == 10 and w.stats.lines_written == 5000
     assert _count(stack.influx_url, influx_db) == 5000
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    calls=st.lists(st.one_of(st.integers(0, 400), st.just("flush")), min_size=1, max_size=10),
+    batch_lines=st.integers(20, 600),
+    max_queued=st.integers(1, 900),  # below batch_lines too: a full queue seals early
+    in_flight=st.integers(1, 3),
+)
+async def test_any_mix_of_writes_and_flushes_stores_every_line_once(
+    stack: StackInfo, influx_db: str, calls: list, batch_lines: int, max_queued: int,
+    in_flight: int,
+) -> None:
+    # Invariant: whatever the write sizes, flushes, batch size, queue bound and number of
+    # senders, InfluxDB ends up with exactly the lines handed in (checked point by point).
+    influx_query(stack.influx_url, 'DROP SERIES FROM "reading"', influx_db)
+    cfg = _config(stack.influx_url, influx_db, batch_lines=batch_lines,
+                  max_queued_lines=max_queued, max_in_flight=in_flight)
+    sent = 0
+    async with InfluxWriter(cfg) as w:
+        for call in calls:
+            if call == "flush":
+                await w.flush()
+                assert w.stats.queued_lines == 0
+            else:
+                await w.write(_lines(sent, call))
+                sent += call
+                assert w.stats.queued_lines <= max_queued
+    res = influx_query(stack.influx_url, 'SELECT "i" FROM "reading"', influx_db)["results"][0]
+    got = [row[1] for row in res["series"][0]["values"]] if res.get("series") else []
+    assert got == list(range(sent))
