@@ -7,6 +7,8 @@
     async with InfluxWriter(InfluxConfig(url="http://127.0.0.1:8086"), spool_dir=path) as w:
         await w.write(lines)   # line protocol, ms precision; blocks while the queue is full
         await w.flush()        # everything written so far is in InfluxDB (or in the spool)
+        mark = w.checkpoint()  # or, without cutting the batch short: a mark to wait for
+        await w.committed(mark)
         w.stats                # counters for the UI
 
 How a line travels:
@@ -245,14 +247,33 @@ class InfluxWriter:
 
     async def flush(self) -> None:
         """Return once every line written before this call is in InfluxDB, or in the spool
-        because InfluxDB is unreachable (or was refused with a 4xx, see the module doc)."""
+        because InfluxDB is unreachable (or was refused with a 4xx, see the module doc).
+
+        Sends the open batch at once, however small. To acknowledge upstream messages without
+        shrinking batches, use :meth:`checkpoint` and :meth:`committed` instead.
+        """
         self._check()
         self._seal()
-        target = self._sealed
-        while self._done_below < target:
+        await self.committed(self._sealed)
+
+    def checkpoint(self) -> int:
+        """A mark for "every line written so far", to pass to :meth:`committed` later.
+
+        Unlike :meth:`flush` it does not cut the open batch short: batches keep their size
+        (or their ``flush_interval_s``), so a consumer can acknowledge its MQTT messages once
+        their lines are stored while it goes on receiving.
+        """
+        return self._sealed + (1 if self._pending else 0)
+
+    async def committed(self, checkpoint: int) -> None:
+        """Return once every line written before ``checkpoint`` was taken is in InfluxDB (or
+        the spool, or refused with a 4xx). Waits at most about ``flush_interval_s`` plus the
+        time to send, unless InfluxDB is slow or away."""
+        while self._done_below < checkpoint:
+            self._check()
             self._progress.clear()
             await self._progress.wait()
-            self._check()
+        self._check()
 
     async def wait_drained(self) -> None:
         """Return once the queue and the spool are both empty (all replayed into InfluxDB)."""

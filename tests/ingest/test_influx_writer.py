@@ -249,3 +249,20 @@ async def test_any_mix_of_writes_and_flushes_stores_every_line_once(
     res = influx_query(stack.influx_url, 'SELECT "i" FROM "reading"', influx_db)["results"][0]
     got = [row[1] for row in res["series"][0]["values"]] if res.get("series") else []
     assert got == list(range(sent))
+
+
+async def test_checkpoints_commit_without_cutting_batches_short(
+    stack: StackInfo, influx_db: str
+) -> None:
+    # A consumer takes a checkpoint after each message and waits for it elsewhere: batches
+    # still fill to batch_lines, and every checkpoint resolves once its lines are stored.
+    cfg = _config(stack.influx_url, influx_db, batch_lines=1000, flush_interval_s=0.2)
+    async with InfluxWriter(cfg) as w:
+        marks = []
+        for start in range(0, 3000, 100):
+            await w.write(_lines(start, 100))
+            marks.append(w.checkpoint())
+        await asyncio.wait_for(asyncio.gather(*(w.committed(m) for m in marks)), 10)
+        stats = w.stats
+    assert stats.batches_written == 3 and stats.lines_written == 3000
+    assert _count(stack.influx_url, influx_db) == 3000
