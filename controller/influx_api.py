@@ -8,7 +8,8 @@ Two clients with the same shape, chosen by :attr:`InfluxConfig.version`:
   client's asyncio API needs aiohttp, which Lykta does not depend on).
 
 Each ``send`` returns an :class:`Outcome` instead of raising, so the writer decides about
-retries in one place: :data:`Outcome.RETRY` for 5xx, 408, 429, timeouts and connection errors;
+retries in one place: :data:`Outcome.RETRY` for 5xx, 408, 429, timeouts and connection errors,
+and for 401/403 (the credentials are wrong, not the data: keep the batch);
 :data:`Outcome.REJECTED` for other 4xx (the batch, or its bad lines, will never be accepted).
 """
 
@@ -24,7 +25,11 @@ import httpx
 
 from controller.influx_config import InfluxConfig
 
-_RETRY_4XX = {408, 429}  # "try again later" answers, not a verdict on the data
+# 4xx answers that are not a verdict on the data: "try again later" (408, 429), and refused
+# credentials (401, 403) -- dropping readings because a token expired would lose them all,
+# so those batches wait in the spool until the credentials are fixed.
+_RETRY_4XX = {401, 403, 408, 429}
+_AUTH = {401, 403}
 _DROPPED_RE = re.compile(r"dropped=(\d+)")
 
 
@@ -106,6 +111,8 @@ class V1Api:
         except httpx.HTTPError as e:
             return Result(Outcome.RETRY, None, f"{type(e).__name__}: {e}")
         result = classify(r.status_code, _error_text(r.content))
+        if r.status_code in _AUTH:  # on start, wrong credentials are a configuration error
+            return Result(Outcome.REJECTED, r.status_code, result.reason)
         if result.outcome is Outcome.WRITTEN:
             # /query answers 200 even for failed statements; the error is in the body
             err = _error_text(r.content) if b'"error"' in r.content else ""

@@ -26,7 +26,9 @@ How a line travels:
    5xx answers (``engine: error syncing wal``
    under load), 408/429, timeouts and connection errors are retried with exponential backoff
    and jitter (:func:`backoff_delay`). Retrying is safe: a line is identified by its series
-   and timestamp, and InfluxDB overwrites it with the same values.
+   and timestamp, and InfluxDB overwrites it with the same values. Refused credentials
+   (401/403) are retried and spooled too: the data is fine, the configuration is not, and
+   dropping every reading until someone renews a token would lose them all.
 3. After ``attempts_before_spool`` failed tries, InfluxDB counts as unreachable: the batch is
    appended to the on-disk spool (:mod:`lykta.spool`), and so is every later batch until the
    spool is empty again, which keeps the order. The sender probes with growing backoff and,

@@ -29,11 +29,11 @@ def test_backoff_is_exponential_capped_and_jittered(attempt, initial, cap, u):
 
 
 @given(st.integers(100, 599))
-def test_only_server_side_and_throttling_answers_are_retried(status: int):
+def test_only_server_side_throttling_and_credential_answers_are_retried(status: int):
     r = classify(status, "why")
     if 200 <= status < 300:
         assert r.outcome is Outcome.WRITTEN
-    elif status >= 500 or status in (408, 429):
+    elif status >= 500 or status in (401, 403, 408, 429):
         assert r.outcome is Outcome.RETRY
     else:
         assert r.outcome is Outcome.REJECTED
@@ -44,7 +44,7 @@ def test_dropped_lines_are_read_from_the_reason():
     assert classify(400, parse).dropped_lines(100) == 2
     conflict = 'partial write: field type conflict: input field "i" ... dropped=3'
     assert classify(400, conflict).dropped_lines(100) == 3
-    assert classify(401, "authorization failed").dropped_lines(100) == 100
+    assert classify(404, "bucket not found").dropped_lines(100) == 100
     assert Result(Outcome.WRITTEN, 204).dropped_lines(100) == 0
 
 

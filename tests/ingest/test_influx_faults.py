@@ -67,3 +67,22 @@ async def test_memory_stays_bounded_while_influxdb_is_slow(
             await w.flush()
     assert peak <= cap
     assert _count(stack.influx_url, influx_db) == 20_000
+
+
+async def test_refused_credentials_keep_the_data_in_the_spool(
+    stack: StackInfo, influx_db: str, tmp_path: Path
+) -> None:
+    # A revoked or expired credential is not a verdict on the data: the batches wait in the
+    # spool (with the reason logged) and arrive once InfluxDB accepts the writer again.
+    denied = Fault(status=401, body=b'{"error":"authorization failed"}')
+    async with FaultProxy(stack.influx_url, [denied] * 3) as proxy:
+        cfg = _cfg(proxy.url, influx_db, attempts_before_spool=2, max_in_flight=1)
+        async with InfluxWriter(cfg, spool_dir=tmp_path) as w:
+            for start in range(0, 3000, 1000):
+                await w.write(_lines(start, 1000))
+                await w.flush()
+            await asyncio.wait_for(w.wait_drained(), 10)
+            stats = w.stats
+    assert stats.batches_spooled >= 1 and stats.lines_dropped == 0
+    assert stats.lines_written == 3000
+    assert _count(stack.influx_url, influx_db) == 3000
