@@ -4,6 +4,8 @@ Not a mock: requests travel over real sockets to the real server. The proxy only
 ``/write`` request in arrival order, to answer with an error status, to forward late (after the
 client's timeout, so InfluxDB still stores the batch the client gave up on), or to cut the
 connection without an answer. Everything else (``/query``, ``/ping``) is forwarded untouched.
+With ``v2_to_v1``, a v2 ``/api/v2/write`` is passed on to the 1.x ``/write`` (same body, bucket
+as database): InfluxDB 2.x does not install here, and 1.6 has no v2 API.
 """
 
 from __future__ import annotations
@@ -29,10 +31,14 @@ class Fault:
 class FaultProxy:
     """``async with FaultProxy(upstream_url, [Fault(...), None, ...]) as proxy: proxy.url``."""
 
-    def __init__(self, upstream: str, faults: list[Fault | None]) -> None:
+    def __init__(
+        self, upstream: str, faults: list[Fault | None], *, v2_to_v1: bool = False
+    ) -> None:
         self.upstream = upstream
         self.faults = list(faults)
+        self.v2_to_v1 = v2_to_v1
         self.writes = 0
+        self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, target, headers
         self._server: asyncio.Server | None = None
         self._client = httpx.AsyncClient(base_url=upstream, timeout=30)
         self._handlers: set[asyncio.Task] = set()
@@ -71,6 +77,14 @@ class FaultProxy:
                         k, v = h.split(":", 1)
                         headers[k.strip().lower()] = v.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
+                self.requests.append((method, target, headers))
+                if self.v2_to_v1 and target.startswith("/api/v2/write"):
+                    # InfluxDB 1.6 has no v2 API: hand the same body to its /write, with the
+                    # bucket as database and the precision the client asked for.
+                    q = httpx.URL(target).params
+                    target = str(
+                        httpx.URL("/write", params={"db": q["bucket"], "precision": q["precision"]})
+                    )
                 fault = None
                 if target.startswith("/write"):
                     self.writes += 1
