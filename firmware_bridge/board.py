@@ -6,10 +6,14 @@
 feed bytes with ``receive_data(data, now)``, take bytes with ``data_to_send()``, call
 ``poll(now)`` at ``next_deadline()``.
 
-With ``dali_timing`` the board takes real DALI bus time per transaction
-(``gateway.dali.timing.frame_bus_time``): one frame on the bus at a time, each result released
-only when the transaction would have ended. Activation reboots the board: the link session
-ends, the new version runs and the uptime restarts.
+With ``dali_timing`` the board takes the DALI bus time each transaction needs: one frame on
+the bus at a time, each result released only when the transaction would have ended. The time
+comes from the bus itself: a bus that counts its bus time in ``bus_time_s`` (as
+``fieldsim.dali.SimulatedDaliBus`` does, from ``gateway.dali.timing``) is charged the increase
+per transaction; a bus without that counter takes no time.
+
+Activation reboots the board: the link session ends, the new version runs and the uptime
+restarts.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from dali.command import Command
 from dali.frame import ForwardFrame
 
 from firmware_bridge.link import Link, LinkConfig, LinkLost, LinkState, MessageReceived, Role
@@ -37,7 +40,6 @@ from firmware_bridge.messages import (
 )
 from firmware_bridge.transfer import ImageStorage, Receiver
 from gateway.dali.bus import Backward, Collision, DaliReply, NoAnswer
-from gateway.dali.timing import frame_bus_time
 
 #: How long the board waits for the host to acknowledge the activation answer before rebooting.
 REBOOT_GRACE_S = 0.5
@@ -201,10 +203,10 @@ class Board:
         if not self.bus_power:
             return DaliResult(fwd.tag, DaliOutcome.NO_BUS_POWER), 0.0
         frame = ForwardFrame(fwd.bits, fwd.data)
+        used_before = getattr(self.bus, "bus_time_s", 0.0)
         reply = self.bus.process(frame, send_twice=fwd.send_twice)
+        duration = getattr(self.bus, "bus_time_s", 0.0) - used_before
         self.counters.dali_frames += 2 if fwd.send_twice else 1
-        is_query = fwd.bits == 16 and Command.from_frame(frame).response is not None
-        duration = frame_bus_time(fwd.bits, is_query=is_query, send_twice=fwd.send_twice)
         match reply:
             case Backward(value=value):
                 return DaliResult(fwd.tag, DaliOutcome.BACKWARD, value), duration

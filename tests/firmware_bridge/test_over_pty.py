@@ -28,6 +28,7 @@ from gateway.dali.bus import Collision, DaliBus, NoAnswer, send_command
 from gateway.dali.timing import QUERY_S
 
 LYKTA = [sys.executable, "-m", "lykta.cli.main"]
+FIRMWARE_CLI = [sys.executable, "-c", "from lykta.cli.firmware import app; app()"]
 
 
 @pytest.fixture
@@ -155,15 +156,24 @@ async def test_no_bus_power_is_an_error_not_an_answer(
         assert not (await bus.board.status()).bus_power
 
 
-async def _start_emulator(port: str, state: Path, baud: int) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        *LYKTA, "firmware", "emulate", "--port", port, "--state-dir", str(state),
-        "--baud", str(baud), "--line-timing",
-        stdout=asyncio.subprocess.PIPE,
-    )
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+async def _start_emulator(
+    port: str, state: Path, baud: int, log: Path
+) -> asyncio.subprocess.Process:
+    # `lykta firmware emulate`, through its own sub-app so that this test depends on nothing
+    # but the firmware CLI.
+    with log.open("ab") as stderr:
+        proc = await asyncio.create_subprocess_exec(
+            *FIRMWARE_CLI, "emulate", "--port", port, "--state-dir", str(state),
+            "--baud", str(baud), "--line-timing",
+            stdout=asyncio.subprocess.PIPE, stderr=stderr,
+        )
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 30)
-    assert b"emulating DALI-master board on" in line, line
+    assert b"emulating DALI-master board on" in line, (line, _read(log))
     return proc
 
 
@@ -174,7 +184,8 @@ async def test_transfer_cut_half_way_by_killing_the_emulator_resumes(tmp_path: P
     image = FirmwareImage(os.urandom(24_000), "4.2.0")
     pty = PtyPort()  # the gateway holds the master; the emulator opens the slave by path
     state = tmp_path / "board"
-    emulator = await _start_emulator(pty.slave_path, state, baud)
+    log = tmp_path / "emulator.log"
+    emulator = await _start_emulator(pty.slave_path, state, baud, log)
     progress: list[int] = []
     half = asyncio.Event()
 
@@ -191,8 +202,8 @@ async def test_transfer_cut_half_way_by_killing_the_emulator_resumes(tmp_path: P
             emulator.send_signal(signal.SIGKILL)
             await emulator.wait()
             staged = (state / "staged.bin").stat().st_size
-            assert 0 < staged < image.size
-            emulator = await _start_emulator(pty.slave_path, state, baud)
+            assert 0 < staged < image.size, (staged, progress[-3:], _read(log))
+            emulator = await _start_emulator(pty.slave_path, state, baud, log)
             result = await asyncio.wait_for(transfer, 60)
     finally:
         if emulator.returncode is None:
