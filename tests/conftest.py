@@ -9,11 +9,15 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from controller.influx_config import InfluxConfig
+from controller.influx_writer import InfluxWriter
+from controller.ingest import Ingest
+from lykta.config import MqttConfig
 from lykta.stack import LocalStack, StackInfo, influx_query
 
 _counter = itertools.count()
@@ -61,3 +65,21 @@ def site_id() -> str:
 def data_dir(tmp_path: Path) -> Path:
     """A scratch directory for spools and registries."""
     return tmp_path
+
+
+@pytest.fixture
+def mqtt_cfg(stack: StackInfo) -> MqttConfig:
+    return MqttConfig(host=stack.mqtt_host, port=stack.mqtt_port)
+
+
+@pytest.fixture
+async def ingest(
+    stack: StackInfo, mqtt_cfg: MqttConfig, influx_db: str, site_id: str, tmp_path: Path
+) -> AsyncIterator[Ingest]:
+    writer = InfluxWriter(
+        InfluxConfig(url=stack.influx_url, database=influx_db, flush_interval_s=0.2),
+        spool_dir=tmp_path / "controller-spool",
+    )
+    async with writer, Ingest(mqtt_cfg, site_id, writer, ack_interval_s=0.05) as ing:
+        await ing.wait_connected()
+        yield ing

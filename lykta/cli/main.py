@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from lykta.cli import contract, demo, firmware, sim, stack, strategy
+from lykta.cli import contract, demo, firmware, gateway, sim, stack, strategy
 
 app = typer.Typer(
     name="lykta",
@@ -21,6 +21,7 @@ app.add_typer(contract.app, name="contract")
 app.add_typer(strategy.app, name="strategy")
 app.add_typer(sim.app, name="sim")
 app.add_typer(firmware.app, name="firmware")
+app.add_typer(gateway.app, name="gateway")
 app.command("demo")(demo.demo)
 
 if __name__ == "__main__":
