@@ -100,7 +100,11 @@ class BoardConnection:
         self._driver.start()
         self.link.connect(self._driver.now())
         self._driver.step()
-        await self.wait_up(timeout_s)
+        try:
+            await self.wait_up(timeout_s)
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         """End the connection; pending requests fail with :class:`BoardUnavailable`."""
