@@ -168,3 +168,14 @@ def test_schema_covers_every_topic() -> None:
     s = schema()
     assert len(s["topics"]) == len(PAYLOAD_TYPES)
     assert "TelemetryBatch" in s["$defs"] and "Program" in s["$defs"]
+
+
+def test_the_published_schema_in_docs_is_current() -> None:
+    from pathlib import Path
+
+    published = json.loads(
+        (Path(__file__).parents[2] / "docs" / "contract.schema.json").read_text()
+    )
+    assert published == json.loads(json.dumps(schema())), (
+        "docs/contract.schema.json is stale: run `lykta contract schema -o docs/contract.schema.json`"
+    )
