@@ -161,7 +161,7 @@ class InfluxWriter:
         self._next_probe = 0.0  # loop time when a spool replay may be tried again
         self._probe_attempt = 0
         self._spool_lock = asyncio.Lock()  # one spool operation at a time (it is not threadsafe)
-        self._drain_lock = asyncio.Lock()  # one replay at a time
+        self._drain_task: asyncio.Task[None] | None = None  # the replay, while one runs
         self._tick = asyncio.Event()  # the timer task has something to look at
         self._batch = asyncio.Event()  # a batch was sealed (wakes the senders)
         self._space = asyncio.Event()  # the queue has room again
@@ -209,6 +209,8 @@ class InfluxWriter:
             self._running = False
             self._tick.set()
             self._batch.set()
+            if self._drain_task is not None:
+                self._tasks.append(self._drain_task)  # it stops after the batch in flight
             results = await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks = []
             if self._api is not None:
@@ -340,13 +342,17 @@ class InfluxWriter:
                 if not self._running:
                     return
                 backlog = self._spool is not None and len(self._spool) > 0
-                if backlog and now >= self._next_probe and not self._stopping:
-                    await self._drain_spool()
+                draining = self._drain_task is not None and not self._drain_task.done()
+                if backlog and not draining and now >= self._next_probe and not self._stopping:
+                    # Its own task, so this timer goes on sealing batches during a long replay.
+                    self._drain_task = asyncio.create_task(
+                        self._drain_spool(), name="influx-writer-replay"
+                    )
                     continue
                 timeouts = []
                 if self._pending:
                     timeouts.append(self._pending_since + interval - now)
-                if backlog and not self._stopping:
+                if backlog and not draining and not self._stopping:
                     timeouts.append(self._next_probe - now)
                 self._tick.clear()
                 try:
@@ -405,9 +411,9 @@ class InfluxWriter:
         body = "\n".join(batch).encode()
         if self._spool is not None and len(self._spool):
             # InfluxDB was unreachable and the spool is not empty: queue behind it, in order.
+            # (The timer starts the replay when the next probe is due.)
             await self._spool_append(body, len(batch))
-            if loop.time() >= self._next_probe and not self._stopping:
-                await self._drain_spool()
+            self._tick.set()
             return
         attempt = 0
         while True:
@@ -452,14 +458,13 @@ class InfluxWriter:
         self._stats.lines_spooled += lines
 
     async def _drain_spool(self) -> None:
-        """Replay spooled batches oldest first until the spool is empty or a send fails."""
-        if self._drain_lock.locked():
-            return  # another sender is replaying; this one's batch is safely in the spool
+        """Replay spooled batches oldest first until the spool is empty, a send fails, or the
+        writer stops (whatever is left stays in the spool for the next start)."""
         assert self._spool is not None
         loop = asyncio.get_running_loop()
         spool = self._spool
-        async with self._drain_lock:
-            while len(spool):
+        try:
+            while len(spool) and not self._stopping:
                 async with self._spool_lock:
                     (record,) = await asyncio.to_thread(spool.peek, 1)
                 try:
@@ -485,8 +490,15 @@ class InfluxWriter:
                 async with self._spool_lock:
                     await asyncio.to_thread(spool.ack, 1)
                 self._progress.set()
-            self._probe_attempt = 0
-            log.info("InfluxDB spool replayed; writing directly again")
+            if not len(spool):
+                self._probe_attempt = 0
+                log.info("InfluxDB spool replayed; writing directly again")
+        except BaseException as e:
+            self._failed(e)
+            raise
+        finally:
+            self._progress.set()  # wait_drained() looks again
+            self._tick.set()  # the timer decides about the next probe
 
     def _rejected(self, result: Result, batch: list[str]) -> None:
         dropped = result.dropped_lines(len(batch))
