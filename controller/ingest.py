@@ -21,15 +21,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiomqtt
 
-from controller.datamodel import event_lines, state_lines, telemetry_lines
+from controller.datamodel import Placement, event_lines, state_lines, telemetry_lines
 from controller.gateways import Gap, GatewayTracker
 from controller.influx_writer import InfluxWriter
 from lykta.config import MqttConfig
 from lykta.contract import (
     Command,
+    CommandResult,
     ContractError,
     Event,
     EventKind,
@@ -68,6 +70,23 @@ class IngestStats:
     rebirths_requested: int = 0
 
 
+class IngestObserver(Protocol):
+    """Gets every decoded message (the alarm engine, command results). Called on the hot path
+    before the message is acknowledged: it must be quick and never block."""
+
+    def telemetry(self, gateway: str, batch: TelemetryBatch) -> None:
+        """A telemetry batch of ``gateway``."""
+
+    def state(self, gateway: str, state: State, changed: bool | None) -> None:
+        """A birth, or a current (not stale) death; ``changed`` as from the tracker."""
+
+    def event(self, gateway: str, event: Event) -> None:
+        """An event of ``gateway``."""
+
+    def command_result(self, gateway: str, result: CommandResult) -> None:
+        """A gateway's answer on ``cmd/res``."""
+
+
 class Ingest:
     """One controller process's ingest for ``site``; ``async with`` runs it in the background.
 
@@ -88,6 +107,8 @@ class Ingest:
         ack_interval_s: float = 0.2,
         detect_gaps: bool = True,
         clock: Callable[[], int] = _now_ms,
+        observer: IngestObserver | None = None,
+        placement: Placement | None = None,
     ) -> None:
         self.mqtt = mqtt
         self.site = site
@@ -99,6 +120,9 @@ class Ingest:
         self.ack_interval_s = ack_interval_s
         self.detect_gaps = detect_gaps
         self.clock = clock
+        self.observer = observer
+        self.placement = placement
+        """Luminaire id -> (zone, group) to tag readings with; replace it when it changes."""
         self.tracker = GatewayTracker()
         self.stats = IngestStats()
         self.gap_log: list[Gap] = []
@@ -230,7 +254,9 @@ class Ingest:
                 batch = decode(payload, TelemetryBatch)
                 self.stats.batches += 1
                 self.stats.readings += batch.reading_count()
-                lines = telemetry_lines(t.site, t.gateway, batch)
+                lines = telemetry_lines(t.site, t.gateway, batch, placement=self.placement)
+                if self.observer is not None:
+                    self.observer.telemetry(t.gateway, batch)
                 if self.detect_gaps:
                     gap = self.tracker.on_telemetry(t.gateway, batch.seq)
                     if gap is not None:
@@ -240,7 +266,11 @@ class Ingest:
                 if not payload:
                     return []  # a cleared retained state
                 state = decode(payload, State)
+                known_bdseq = self.tracker.status(t.gateway).bdseq
                 changed = self.tracker.on_state(t.gateway, state, self.clock())
+                stale = not state.online and known_bdseq not in (None, state.bdseq)
+                if self.observer is not None and not stale:
+                    self.observer.state(t.gateway, state, changed)
                 if changed is not None:
                     log.info(
                         "gateway %s %s (bdseq %d)",
@@ -253,7 +283,13 @@ class Ingest:
             if t.kind is TopicKind.EVENT:
                 event = decode(payload, Event)
                 self.stats.events += 1
+                if self.observer is not None:
+                    self.observer.event(t.gateway, event)
                 return event_lines(t.site, t.gateway, event)
+            if t.kind is TopicKind.CMD_RES:
+                result = decode(payload, CommandResult)
+                if self.observer is not None:
+                    self.observer.command_result(t.gateway, result)
             return []
         except (ContractError, TopicError) as e:
             self.stats.malformed += 1

@@ -1,0 +1,455 @@
+"""The controller's HTTP API (FastAPI; OpenAPI at ``/openapi.json``, docs at ``/docs``).
+
+Every request carries ``Authorization: Bearer <token>``; tokens are stored hashed in the
+registry with a role (:class:`~controller.registry.Role`):
+
+=========  ====================================================================================
+viewer     reads gateways, luminaires, live state, alarms, strategy versions, previews, commands
+operator   viewer + acknowledges/comments alarms, uploads/applies/rolls back strategies, sends
+           commands, creates/cancels incident overrides
+security   only creates, lists and cancels incident overrides (security staff, police)
+admin      operator + tokens and the audit log
+=========  ====================================================================================
+
+Every write is audited (who, what, when). Bad requests get a 4xx whose ``detail`` says what
+is wrong and where: 401 no/unknown token, 403 role not allowed, 404 unknown thing, 409
+conflicting state, 422 invalid content (with the strategy's problem list), 503 broker down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import tomllib
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import aiomqtt
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from controller.incidents import IncidentError, Point, luminaires_within
+from controller.registry import RegistryError, Role
+from lykta.contract.topics import TopicError, check_id
+from lykta.strategy import CompileError, Strategy, StrategyError, estimate_energy, preview_night
+from lykta.strategy.model import parse_strategy
+
+if TYPE_CHECKING:
+    from controller.service import ControllerService
+
+T = TypeVar("T")
+
+READ = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
+WRITE = (Role.OPERATOR, Role.ADMIN)
+INCIDENT = (Role.SECURITY, Role.OPERATOR, Role.ADMIN)
+ADMIN = (Role.ADMIN,)
+MAX_ENERGY_DAYS = 366
+
+
+class Caller(BaseModel):
+    """Who is calling: the token's name and role."""
+
+    name: str
+    role: Role
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StrategyUpload(_Body):
+    """A strategy file (TOML text) and, if it names one, its inventory (CSV text)."""
+
+    strategy_toml: str = Field(min_length=1)
+    inventory_csv: str | None = None
+    comment: str = ""
+
+
+class VersionRef(_Body):
+    """A strategy version id."""
+
+    version: int
+
+
+class AlarmComment(_Body):
+    """A comment on an alarm."""
+
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class CommandRequest(_Body):
+    """A command to one gateway (``args`` as the gateway expects them)."""
+
+    gateway: str
+    name: str = Field(min_length=1, max_length=64)
+    args: dict[str, Any] = {}
+    ttl_s: int | None = Field(None, ge=1, le=3600)
+
+
+class Area(_Body):
+    """Where: zones, luminaires, or a radius around a point (exactly one of them)."""
+
+    zones: list[str] = []
+    luminaires: list[str] = []
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    radius_m: float | None = Field(None, gt=0, le=5000)
+
+    @model_validator(mode="after")
+    def _one(self) -> Area:
+        point = (self.latitude, self.longitude, self.radius_m)
+        has_point = any(v is not None for v in point)
+        if has_point and any(v is None for v in point):
+            raise ValueError("a point needs latitude, longitude and radius_m")
+        if sum(map(bool, (self.zones, self.luminaires, has_point))) != 1:
+            raise ValueError("give exactly one of zones, luminaires or a point with radius_m")
+        return self
+
+
+class IncidentRequest(_Body):
+    """An incident override (trygghetsläge): area, EN 13201 class, duration, reason."""
+
+    area: Area
+    lighting_class: str = Field(alias="class", min_length=2, max_length=3)
+    minutes: int | None = Field(None, ge=1)
+    reason: str = Field(min_length=3, max_length=2000)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class TokenRequest(_Body):
+    """A new API token."""
+
+    name: str = Field(min_length=1, max_length=128)
+    role: Role
+
+
+def create_app(svc: ControllerService) -> FastAPI:
+    """The API of one controller service."""
+    app = FastAPI(
+        title="Lykta controller",
+        version="1",
+        description="Gateways, luminaires, live state, alarms, strategy versions, commands and "
+        "incident overrides of one Lykta site. Bearer tokens with roles viewer / operator / "
+        "security / admin.",
+    )
+    bearer = HTTPBearer(auto_error=False)
+    reg = svc.registry
+    site = svc.site
+
+    async def db(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        return await asyncio.to_thread(fn, *args, **kw)
+
+    def require(*roles: Role) -> Callable[..., Awaitable[Caller]]:
+        async def dep(
+            cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        ) -> Caller:
+            if cred is None or cred.scheme.lower() != "bearer":
+                raise HTTPException(401, "missing bearer token (Authorization: Bearer <token>)",
+                                    headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            ident = await db(reg.token_identity, cred.credentials)
+            if ident is None:
+                raise HTTPException(401, "unknown or revoked token",
+                                    headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            caller = Caller(name=ident[0], role=ident[1])
+            if caller.role not in roles:
+                allowed = ", ".join(r.value for r in roles)
+                raise HTTPException(
+                    403, f"role {caller.role.value} may not do this (allowed: {allowed})"
+                )
+            return caller
+
+        return dep
+
+    Reader = Annotated[Caller, Depends(require(*READ))]
+    Writer = Annotated[Caller, Depends(require(*WRITE))]
+    Incident = Annotated[Caller, Depends(require(*INCIDENT))]
+    Admin = Annotated[Caller, Depends(require(*ADMIN))]
+
+    @app.exception_handler(RegistryError)
+    async def _not_found(_: Request, e: RegistryError) -> JSONResponse:
+        return JSONResponse({"detail": str(e).strip("'\"")}, status_code=404)
+
+    @app.exception_handler(StrategyError)
+    async def _bad_strategy(_: Request, e: StrategyError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"{len(e.problems)} problem(s) in the strategy; nothing changed",
+             "problems": [str(p) for p in e.problems]},
+            status_code=422,
+        )  # fmt: skip
+
+    @app.exception_handler(aiomqtt.MqttError)
+    async def _broker_down(_: Request, e: aiomqtt.MqttError) -> JSONResponse:
+        return JSONResponse({"detail": f"MQTT broker unreachable: {e}"}, status_code=503)
+
+    def now() -> int:
+        return svc.clock()
+
+    async def audit(caller: Caller, action: str, target: str, detail: dict[str, Any]) -> None:
+        await db(reg.audit, caller.name, action, target, detail, now())
+
+    async def strategy_of(version: int) -> Strategy:
+        return await db(reg.strategy, site, version)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @app.get("/api/v1/gateways", tags=["registry"])
+    async def gateways(_: Reader) -> list[dict[str, Any]]:
+        """The site's gateways with their live state."""
+        rows = await db(reg.gateways, site)
+        for r in rows:
+            r.update(_live(svc, r["id"]))
+        return rows
+
+    @app.get("/api/v1/luminaires", tags=["registry"])
+    async def luminaires(
+        _: Reader, gateway: str | None = None, zone: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The site's luminaires (position, zone, group, design class, rated power)."""
+        return await db(reg.luminaires, site, gateway=gateway, zone=zone)
+
+    @app.get("/api/v1/state", tags=["live"])
+    async def state(_: Reader) -> dict[str, Any]:
+        """Live state: gateways online, programs expected and reported, ingest counters."""
+        st = svc.ingest.stats
+        gws = {gw: _live(svc, gw) for gw in sorted(svc.ingest.tracker.gateways)}
+        return {
+            "site": site,
+            "gateways": gws,
+            "online": svc.ingest.tracker.online_count(),
+            "active_alarms": len(svc.engine.active()),
+            "ingest": {
+                "messages": st.messages,
+                "readings": st.readings,
+                "readings_committed": st.readings_committed,
+                "malformed": st.malformed,
+                "gaps": st.gaps,
+            },
+        }
+
+    # -- alarms ------------------------------------------------------------------------------
+
+    @app.get("/api/v1/alarms", tags=["alarms"])
+    async def alarms(
+        _: Reader, active: bool | None = None, limit: int = Query(500, ge=1, le=10_000)
+    ) -> list[dict[str, Any]]:
+        """Alarms, priority 1 (safety routes, exposed places) first, newest first."""
+        return await db(reg.alarms, site, active=active, limit=limit)
+
+    @app.post("/api/v1/alarms/{alarm}/ack", tags=["alarms"])
+    async def ack(alarm: int, caller: Writer) -> dict[str, Any]:
+        """Acknowledge an alarm."""
+        row = await db(reg.ack_alarm, site, alarm, caller.name, now())
+        await audit(caller, "alarm_ack", f"alarm/{alarm}", {})
+        return row
+
+    @app.post("/api/v1/alarms/{alarm}/comment", tags=["alarms"])
+    async def comment(alarm: int, body: AlarmComment, caller: Writer) -> dict[str, Any]:
+        """Add a comment to an alarm."""
+        row = await db(reg.comment_alarm, site, alarm, caller.name, body.text)
+        await audit(caller, "alarm_comment", f"alarm/{alarm}", {"text": body.text})
+        return row
+
+    # -- strategies --------------------------------------------------------------------------
+
+    @app.get("/api/v1/strategies", tags=["strategy"])
+    async def versions(_: Reader) -> list[dict[str, Any]]:
+        """Every strategy version (hash, author, time, comment, applied)."""
+        return await db(reg.strategy_versions, site)
+
+    @app.post("/api/v1/strategies/check", tags=["strategy"])
+    async def check(body: StrategyUpload, _: Writer) -> dict[str, Any]:
+        """Validate a strategy without storing it; 422 with every problem if it is invalid."""
+        s = await db(_parse_upload, body)
+        return {"ok": True, **_summary(s)}
+
+    @app.post("/api/v1/strategies", tags=["strategy"], status_code=201)
+    async def upload(body: StrategyUpload, caller: Writer) -> dict[str, Any]:
+        """Store a new strategy version (not applied yet)."""
+        s = await db(_parse_upload, body)
+        row = await db(
+            reg.add_strategy_version, site, s, author=caller.name, comment=body.comment,
+            now_ms=now(),
+        )  # fmt: skip
+        await audit(caller, "strategy_upload", f"strategy/{row['id']}", {"hash": row["hash"]})
+        return {**row, **_summary(s)}
+
+    @app.get("/api/v1/strategies/{version}/preview", tags=["strategy"])
+    async def preview(
+        version: int, zone: str, night: date, _: Reader, step_min: int = Query(10, ge=1, le=60)
+    ) -> dict[str, Any]:
+        """A night's dimming curve of ``zone`` (local noon to noon), every ``step_min``."""
+        s = await strategy_of(version)
+        if zone not in s.zones:
+            raise HTTPException(404, f"strategy version {version} has no zone {zone!r}")
+        rows = await db(preview_night, s, zone, night)
+        return {"zone": zone, "night": night.isoformat(),
+                "rows": [r.as_json() for r in rows[::step_min]]}  # fmt: skip
+
+    @app.get("/api/v1/strategies/{version}/energy", tags=["strategy"])
+    async def energy(version: int, first: date, last: date, _: Reader) -> dict[str, Any]:
+        """Energy what-if: kWh of ``version`` for the nights ``first``..``last`` beside the
+        version in force."""
+        if last < first or (last - first).days >= MAX_ENERGY_DAYS:
+            raise HTTPException(422, f"first..last must be 1 to {MAX_ENERGY_DAYS} nights")
+        s = await strategy_of(version)
+        out: dict[str, Any] = {"version": version, **_energy(await db(estimate_energy, s, first,
+                                                                      last))}  # fmt: skip
+        applied = await db(reg.applied_version, site)
+        if applied is not None:
+            a = await db(estimate_energy, await strategy_of(applied), first, last)
+            out["applied"] = {"version": applied, **_energy(a)}
+            out["difference_kwh"] = round(out["kwh"] - out["applied"]["kwh"], 3)
+        return out
+
+    @app.post("/api/v1/strategies/{version}/apply", tags=["strategy"])
+    async def apply(version: int, caller: Writer) -> dict[str, Any]:
+        """Compile for every gateway, sign, publish retained; returns gateway -> program hash."""
+        try:
+            hashes = await svc.apply(version, caller.name)
+        except CompileError as e:
+            raise HTTPException(422, f"strategy version {version} does not compile: {e}") from None
+        return {"version": version, "programs": hashes}
+
+    @app.post("/api/v1/strategies/rollback", tags=["strategy"])
+    async def rollback(body: VersionRef, caller: Writer) -> dict[str, Any]:
+        """Go back to an earlier strategy version."""
+        try:
+            hashes = await svc.apply(body.version, caller.name, rollback=True)
+        except ValueError as e:
+            raise HTTPException(409, str(e)) from None
+        return {"version": body.version, "programs": hashes}
+
+    # -- commands and incidents --------------------------------------------------------------
+
+    @app.post("/api/v1/commands", tags=["commands"], status_code=202)
+    async def command(body: CommandRequest, caller: Writer) -> dict[str, Any]:
+        """Send a command; its result arrives later (GET the command)."""
+        try:
+            check_id(body.gateway, "gateway")
+        except TopicError as e:
+            raise HTTPException(422, str(e)) from None
+        known = {g["id"] for g in await db(reg.gateways, site)}
+        if body.gateway not in known:
+            raise HTTPException(404, f"no gateway {body.gateway!r} in site {site}")
+        cmd = await svc.send_command(body.gateway, body.name, body.args, caller.name,
+                                     ttl_s=body.ttl_s)  # fmt: skip
+        return {"id": cmd.id, "expires_ts": cmd.expires_ts}
+
+    @app.get("/api/v1/commands/{command}", tags=["commands"])
+    async def command_status(command: str, _: Reader) -> dict[str, Any]:
+        """A command and its result (``result_ok`` null while none came back)."""
+        return await db(reg.command, site, command)
+
+    @app.get("/api/v1/incidents", tags=["incidents"])
+    async def incidents(_: Incident, active: bool = False) -> list[dict[str, Any]]:
+        """Incident overrides (``active=true``: only those in force now)."""
+        return await db(reg.incidents, site, active_at=now() if active else None)
+
+    @app.post("/api/v1/incidents", tags=["incidents"], status_code=201)
+    async def create_incident(body: IncidentRequest, caller: Incident) -> dict[str, Any]:
+        """Raise the light in an area for a while (trygghetsläge)."""
+        area = body.area
+        lums = list(area.luminaires)
+        if area.radius_m is not None:
+            assert area.latitude is not None and area.longitude is not None
+            rows = await db(reg.luminaires, site)
+            positions = {r["id"]: (r["latitude"], r["longitude"]) for r in rows}
+            lums = luminaires_within(Point(area.latitude, area.longitude, area.radius_m), positions)
+            if not lums:
+                raise HTTPException(
+                    422,
+                    f"no luminaire with a known position within {area.radius_m:.0f} m of "
+                    f"({area.latitude}, {area.longitude})",
+                )
+        minutes = body.minutes or svc.config.api.incident_default_minutes
+        try:
+            return await svc.create_incident(
+                caller.name,
+                lighting_class=body.lighting_class,
+                minutes=minutes,
+                reason=body.reason,
+                zones=list(area.zones),
+                luminaires=lums,
+            )
+        except IncidentError as e:
+            raise HTTPException(422, str(e)) from None
+
+    @app.delete("/api/v1/incidents/{incident}", tags=["incidents"])
+    async def cancel_incident(incident: str, caller: Incident) -> dict[str, Any]:
+        """End an incident override early."""
+        try:
+            return await svc.cancel_incident(incident, caller.name)
+        except ValueError as e:
+            raise HTTPException(409, str(e)) from None
+
+    # -- admin -------------------------------------------------------------------------------
+
+    @app.post("/api/v1/tokens", tags=["admin"], status_code=201)
+    async def create_token(body: TokenRequest, caller: Admin) -> dict[str, Any]:
+        """Create a token (returned once; only its hash is stored)."""
+        try:
+            token = await db(reg.create_token, body.name, body.role, now())
+        except ValueError as e:
+            raise HTTPException(409, str(e)) from None
+        await audit(caller, "token_create", f"token/{body.name}", {"role": body.role.value})
+        return {"name": body.name, "role": body.role.value, "token": token}
+
+    @app.get("/api/v1/audit", tags=["admin"])
+    async def audit_log(_: Admin, limit: int = Query(200, ge=1, le=10_000)) -> list[dict]:
+        """The audit log, newest first."""
+        return await db(reg.audit_log, limit=limit)
+
+    return app
+
+
+def _live(svc: ControllerService, gateway: str) -> dict[str, Any]:
+    st = svc.ingest.tracker.gateways.get(gateway)
+    expected = svc.engine.expected_hash.get(gateway)
+    return {
+        "online": bool(st and st.online),
+        "since_ms": st.since_ms if st else None,
+        "program_hash": st.program_hash if st else None,
+        "expected_program_hash": expected[0] if expected else None,
+    }
+
+
+def _parse_upload(body: StrategyUpload) -> Strategy:
+    from lykta.strategy.model import Problem
+
+    try:
+        doc = tomllib.loads(body.strategy_toml)
+    except tomllib.TOMLDecodeError as e:
+        raise StrategyError([Problem("strategy.toml", "", f"not valid TOML: {e}")]) from None
+    with tempfile.TemporaryDirectory() as d:
+        if body.inventory_csv is not None:
+            name = doc.get("inventory")
+            if not isinstance(name, str):
+                raise StrategyError([Problem("strategy.toml", "inventory",
+                                             "an inventory was uploaded but the strategy names "
+                                             "no inventory file")])  # fmt: skip
+            (Path(d) / Path(name).name).write_text(body.inventory_csv, encoding="utf-8")
+            doc["inventory"] = Path(name).name
+        return parse_strategy(doc, "strategy.toml", Path(d))
+
+
+def _summary(s: Strategy) -> dict[str, Any]:
+    return {
+        "site_name": s.site.name,
+        "zones": len(s.zones),
+        "luminaires": len(s.luminaires),
+        "gateways": s.gateways(),
+    }
+
+
+def _energy(r: Any) -> dict[str, Any]:
+    return {
+        "kwh": round(r.kwh, 3),
+        "baseline_kwh": round(r.baseline_kwh, 3),
+        "saving_percent": round(r.saving_percent, 2),
+        "zones": {z: round(e.kwh, 3) for z, e in r.zones.items()},
+    }

@@ -1,0 +1,105 @@
+"""``controller.toml``: the controller's configuration (see ``config/controller.toml``).
+
+Relative paths in the file are taken relative to the file's directory, so an example
+configuration works from wherever it is started.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from controller.alarms import AlarmRules
+from controller.influx_config import InfluxConfig
+from lykta.config import MqttConfig, Strict, load_config
+from lykta.contract.topics import check_id
+
+
+class ApiConfig(Strict):
+    """The HTTP API (FastAPI, OpenAPI at ``/docs`` and ``/openapi.json``)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    incident_max_minutes: int = Field(
+        240, ge=1, le=12 * 60, description="cap on an incident override's duration"
+    )
+    incident_default_minutes: int = Field(60, ge=1)
+
+    @model_validator(mode="after")
+    def _default_within_cap(self) -> ApiConfig:
+        if self.incident_default_minutes > self.incident_max_minutes:
+            raise ValueError("incident_default_minutes exceeds incident_max_minutes")
+        return self
+
+
+class ProgramsConfig(Strict):
+    """Program compilation, signing and distribution."""
+
+    key_file: Path = Field(
+        Path("program-signing.key"),
+        description="Ed25519 private key (PEM); generated with its .pub on first start",
+    )
+    hours: float = Field(48.0, gt=0, le=336, description="window of each compiled program")
+    refresh_margin_h: float = Field(
+        24.0, gt=0, description="re-compile when the window ends within this"
+    )
+    strategy: Path | None = Field(
+        None, description="strategy TOML uploaded and applied when the registry has none"
+    )
+
+    @model_validator(mode="after")
+    def _margin(self) -> ProgramsConfig:
+        if self.refresh_margin_h >= self.hours:
+            raise ValueError("refresh_margin_h must be below hours")
+        return self
+
+
+class ControllerConfig(Strict):
+    """Everything ``lykta controller run`` needs."""
+
+    site: str
+    state_dir: Path = Field(
+        Path("/var/lib/lykta/controller"), description="InfluxDB spool and default registry"
+    )
+    registry_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<state_dir>/registry.db"
+    )
+    tick_s: float = Field(10.0, gt=0, le=300, description="alarm silence checks, watchdog")
+    command_ttl_s: int = Field(
+        60, ge=1, le=3600, description="MQTT message expiry and expires_ts of commands"
+    )
+    mqtt: MqttConfig = MqttConfig()
+    influx: InfluxConfig = InfluxConfig()
+    programs: ProgramsConfig = ProgramsConfig()
+    alarms: AlarmRules = AlarmRules()
+    api: ApiConfig = ApiConfig()
+
+    @model_validator(mode="after")
+    def _site_id(self) -> ControllerConfig:
+        check_id(self.site, "site")
+        return self
+
+    def registry(self) -> str:
+        """The registry URL in effect."""
+        return self.registry_url or f"sqlite:///{self.state_dir / 'registry.db'}"
+
+    def resolved(self, base: Path) -> ControllerConfig:
+        """A copy whose relative paths are taken relative to ``base``."""
+
+        def rel(p: Path | None) -> Path | None:
+            return p if p is None or p.is_absolute() else base / p
+
+        programs = self.programs.model_copy(
+            update={
+                "key_file": rel(self.programs.key_file),
+                "strategy": rel(self.programs.strategy),
+            }
+        )
+        return self.model_copy(update={"state_dir": rel(self.state_dir), "programs": programs})
+
+
+def load_controller_config(path: Path) -> ControllerConfig:
+    """Load ``controller.toml``; raise :class:`lykta.config.ConfigError` naming every problem."""
+    return load_config(path, ControllerConfig).resolved(Path(path).resolve().parent)

@@ -1,0 +1,132 @@
+"""Incident overrides ("trygghetsläge"): from a request to the commands gateways execute (pure).
+
+Security staff or police ask for more light at a place for a while: an area (zones, a list of
+luminaires, or a radius around a point), an EN 13201 class, a duration (capped by config) and a
+reason. The controller turns that into a strategy :class:`~lykta.strategy.Override` of kind
+``incident`` (checked against the strategy with ``override_problems``) and, per gateway, one
+``override`` command per distinct arc level (luminaires of different design classes need
+different levels for the same class). The exact command format is in ``docs/controller.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lykta.strategy import Override, Strategy, class_level
+from lykta.strategy.en13201 import LightingClass
+from lykta.strategy.model import override_problems
+
+EARTH_RADIUS_M = 6_371_000.0
+
+
+class IncidentError(ValueError):
+    """An incident request that cannot be carried out (the message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A place and a radius around it (WGS 84 degrees, metres)."""
+
+    latitude: float
+    longitude: float
+    radius_m: float
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (haversine; plenty for a few hundred metres)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def luminaires_within(
+    point: Point, positions: Mapping[str, tuple[float | None, float | None]]
+) -> list[str]:
+    """Luminaires (id -> (lat, lon), either may be unknown) within ``point.radius_m``."""
+    return sorted(
+        lid
+        for lid, (lat, lon) in positions.items()
+        if lat is not None
+        and lon is not None
+        and distance_m(point.latitude, point.longitude, lat, lon) <= point.radius_m
+    )
+
+
+def incident_override(
+    strategy: Strategy,
+    incident_id: str,
+    *,
+    lighting_class: str,
+    now_ms: int,
+    minutes: int,
+    max_minutes: int,
+    zones: Iterable[str] = (),
+    luminaires: Iterable[str] = (),
+) -> Override:
+    """The incident override for the request; :class:`IncidentError` if it is not valid."""
+    if minutes > max_minutes:
+        raise IncidentError(f"duration {minutes} min exceeds the cap of {max_minutes} min")
+    if minutes < 1:
+        raise IncidentError("duration must be at least 1 minute")
+    zones, luminaires = list(zones), list(luminaires)
+    if not zones and not luminaires:
+        raise IncidentError("the area names no zones and no luminaires")
+    start = datetime.fromtimestamp(now_ms / 1000, UTC)
+    try:
+        ov = Override.model_validate(
+            {
+                "id": incident_id,
+                "kind": "incident",
+                "zones": zones,
+                "luminaires": luminaires,
+                "class": lighting_class,
+                "starts": start,
+                "expires": start + timedelta(minutes=minutes),
+            }
+        )
+    except ValueError as e:
+        raise IncidentError(str(e).splitlines()[-1].strip()) from None
+    problems = override_problems(strategy, ov, "incident", "incident")
+    if problems:
+        raise IncidentError("; ".join(f"{p.path}: {p.reason}" for p in problems))
+    return ov
+
+
+def incident_commands(strategy: Strategy, ov: Override) -> dict[str, list[dict[str, Any]]]:
+    """Per gateway, the ``override`` command args that carry out ``ov``.
+
+    One command per (gateway, arc level): ``{"override": <Override JSON>, "id", "level",
+    "until_ms", "luminaires", "mode": "raise"}``. ``id`` is the incident id, suffixed with
+    ``/<level>`` when a gateway needs several levels.
+    """
+    assert ov.lighting_class is not None
+    target: LightingClass = ov.lighting_class
+    wanted = set(ov.luminaires) | {
+        lum.id for z in ov.zones for lum in strategy.luminaires if lum.zone == z
+    }
+    by_gw: dict[str, dict[int, list[str]]] = {}
+    for lum in strategy.luminaires:
+        if lum.id in wanted:
+            level = class_level(lum.design_class, target)
+            by_gw.setdefault(lum.gateway, {}).setdefault(level, []).append(lum.id)
+    doc = ov.model_dump(mode="json", by_alias=True)
+    until = int(ov.expires.timestamp() * 1000)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for gw, levels in sorted(by_gw.items()):
+        out[gw] = [
+            {
+                "override": doc,
+                "id": ov.id if len(levels) == 1 else f"{ov.id}/{level}",
+                "level": level,
+                "until_ms": until,
+                "luminaires": sorted(lums),
+                "mode": "raise",
+            }
+            for level, lums in sorted(levels.items())
+        ]
+    return out

@@ -1,0 +1,397 @@
+"""The controller process: ingest, registry, program distribution, alarms and the HTTP API.
+
+``async with ControllerService(config) as svc`` starts everything; leaving the block stops it
+(what was received is stored first). :func:`run` is what ``lykta controller run`` calls: it
+adds the HTTP server and systemd's ``sd_notify`` (``READY=1`` once subscribed, ``WATCHDOG=1``
+every tick, ``STOPPING=1``).
+
+Alarm changes come from the pure :class:`~controller.alarms.AlarmEngine`, fed by ingest's
+observer hook and a periodic tick; each change is stored in the registry, written to InfluxDB
+(``alarm`` measurement) and published as a notice on ``lykta/v1/{site}/_controller/event``
+(QoS 1, not retained; format in ``docs/controller.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import sdnotify
+
+from controller.alarms import AlarmChange, AlarmEngine, SiteMap
+from controller.config import ControllerConfig
+from controller.incidents import IncidentError, incident_commands, incident_override
+from controller.influx_writer import InfluxWriter
+from controller.ingest import Ingest
+from controller.programs import ProgramDistributor
+from controller.publisher import Publisher
+from controller.registry import Registry
+from lykta.contract import Command, CommandResult, Event, State, TelemetryBatch, Topic, TopicKind
+from lykta.contract import encode as encode_message
+from lykta.contract.topics import CONTROLLER_ID
+from lykta.mqtt import publish_properties
+from lykta.signing import load_or_generate_key
+from lykta.strategy import Strategy, load_strategy
+
+log = logging.getLogger("lykta.controller")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class AlarmNotice(msgspec.Struct, kw_only=True):
+    """What the controller publishes on ``_controller/event`` when an alarm changes."""
+
+    type: str = "alarm"
+    kind: str
+    source: str
+    gateway: str | None
+    zone: str | None
+    priority: int
+    active: bool
+    ts: int
+    message: str
+
+
+class ControllerService:
+    """One controller process for ``config.site``."""
+
+    def __init__(self, config: ControllerConfig, *, clock: Callable[[], int] = _now_ms) -> None:
+        self.config = config
+        self.site = config.site
+        self.clock = clock
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.registry = Registry(config.registry())
+        self.key = load_or_generate_key(config.programs.key_file)
+        self.engine = AlarmEngine(config.alarms)
+        self.writer = InfluxWriter(config.influx, spool_dir=config.state_dir / "spool")
+        self.publisher = Publisher(config.mqtt, self.site)
+        self.programs = ProgramDistributor(
+            self.registry,
+            self.publisher,
+            self.site,
+            self.key,
+            clock=clock,
+            program_hours=config.programs.hours,
+            refresh_margin_h=config.programs.refresh_margin_h,
+            observer=self.engine.expect_program,
+        )
+        self.ingest = Ingest(config.mqtt, self.site, self.writer, clock=clock, observer=self)
+        self.strategy: Strategy | None = None
+        self._changes: asyncio.Queue[AlarmChange] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stack = contextlib.AsyncExitStack()
+        self.notifier: sdnotify.SystemdNotifier | None = None
+        from controller.api import create_app  # the API imports this module's types
+
+        self.app = create_app(self)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> ControllerService:
+        await self._load_applied()
+        await self._stack.enter_async_context(self.writer)
+        await self._stack.enter_async_context(self.publisher)
+        await self._stack.enter_async_context(self.ingest)
+        self._tasks = [
+            asyncio.create_task(self._alarm_sink(), name="alarm-sink"),
+            asyncio.create_task(self._ticker(), name="controller-tick"),
+        ]
+        if self.strategy is None and self.config.programs.strategy is not None:
+            s = load_strategy(self.config.programs.strategy)
+            v = await asyncio.to_thread(
+                self.registry.add_strategy_version,
+                self.site,
+                s,
+                author="controller",
+                comment=f"initial strategy from {self.config.programs.strategy.name}",
+                now_ms=self.clock(),
+            )
+            await self.apply(v["id"], "controller")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop ticking, flush alarm changes, stop ingest, close the connections."""
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+        await self._flush_changes()
+        await self._stack.aclose()
+        self.registry.close()
+
+    async def wait_ready(self, within_s: float = 10.0) -> None:
+        """Return once ingest is subscribed."""
+        await self.ingest.wait_connected(within_s)
+
+    async def _load_applied(self) -> None:
+        version = await asyncio.to_thread(self.registry.applied_version, self.site)
+        if version is not None:
+            self._use_strategy(await asyncio.to_thread(self.registry.strategy, self.site, version))
+        self.engine.restore(await asyncio.to_thread(self.registry.open_alarms, self.site))
+        await asyncio.to_thread(self.programs.restore_expectations)
+
+    def _use_strategy(self, strategy: Strategy) -> None:
+        self.strategy = strategy
+        self.engine.site_map = SiteMap.from_strategy(strategy)
+        self.ingest.placement = {
+            lum.id: (lum.zone, None if lum.group is None else str(lum.group))
+            for lum in strategy.luminaires
+        }
+
+    # -- strategy ----------------------------------------------------------------------------
+
+    async def apply(self, version: int, actor: str, *, rollback: bool = False) -> dict[str, str]:
+        """Apply (or roll back to) a strategy version; return gateway -> program hash."""
+        if rollback:
+            hashes = await self.programs.rollback(version, actor)
+        else:
+            hashes = await self.programs.apply(version, actor)
+        self._use_strategy(await asyncio.to_thread(self.registry.strategy, self.site, version))
+        return hashes
+
+    # -- commands and incidents --------------------------------------------------------------
+
+    async def send_command(
+        self, gateway: str, name: str, args: dict[str, Any], actor: str, *, ttl_s: int | None = None
+    ) -> Command:
+        """Send a command to ``gateway`` with MQTT message expiry, ``expires_ts`` and the
+        command id as correlation data; the result comes back on ``cmd/res``."""
+        ttl = ttl_s or self.config.command_ttl_s
+        now = self.clock()
+        cmd = Command(
+            id=uuid.uuid4().hex, name=name, issued_ts=now, expires_ts=now + ttl * 1000, args=args
+        )
+        await asyncio.to_thread(self.registry.add_command, self.site, gateway, cmd, actor)
+        await self.publisher.publish(
+            str(Topic(self.site, gateway, TopicKind.CMD)),
+            encode_message(cmd),
+            qos=1,
+            properties=publish_properties(
+                expiry_s=ttl,
+                correlation=cmd.id.encode(),
+                response_topic=str(Topic(self.site, gateway, TopicKind.CMD_RES)),
+            ),
+        )
+        await asyncio.to_thread(
+            self.registry.audit,
+            actor,
+            "command",
+            f"gateway/{gateway}",
+            {"id": cmd.id, "name": name, "args": args},
+            now,
+        )
+        return cmd
+
+    async def create_incident(
+        self,
+        actor: str,
+        *,
+        lighting_class: str,
+        minutes: int,
+        reason: str,
+        zones: list[str],
+        luminaires: list[str],
+    ) -> dict[str, Any]:
+        """Create an incident override and send it to the gateways of its area."""
+        if self.strategy is None:
+            raise IncidentError("no strategy is applied yet")
+        incident = f"incident-{uuid.uuid4().hex[:10]}"
+        now = self.clock()
+        ov = incident_override(
+            self.strategy,
+            incident,
+            lighting_class=lighting_class,
+            now_ms=now,
+            minutes=minutes,
+            max_minutes=self.config.api.incident_max_minutes,
+            zones=zones,
+            luminaires=luminaires,
+        )
+        per_gw = incident_commands(self.strategy, ov)
+        until = int(ov.expires.timestamp() * 1000)
+        ids = {gw: [a["id"] for a in args] for gw, args in per_gw.items()}
+        await asyncio.to_thread(
+            self.registry.add_incident,
+            self.site,
+            incident,
+            ov.model_dump(mode="json", by_alias=True),
+            ids,
+            reason=reason,
+            actor=actor,
+            now_ms=now,
+            expires_ms=until,
+        )
+        commands = []
+        for gw, arg_list in per_gw.items():
+            for args in arg_list:
+                cmd = await self.send_command(gw, "override", args, actor)
+                commands.append(cmd.id)
+                self.engine.exempt(args["luminaires"], until)
+        await asyncio.to_thread(
+            self.registry.audit,
+            actor,
+            "incident_create",
+            f"incident/{incident}",
+            {"reason": reason, "class": lighting_class, "minutes": minutes, "commands": commands},
+            now,
+        )
+        return {"id": incident, "expires_ts": until, "gateways": ids, "commands": commands}
+
+    async def cancel_incident(self, incident: str, actor: str) -> dict[str, Any]:
+        """Cancel an incident override on every gateway it was sent to."""
+        now = self.clock()
+        row = await asyncio.to_thread(
+            self.registry.cancel_incident, self.site, incident, actor, now
+        )
+        gws: dict[str, list[str]] = row["gateways"]
+        for gw, ids in gws.items():
+            for ov_id in ids:
+                await self.send_command(gw, "cancel_override", {"id": ov_id}, actor)
+        await asyncio.to_thread(
+            self.registry.audit, actor, "incident_cancel", f"incident/{incident}", {}, now
+        )
+        return row
+
+    # -- ingest observer (hot path: quick, never blocks) -------------------------------------
+
+    def telemetry(self, gateway: str, batch: TelemetryBatch) -> None:
+        """Ingest hook: judge readings."""
+        for ch in self.engine.on_telemetry(gateway, batch):
+            self._changes.put_nowait(ch)
+
+    def state(self, gateway: str, state: State, changed: bool | None) -> None:
+        """Ingest hook: birth or death."""
+        ts = state.ts if state.ts is not None else self.clock()
+        for ch in self.engine.on_gateway(gateway, state, state.online, ts):
+            self._changes.put_nowait(ch)
+
+    def event(self, gateway: str, event: Event) -> None:
+        """Ingest hook: gateway events."""
+        for ch in self.engine.on_event(gateway, event):
+            self._changes.put_nowait(ch)
+
+    def command_result(self, gateway: str, result: CommandResult) -> None:
+        """Ingest hook: a command's result; recorded in the registry (off the hot path)."""
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self.registry.command_result, self.site, gateway, result)
+        )
+        self._background(task)
+
+    def _background(self, task: asyncio.Task[Any]) -> None:
+        self._pending = getattr(self, "_pending", set())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    # -- background tasks --------------------------------------------------------------------
+
+    async def _alarm_sink(self) -> None:
+        while True:
+            ch = await self._changes.get()
+            try:
+                await self._store_change(ch)
+            except Exception:  # a failed store must not stop alarm handling
+                log.exception("storing alarm %s %s failed", ch.kind, ch.source)
+
+    async def _flush_changes(self) -> None:
+        while not self._changes.empty():
+            ch = self._changes.get_nowait()
+            with contextlib.suppress(Exception):
+                await self._store_change(ch)
+        for t in list(getattr(self, "_pending", ())):
+            with contextlib.suppress(Exception):
+                await t
+
+    async def _store_change(self, ch: AlarmChange) -> None:
+        log.log(
+            logging.WARNING if ch.active else logging.INFO,
+            "alarm %s %s (priority %d) %s: %s",
+            ch.kind.value,
+            ch.source,
+            ch.priority,
+            "RAISED" if ch.active else "cleared",
+            ch.message,
+        )
+        await asyncio.to_thread(self.registry.record_alarm, self.site, ch)
+        await self.writer.write(ch.lines(self.site))
+        notice = AlarmNotice(
+            kind=ch.kind.value,
+            source=ch.source,
+            gateway=ch.gateway,
+            zone=ch.zone,
+            priority=ch.priority,
+            active=ch.active,
+            ts=ch.ts,
+            message=ch.message,
+        )
+        with contextlib.suppress(Exception):  # stored already; the notice is best effort
+            await self.publisher.publish(
+                str(Topic(self.site, CONTROLLER_ID, TopicKind.EVENT)),
+                msgspec.json.encode(notice),
+                qos=1,
+                timeout_s=2.0,
+            )
+
+    async def tick(self) -> None:
+        """One round of the periodic work: silence alarms, program refresh, watchdog."""
+        for ch in self.engine.tick(self.clock()):
+            self._changes.put_nowait(ch)
+        try:
+            await self.programs.refresh()
+        except Exception:
+            log.exception("program refresh failed; retrying next tick")
+        if self.notifier is not None:
+            self.notifier.notify("WATCHDOG=1")
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.tick_s)
+            await self.tick()
+
+
+async def run(config: ControllerConfig) -> None:
+    """Run the controller until cancelled: the service, the HTTP API and sd_notify."""
+    import uvicorn
+
+    svc = ControllerService(config)
+    svc.notifier = sdnotify.SystemdNotifier()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # uvicorn takes these over while it serves and re-raises them when it has stopped
+        loop.add_signal_handler(sig, stop.set)
+    async with svc:
+        await svc.wait_ready(60)
+        server = None
+        if config.api.enabled:
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    svc.app,
+                    host=config.api.host,
+                    port=config.api.port,
+                    log_level="info",
+                    lifespan="off",
+                )
+            )
+        svc.notifier.notify("READY=1")
+        log.info("controller for site %s running", config.site)
+        try:
+            if server is not None:
+                await server.serve()
+            else:
+                await stop.wait()
+        finally:
+            svc.notifier.notify("STOPPING=1")
