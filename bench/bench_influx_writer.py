@@ -25,7 +25,7 @@ from lykta.stack import LocalStack, influx_query
 
 LUMINAIRES = 2000
 STEPS = 100  # readings per luminaire -> 200 000 lines
-RUNS = 3
+RUNS = 5
 T0 = 1_764_000_000_000
 
 

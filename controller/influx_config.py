@@ -47,6 +47,9 @@ class InfluxConfig(Strict):
     max_in_flight: int = Field(
         2, ge=1, le=16, description="batches sent side by side (1: strictly in order)"
     )
+    spool_max_bytes: int = Field(
+        8 << 30, ge=0, description="disk the spool may use; beyond it, backpressure"
+    )
     attempts_before_spool: int = Field(
         4, ge=1, description="tries of a fresh batch before it goes to the spool"
     )

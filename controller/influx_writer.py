@@ -34,9 +34,10 @@ How a line travels:
    spool is empty again, which keeps the order. The sender probes with growing backoff and,
    once InfluxDB answers, replays the spool oldest first, acknowledging each batch after
    InfluxDB accepted it. A spool left behind by a stopped controller is replayed on the next
-   start. Without a ``spool_dir`` the writer keeps retrying (and so keeps pushing back) until
-   InfluxDB returns; only at shutdown are unsendable lines given up, counted in
-   ``lines_lost`` and logged.
+   start. The spool holds at most ``spool_max_bytes``; when it is full, and without a
+   ``spool_dir`` at all, the writer keeps retrying (and so keeps pushing back: the broker's
+   persistent session holds the rest) until InfluxDB returns. Only at shutdown without a
+   spool are unsendable lines given up, counted in ``lines_lost`` and logged.
 4. Any other 4xx is a verdict on the data and is never retried: the writer logs the server's
    reason (which names the offending line), counts the lines refused in ``lines_dropped`` and
    moves on with the next batch. InfluxDB (1.x, and 2.x alike) answers a batch with some bad
@@ -50,6 +51,7 @@ How a line travels:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
@@ -98,6 +100,10 @@ def parse_spool_record(record: bytes) -> tuple[int, bytes]:
         raise ValueError(
             f"InfluxDB spool record does not start with a line count: {head[:40]!r}"
         ) from None
+
+
+def _disk_bytes(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.glob("*.seg"))
 
 
 @dataclasses.dataclass(slots=True)
@@ -162,6 +168,7 @@ class InfluxWriter:
         self._probe_attempt = 0
         self._spool_lock = asyncio.Lock()  # one spool operation at a time (it is not threadsafe)
         self._drain_task: asyncio.Task[None] | None = None  # the replay, while one runs
+        self._spool_bytes = 0  # payload bytes in the spool (for spool_max_bytes)
         self._tick = asyncio.Event()  # the timer task has something to look at
         self._batch = asyncio.Event()  # a batch was sealed (wakes the senders)
         self._space = asyncio.Event()  # the queue has room again
@@ -173,6 +180,9 @@ class InfluxWriter:
         self._api = make_api(self.config)
         if self.spool_dir is not None:
             self._spool = await asyncio.to_thread(Spool, self.spool_dir, fsync=True)
+            # What the spool holds on disk, from the segment files (an upper bound: the oldest
+            # segment may still hold some acknowledged records).
+            self._spool_bytes = await asyncio.to_thread(_disk_bytes, self.spool_dir)
             if len(self._spool):
                 log.info(
                     "InfluxDB spool %s holds %d batches from before; replaying them first",
@@ -409,12 +419,19 @@ class InfluxWriter:
     async def _deliver(self, batch: list[str]) -> None:
         loop = asyncio.get_running_loop()
         body = "\n".join(batch).encode()
-        if self._spool is not None and len(self._spool):
+        while self._spool is not None and len(self._spool):
             # InfluxDB was unreachable and the spool is not empty: queue behind it, in order.
             # (The timer starts the replay when the next probe is due.)
-            await self._spool_append(body, len(batch))
-            self._tick.set()
-            return
+            if self._spool_has_room(body):
+                await self._spool_append(body, len(batch))
+                self._tick.set()
+                return
+            # Spool full: hold this batch (and so, through the bounded queue, the producer)
+            # until the replay frees room or empties the spool.
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.retry_max_s):
+                    await self._progress.wait()
         attempt = 0
         while True:
             result = await self._send(body)
@@ -427,7 +444,7 @@ class InfluxWriter:
                 return
             attempt += 1
             if attempt >= self.config.attempts_before_spool:
-                if self._spool is not None:
+                if self._spool is not None and self._spool_has_room(body):
                     assert self._api is not None
                     log.warning(
                         "InfluxDB %s unreachable after %d tries (%s); spooling to %s",
@@ -442,18 +459,25 @@ class InfluxWriter:
                 if self._stopping:
                     self._stats.lines_lost += len(batch)
                     log.error(
-                        "InfluxDB unreachable at shutdown and no spool: %d lines lost (%s)",
-                        len(batch), result.reason or result.status,
+                        "InfluxDB unreachable at shutdown and no room in a spool: %d lines lost"
+                        " (%s)", len(batch), result.reason or result.status,
                     )
                     return
             self._stats.retries += 1
             await asyncio.sleep(self._delay(attempt - 1))
+
+    def _spool_has_room(self, body: bytes) -> bool:
+        """Whether ``body`` fits under ``spool_max_bytes`` (always, when shutting down: a
+        batch over the limit on disk is better than a batch lost)."""
+        limit = self.config.spool_max_bytes
+        return self._stopping or self._spool_bytes + len(body) <= limit
 
     async def _spool_append(self, body: bytes, lines: int) -> None:
         assert self._spool is not None
         record = spool_record(body, lines)
         async with self._spool_lock:
             await asyncio.to_thread(self._spool.append, record)
+        self._spool_bytes += len(record)
         self._stats.batches_spooled += 1
         self._stats.lines_spooled += lines
 
@@ -474,6 +498,7 @@ class InfluxWriter:
                     self._stats.batches_rejected += 1
                     async with self._spool_lock:
                         await asyncio.to_thread(spool.ack, 1)
+                    self._spool_bytes = max(0, self._spool_bytes - len(record))
                     continue
                 result = await self._send(body)
                 if result.outcome is Outcome.RETRY:
@@ -489,6 +514,7 @@ class InfluxWriter:
                     self._rejected(result, body.decode().split("\n"))
                 async with self._spool_lock:
                     await asyncio.to_thread(spool.ack, 1)
+                self._spool_bytes = max(0, self._spool_bytes - len(record))
                 self._progress.set()
             if not len(spool):
                 self._probe_attempt = 0

@@ -269,3 +269,34 @@ async def test_checkpoints_commit_without_cutting_batches_short(
         stats = w.stats
     assert stats.batches_written == 3 and stats.lines_written == 3000
     assert _count(stack.influx_url, influx_db) == 3000
+
+
+def _disk_bytes(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.glob("*.seg"))
+
+
+async def test_a_full_spool_pushes_back_and_loses_nothing(
+    stack: StackInfo, influx_db: str, tmp_path: Path
+) -> None:
+    # InfluxDB away and the spool at spool_max_bytes: the writer stops spooling, its queue
+    # fills and write() waits. At shutdown the rest still goes to disk; nothing is lost.
+    dead = f"http://127.0.0.1:{free_port()}"
+    limit = 30_000
+    cfg = _config(dead, influx_db, attempts_before_spool=1, batch_lines=100,
+                  max_queued_lines=400, spool_max_bytes=limit, max_in_flight=1)
+    async with InfluxWriter(cfg, spool_dir=tmp_path) as w:
+        written = 0
+        for start in range(0, 5000, 100):
+            try:
+                await asyncio.wait_for(w.write(_lines(start, 100)), 1.0)
+            except TimeoutError:
+                break
+            written = start + 100
+        assert written < 5000, "write() never pushed back"
+        assert _disk_bytes(tmp_path) <= limit
+    assert w.stats.lines_lost == 0
+    async with InfluxWriter(_config(stack.influx_url, influx_db), spool_dir=tmp_path) as w2:
+        await asyncio.wait_for(w2.wait_drained(), 30)
+    # The write that timed out was cancelled part-way: count what was handed in before it.
+    assert _count(stack.influx_url, influx_db) >= written
+    assert w.stats.lines_spooled == w2.stats.lines_written
