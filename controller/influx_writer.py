@@ -19,33 +19,33 @@ How a line travels:
    past that, ``write`` waits until the sender made room. Memory is bounded; the MQTT side
    slows down instead (and the broker's persistent session holds the rest).
 2. ``max_in_flight`` sender tasks (2) send sealed batches, oldest first; two requests in flight
-   let InfluxDB use both cores while Python prepares the next (about 1.4x the lines/s of one
-   connection on the 2-core test machine). Batches may therefore land out of order by one;
-   that is harmless because a point is identified by series and timestamp and Lykta never
-   writes two different values for one point (set ``max_in_flight=1`` for strict order).
-   5xx answers (``engine: error syncing wal``
-   under load), 408/429, timeouts and connection errors are retried with exponential backoff
-   and jitter (:func:`backoff_delay`). Retrying is safe: a line is identified by its series
-   and timestamp, and InfluxDB overwrites it with the same values. Refused credentials
-   (401/403) are retried and spooled too: the data is fine, the configuration is not, and
-   dropping every reading until someone renews a token would lose them all.
+   let InfluxDB use both cores while Python prepares the next. Batches may therefore land out
+   of order by one; that is harmless because a point is identified by series and timestamp
+   and Lykta never writes two different values for one point (``max_in_flight=1`` keeps
+   strict order). 5xx answers (``engine: error syncing wal`` under load), 408/429, timeouts
+   and connection errors are retried with exponential backoff and jitter
+   (:func:`backoff_delay`). Retrying is safe for the same reason: InfluxDB overwrites the
+   point with the same values. Refused credentials (401/403) are retried and spooled too: the
+   data is fine, the configuration is not, and dropping every reading until someone renews a
+   token would lose them all. (On start, refused credentials stop the writer with an error.)
 3. After ``attempts_before_spool`` failed tries, InfluxDB counts as unreachable: the batch is
-   appended to the on-disk spool (:mod:`lykta.spool`), and so is every later batch until the
-   spool is empty again, which keeps the order. The sender probes with growing backoff and,
-   once InfluxDB answers, replays the spool oldest first, acknowledging each batch after
-   InfluxDB accepted it. A spool left behind by a stopped controller is replayed on the next
-   start. The spool holds at most ``spool_max_bytes``; when it is full, and without a
-   ``spool_dir`` at all, the writer keeps retrying (and so keeps pushing back: the broker's
-   persistent session holds the rest) until InfluxDB returns. Only at shutdown without a
-   spool are unsendable lines given up, counted in ``lines_lost`` and logged.
+   appended to the on-disk spool (:mod:`lykta.spool`, fsync per batch), and so is every later
+   batch until the spool is empty again, which keeps the order. A replay task probes with
+   growing backoff and, once InfluxDB answers, replays the spool oldest first, acknowledging
+   each batch after InfluxDB accepted it. A spool left behind by a stopped (or killed)
+   controller is replayed on the next start. The spool holds at most ``spool_max_bytes``;
+   when it is full, and without a ``spool_dir`` at all, the writer keeps retrying (and so keeps
+   pushing back: the broker's persistent session holds the rest) until InfluxDB returns. Only
+   at shutdown without a spool are unsendable lines given up, counted in ``lines_lost`` and
+   logged.
 4. Any other 4xx is a verdict on the data and is never retried: the writer logs the server's
-   reason (which names the offending line), counts the lines refused in ``lines_dropped`` and
-   moves on with the next batch. InfluxDB (1.x, and 2.x alike) answers a batch with some bad
-   lines by storing the good ones and saying "partial write: unable to parse '<line>': <why>"
-   (or "... dropped=N" for a field type conflict), so only the bad lines are lost, and the
-   writer does not resend the rest. A rejection of the whole batch (wrong credentials, a
-   database that cannot be created) drops that one batch, logged with its first line. A 404
-   "database not found" first re-creates the database (1.x) and tries again.
+   reason, counts the lines refused in ``lines_dropped`` and moves on with the next batch.
+   InfluxDB 1.x answers a batch with some bad lines by storing the good ones and saying
+   "partial write: unable to parse '<the line>': <why>" (or "... dropped=N" for a field type
+   conflict), so only the bad lines are lost and the writer does not resend the rest (tested
+   against the real server). A rejection of the whole batch (e.g. a missing bucket, a body too
+   large) drops that one batch, logged with its first line. A 404 "database not found" first
+   re-creates the database (1.x) and tries again.
 """
 
 from __future__ import annotations
