@@ -16,8 +16,8 @@ is wrong and where: 401 no/unknown token, 403 role not allowed, 404 unknown thin
 conflicting state, 422 invalid content (with the strategy's problem list), 503 broker down.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI reads the endpoint annotations,
+# which name dependencies defined inside create_app.
 import asyncio
 import tempfile
 import tomllib
@@ -100,7 +100,7 @@ class Area(_Body):
     radius_m: float | None = Field(None, gt=0, le=5000)
 
     @model_validator(mode="after")
-    def _one(self) -> Area:
+    def _one(self) -> "Area":
         point = (self.latitude, self.longitude, self.radius_m)
         has_point = any(v is not None for v in point)
         if has_point and any(v is None for v in point):
@@ -128,7 +128,7 @@ class TokenRequest(_Body):
     role: Role
 
 
-def create_app(svc: ControllerService) -> FastAPI:
+def create_app(svc: "ControllerService") -> FastAPI:
     """The API of one controller service."""
     app = FastAPI(
         title="Lykta controller",
@@ -407,7 +407,7 @@ def create_app(svc: ControllerService) -> FastAPI:
     return app
 
 
-def _live(svc: ControllerService, gateway: str) -> dict[str, Any]:
+def _live(svc: "ControllerService", gateway: str) -> dict[str, Any]:
     st = svc.ingest.tracker.gateways.get(gateway)
     expected = svc.engine.expected_hash.get(gateway)
     return {

@@ -13,7 +13,7 @@ import enum
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -446,21 +446,22 @@ class Registry:
         site: str,
         incident: str,
         override: dict[str, Any],
-        gateways: Iterable[str],
+        gateways: dict[str, list[str]],
         *,
         reason: str,
         actor: str,
         now_ms: int,
         expires_ms: int,
     ) -> None:
-        """Record an incident override."""
+        """Record an incident override; ``gateways`` maps each gateway to the override ids
+        sent to it (what ``cancel_override`` must name)."""
         with self.session() as s:
             s.add(
                 IncidentRow(
                     id=incident,
                     site=site,
                     override=json.dumps(override, ensure_ascii=False),
-                    gateways=json.dumps(sorted(gateways)),
+                    gateways=json.dumps(gateways, sort_keys=True),
                     reason=reason,
                     actor=actor,
                     created_ts=now_ms,

@@ -153,7 +153,7 @@ class IncidentRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     site: Mapped[str] = mapped_column(String(64))
     override: Mapped[str] = mapped_column(Text)
-    gateways: Mapped[str] = mapped_column(Text)  # JSON list
+    gateways: Mapped[str] = mapped_column(Text)  # JSON: gateway -> override ids
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(128))
     created_ts: Mapped[int] = mapped_column(BigInteger)

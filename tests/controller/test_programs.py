@@ -11,6 +11,7 @@ import msgspec
 from controller.alarms import AlarmKind
 from controller.service import ControllerService
 from gateway.link import GatewayLink
+from gateway.program_runner import ProgramRunner
 from lykta.config import MqttConfig
 from lykta.contract import Program
 from lykta.signing import load_public_key, program_hash, verify_program
@@ -35,13 +36,23 @@ async def test_apply_rollback_and_drift(
     received: dict[str, list[Program]] = {}
     links: dict[str, GatewayLink] = {}
     obedient = {"gw-centrum", "gw-ektorp", "gw-saltangen"}  # gw-soderleden keeps its old one
+    pub = load_public_key(Path(f"{svc.config.programs.key_file}.pub"))
+    # the gateway's own executor checks site, gateway, signature and validity
+    runners = {
+        gw: ProgramRunner(site=site, gateway=gw, drivers={}, luminaires={},
+                          state_dir=tmp_path / f"run-{gw}", public_key=pub,
+                          latitude=58.59, longitude=16.19)
+        for gw in norrkoping.gateways()
+    }  # fmt: skip
 
     def handler(gw: str):
         async def on_program(program: Program | None, raw: bytes) -> None:
             assert program is not None, raw
             received.setdefault(gw, []).append(program)
+            await runners[gw].on_program(program, raw)
+            assert runners[gw].program == program, f"{gw} rejected the program"
             if gw in obedient:  # a gateway reports what it runs in its birth
-                links[gw].program_hash = program_hash(program)
+                links[gw].program_hash = runners[gw].program_hash
                 links[gw].request_rebirth()
 
         return on_program
@@ -61,7 +72,6 @@ async def test_apply_rollback_and_drift(
         h1 = await svc.apply(v1["id"], "tester")
         assert set(h1) == set(gateways)
         await eventually(lambda: all(len(received.get(g, [])) == 1 for g in gateways))
-        pub = load_public_key(Path(f"{svc.config.programs.key_file}.pub"))
         for gw in gateways:
             p = received[gw][-1]
             assert p.gateway == gw and p.site == site
