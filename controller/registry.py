@@ -15,10 +15,11 @@ import json
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, delete, event, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.alarms import AlarmChange, zone_priority
@@ -79,6 +80,9 @@ class Registry:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
+        u = make_url(url)
+        if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url, echo=echo)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from lykta.cli import contract, demo, firmware, gateway, sim, stack, strategy
+from lykta.cli import alarms, contract, controller, demo, firmware, gateway, sim, stack, strategy
 
 app = typer.Typer(
     name="lykta",
@@ -22,6 +22,8 @@ app.add_typer(strategy.app, name="strategy")
 app.add_typer(sim.app, name="sim")
 app.add_typer(firmware.app, name="firmware")
 app.add_typer(gateway.app, name="gateway")
+app.add_typer(controller.app, name="controller")
+app.add_typer(alarms.app, name="alarms")
 app.command("demo")(demo.demo)
 
 if __name__ == "__main__":
