@@ -43,9 +43,12 @@ How a line travels:
    InfluxDB 1.x answers a batch with some bad lines by storing the good ones and saying
    "partial write: unable to parse '<the line>': <why>" (or "... dropped=N" for a field type
    conflict), so only the bad lines are lost and the writer does not resend the rest (tested
-   against the real server). A rejection of the whole batch (e.g. a missing bucket, a body too
-   large) drops that one batch, logged with its first line. A 404 "database not found" first
-   re-creates the database (1.x) and tries again.
+   against the real server). A 400 that refuses the whole batch and stores nothing (1.x does
+   this for a field type conflict *inside* one batch) is answered by sending the halves, and
+   their halves, down to the refused lines: the earlier line's type wins, as it would have
+   line by line, and only the conflicting lines are dropped. Any other rejection of the whole
+   batch (e.g. a missing bucket, a body too large) drops that batch, logged with its first
+   line. A 404 "database not found" first re-creates the database (1.x) and tries again.
 """
 
 from __future__ import annotations
@@ -120,7 +123,7 @@ class WriterStats:
     batches_replayed: int = 0
     """Spooled batches that reached InfluxDB."""
     batches_rejected: int = 0
-    """Batches answered with a non-retryable 4xx."""
+    """Batches with lines refused for good (a non-retryable 4xx)."""
     lines_dropped: int = 0
     """Lines InfluxDB refused for good (4xx), each logged with the server's reason."""
     lines_lost: int = 0
@@ -434,14 +437,11 @@ class InfluxWriter:
                     await self._progress.wait()
         attempt = 0
         while True:
-            result = await self._send(body)
-            if result.outcome is Outcome.WRITTEN:
-                self._stats.lines_written += len(batch)
-                self._stats.batches_written += 1
+            done = await self._attempt(batch, body)
+            if done.retry is None:
+                self._account(done)
                 return
-            if result.outcome is Outcome.REJECTED:
-                self._rejected(result, batch)
-                return
+            result = done.retry
             attempt += 1
             if attempt >= self.config.attempts_before_spool:
                 if self._spool is not None and self._spool_has_room(body):
@@ -500,18 +500,14 @@ class InfluxWriter:
                         await asyncio.to_thread(spool.ack, 1)
                     self._spool_bytes = max(0, self._spool_bytes - len(record))
                     continue
-                result = await self._send(body)
-                if result.outcome is Outcome.RETRY:
+                done = await self._attempt(None, body, n)
+                if done.retry is not None:
                     self._stats.retries += 1
                     self._probe_attempt += 1
                     self._next_probe = loop.time() + self._delay(self._probe_attempt)
                     return
-                if result.outcome is Outcome.WRITTEN:
-                    self._stats.lines_written += n
-                    self._stats.batches_written += 1
-                    self._stats.batches_replayed += 1
-                else:
-                    self._rejected(result, body.decode().split("\n"))
+                self._account(done)
+                self._stats.batches_replayed += 1
                 async with self._spool_lock:
                     await asyncio.to_thread(spool.ack, 1)
                 self._spool_bytes = max(0, self._spool_bytes - len(record))
@@ -526,15 +522,61 @@ class InfluxWriter:
             self._progress.set()  # wait_drained() looks again
             self._tick.set()  # the timer decides about the next probe
 
-    def _rejected(self, result: Result, batch: list[str]) -> None:
-        dropped = result.dropped_lines(len(batch))
-        self._stats.batches_rejected += 1
-        self._stats.lines_dropped += dropped
-        self._stats.lines_written += len(batch) - dropped
-        partial = "partial write" in result.reason
+    async def _attempt(
+        self, lines: list[str] | None, body: bytes, count: int | None = None
+    ) -> _Attempt:
+        """Send one batch once. A 400 that refuses the whole batch (InfluxDB 1.x does so for a
+        field type conflict inside the batch, storing none of it) is answered by sending the
+        halves, down to the refused lines, so only those are dropped. Any retryable failure
+        on the way makes the whole attempt retryable (resending stored lines is harmless)."""
+        result = await self._send(body)
+        if lines is None and result.outcome is Outcome.REJECTED:
+            split = body.decode(errors="replace").split("\n")
+            # A string field may hold a newline: then the body cannot be split into lines.
+            lines = split if count is None or len(split) == count else None
+        n = len(lines) if lines is not None else (count or 1)
+        if result.outcome is Outcome.WRITTEN:
+            return _Attempt(None, n)
+        if result.outcome is Outcome.RETRY:
+            return _Attempt(result)
+        if _refused_whole(result) and lines is not None and len(lines) > 1:
+            mid = len(lines) // 2
+            first = await self._attempt(lines[:mid], "\n".join(lines[:mid]).encode())
+            if first.retry is not None:
+                return first
+            second = await self._attempt(lines[mid:], "\n".join(lines[mid:]).encode())
+            if second.retry is not None:
+                return second
+            return _Attempt(
+                None, first.written + second.written, first.rejections + second.rejections
+            )
+        dropped = result.dropped_lines(n)
+        sample = lines[0] if lines else body[:500].decode(errors="replace")
+        return _Attempt(None, n - dropped, [(result, n, dropped, sample)])
+
+    def _account(self, done: _Attempt) -> None:
+        self._stats.lines_written += done.written
+        self._stats.batches_written += 1 if done.written else 0
+        self._stats.batches_rejected += 1 if done.rejections else 0
         assert self._api is not None
-        log.error(
-            "InfluxDB %s refused %d of %d lines (HTTP %s, not retried): %s%s",
-            self._api.target, dropped, len(batch), result.status, result.reason[:4000],
-            "" if partial else f"; first line of the batch: {batch[0][:500]!r}",
-        )
+        for result, n, dropped, sample in done.rejections:
+            self._stats.lines_dropped += dropped
+            partial = "partial write" in result.reason
+            log.error(
+                "InfluxDB %s refused %d of %d lines (HTTP %s, not retried): %s%s",
+                self._api.target, dropped, n, result.status, result.reason[:4000],
+                "" if partial else f"; the line(s): {sample[:500]!r}",
+            )
+
+
+def _refused_whole(result: Result) -> bool:
+    """A 400 that stored nothing (no "partial write"): worth splitting the batch."""
+    return result.status == 400 and "partial write" not in result.reason
+
+
+@dataclasses.dataclass(slots=True)
+class _Attempt:
+    retry: Result | None  # the retryable failure, or None when the attempt is over
+    written: int = 0  # lines InfluxDB stored
+    rejections: list[tuple[Result, int, int, str]] = dataclasses.field(default_factory=list)
+    """(answer, lines sent, lines refused, first line) of every refused part."""

@@ -300,3 +300,20 @@ async def test_a_full_spool_pushes_back_and_loses_nothing(
     # The write that timed out was cancelled part-way: count what was handed in before it.
     assert _count(stack.influx_url, influx_db) >= written
     assert w.stats.lines_spooled == w2.stats.lines_written
+
+
+async def test_type_conflict_inside_one_batch_drops_only_the_conflicting_line(
+    stack: StackInfo, influx_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # InfluxDB 1.x refuses such a batch as a whole ("field type conflict", nothing stored).
+    # The writer splits it until the conflicting line is alone; the earlier type (float)
+    # wins, as it would have line by line.
+    batch = _lines(0, 25) + [f"reading,gateway=a v=7i,i=25i {T0 + 25}"] + _lines(26, 25)
+    caplog.set_level(logging.ERROR, logger="controller.influx_writer")
+    async with InfluxWriter(_config(stack.influx_url, influx_db)) as w:
+        await w.write(batch)
+        await w.flush()
+        stats = w.stats
+    assert (stats.lines_written, stats.lines_dropped, stats.batches_rejected) == (50, 1, 1)
+    assert _count(stack.influx_url, influx_db) == 50
+    assert any("field type conflict" in r.getMessage() for r in caplog.records)
