@@ -570,8 +570,14 @@ class InfluxWriter:
 
 
 def _refused_whole(result: Result) -> bool:
-    """A 400 that stored nothing (no "partial write"): worth splitting the batch."""
-    return result.status == 400 and "partial write" not in result.reason
+    """A 400 that stored nothing because lines of the batch disagree about a field's type:
+    worth splitting the batch. (A batch refused because none of it parses is not: splitting
+    would only find every line bad, one request at a time.)"""
+    return (
+        result.status == 400
+        and "partial write" not in result.reason
+        and "field type conflict" in result.reason
+    )
 
 
 @dataclasses.dataclass(slots=True)
