@@ -81,6 +81,13 @@ class AlarmComment(_Body):
     text: str = Field(min_length=1, max_length=4000)
 
 
+class Position(_Body):
+    """Where a luminaire stands (WGS 84)."""
+
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
 class CommandRequest(_Body):
     """A command to one gateway (``args`` as the gateway expects them)."""
 
@@ -172,7 +179,7 @@ def create_app(svc: "ControllerService") -> FastAPI:
 
     @app.exception_handler(RegistryError)
     async def _not_found(_: Request, e: RegistryError) -> JSONResponse:
-        return JSONResponse({"detail": str(e).strip("'\"")}, status_code=404)
+        return JSONResponse({"detail": str(e)}, status_code=404)
 
     @app.exception_handler(StrategyError)
     async def _bad_strategy(_: Request, e: StrategyError) -> JSONResponse:
@@ -211,6 +218,13 @@ def create_app(svc: "ControllerService") -> FastAPI:
     ) -> list[dict[str, Any]]:
         """The site's luminaires (position, zone, group, design class, rated power)."""
         return await db(reg.luminaires, site, gateway=gateway, zone=zone)
+
+    @app.put("/api/v1/luminaires/{luminaire}/position", tags=["registry"])
+    async def set_position(luminaire: str, body: Position, caller: Writer) -> dict[str, Any]:
+        """Record where a luminaire stands (incident overrides by radius use it)."""
+        await db(reg.set_luminaire_position, site, luminaire, body.latitude, body.longitude)
+        await audit(caller, "luminaire_position", f"luminaire/{luminaire}", body.model_dump())
+        return {"id": luminaire, **body.model_dump()}
 
     @app.get("/api/v1/state", tags=["live"])
     async def state(_: Reader) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from lykta.strategy import Override, Strategy, class_level
 from lykta.strategy.en13201 import LightingClass
 from lykta.strategy.model import override_problems
@@ -89,8 +91,14 @@ def incident_override(
                 "expires": start + timedelta(minutes=minutes),
             }
         )
-    except ValueError as e:
-        raise IncidentError(str(e).splitlines()[-1].strip()) from None
+    except ValidationError as e:
+        raise IncidentError(
+            "; ".join(
+                f"{'.'.join(map(str, err['loc'])) or 'override'}: "
+                f"{str(err['msg']).removeprefix('Value error, ')}"
+                for err in e.errors()
+            )
+        ) from None
     problems = override_problems(strategy, ov, "incident", "incident")
     if problems:
         raise IncidentError("; ".join(f"{p.path}: {p.reason}" for p in problems))

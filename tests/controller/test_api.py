@@ -285,3 +285,36 @@ async def test_read_endpoints(api: httpx.AsyncClient, tokens) -> None:
     ]
     state = (await api.get("/api/v1/state", headers=viewer)).json()
     assert state["site"] and "ingest" in state
+
+
+async def test_incident_by_radius_around_a_point(
+    controller: ControllerService, api: httpx.AsyncClient, tokens
+) -> None:
+    op, sec = tokens[Role.OPERATOR], tokens[Role.SECURITY]
+    v = await _upload(api, op)
+    await api.post(f"/api/v1/strategies/{v['id']}/apply", headers=op)
+    # the tunnel's luminaires stand 10 m apart going north from 58.5900 N 16.1900 E
+    for i in range(1, 17):
+        r = await api.put(
+            f"/api/v1/luminaires/RES-{i:03d}/position",
+            json={"latitude": 58.59 + i * 0.00009, "longitude": 16.19},
+            headers=op,
+        )
+        assert r.status_code == 200, r.text
+    r = await api.put("/api/v1/luminaires/NOPE/position", json={"latitude": 1, "longitude": 1},
+                      headers=op)  # fmt: skip
+    assert r.status_code == 404 and "no luminaire 'NOPE'" in r.json()["detail"]
+    r = await api.put("/api/v1/luminaires/RES-001/position", json={"latitude": 1, "longitude": 1},
+                      headers=sec)  # fmt: skip
+    assert r.status_code == 403
+    inc = {
+        "area": {"latitude": 58.59, "longitude": 16.19, "radius_m": 35},
+        "class": "C1",
+        "minutes": 20,
+        "reason": "someone followed home",
+    }
+    r = await api.post("/api/v1/incidents", json=inc, headers=sec)
+    assert r.status_code == 201, r.text
+    [row] = controller.registry.incidents(controller.site)
+    assert row["override"]["luminaires"] == ["RES-001", "RES-002", "RES-003"]
+    assert row["reason"] == "someone followed home" and row["actor"] == "security"
