@@ -91,7 +91,7 @@ class V1Api:
 
     def __init__(self, config: InfluxConfig) -> None:
         self.config = config
-        auth = (config.username, config.password or "") if config.username else None
+        auth = (config.username, config.password_value() or "") if config.username else None
         self._client = httpx.AsyncClient(
             base_url=config.url.rstrip("/"), timeout=config.timeout_s, auth=auth
         )
@@ -151,7 +151,7 @@ class V2Api:
         # retries=False: the writer retries, with backoff and the spool behind it
         self._client = InfluxDBClient(
             url=config.url,
-            token=config.token,
+            token=config.token_value(),
             org=config.org,
             timeout=int(config.timeout_s * 1000),
             retries=False,
