@@ -50,6 +50,9 @@ class InfluxConfig(Strict):
     flush_interval_s: float = Field(1.0, gt=0)
     max_queued_lines: int = Field(50_000, ge=1)
     timeout_s: float = Field(10.0, gt=0)
+    gzip: bool = Field(
+        False, description="compress request bodies (for an InfluxDB across a slow link)"
+    )
     retry_initial_s: float = Field(0.1, gt=0)
     retry_max_s: float = Field(10.0, gt=0)
     max_in_flight: int = Field(

@@ -317,3 +317,11 @@ async def test_type_conflict_inside_one_batch_drops_only_the_conflicting_line(
     assert (stats.lines_written, stats.lines_dropped, stats.batches_rejected) == (50, 1, 1)
     assert _count(stack.influx_url, influx_db) == 50
     assert any("field type conflict" in r.getMessage() for r in caplog.records)
+
+
+async def test_gzip_bodies_are_accepted(stack: StackInfo, influx_db: str) -> None:
+    async with InfluxWriter(_config(stack.influx_url, influx_db, gzip=True)) as w:
+        await w.write(_lines(0, 7000))
+        await w.flush()
+        assert w.stats.lines_written == 7000
+    assert _count(stack.influx_url, influx_db) == 7000
