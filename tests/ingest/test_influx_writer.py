@@ -325,3 +325,17 @@ async def test_gzip_bodies_are_accepted(stack: StackInfo, influx_db: str) -> Non
         await w.flush()
         assert w.stats.lines_written == 7000
     assert _count(stack.influx_url, influx_db) == 7000
+
+
+async def test_retention_policy_is_honoured(stack: StackInfo, influx_db: str) -> None:
+    influx_query(
+        stack.influx_url, f'CREATE RETENTION POLICY "keep" ON "{influx_db}" DURATION INF '
+        "REPLICATION 1"
+    )
+    cfg = _config(stack.influx_url, influx_db, retention_policy="keep")
+    async with InfluxWriter(cfg) as w:
+        await w.write(_lines(0, 10))
+        await w.flush()
+    q = f'SELECT count("i") FROM "{influx_db}"."keep"."reading"'
+    assert influx_query(stack.influx_url, q)["results"][0]["series"][0]["values"][0][1] == 10
+    assert _count(stack.influx_url, influx_db) == 0  # nothing in the default policy
