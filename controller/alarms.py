@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import Field
 
@@ -256,6 +257,33 @@ def supply_voltage(values: dict[str, float]) -> float | None:
     return max(volts) if volts else None
 
 
+_FAILURE_BITS = STATUS_LAMP_FAILURE | STATUS_GEAR_FAILURE
+_PERCENT = [arc_level_to_percent(level) for level in range(255)]
+
+
+def _lamp_message(active: bool, status: int) -> str:
+    if not active:
+        return "lamp working again"
+    what = "lamp failure" if status & STATUS_LAMP_FAILURE else "control gear failure"
+    return f"DALI status 0x{status:02x}: {what}"
+
+
+def _day_message(active: bool, level: int, elev: float | None) -> str:
+    if not active:
+        return "off by day again" if elev is None or level == 0 else "sun low again"
+    return f"lit at arc level {level} with the sun {elev:.1f}° above the horizon"
+
+
+def _energy_message(active: bool, power: float, level: int, expected: float) -> str:
+    return f"{power:.1f} W at arc level {level}, expected {expected:.1f} W" + (
+        "" if active else " (normal again)"
+    )
+
+
+def _supply_message(active: bool, volts: float) -> str:
+    return f"cabinet supply {volts:.0f} V" + ("" if active else " (restored)")
+
+
 # -- the engine ----------------------------------------------------------------------------
 
 
@@ -266,6 +294,7 @@ class AlarmEngine:
         self.rules = rules or AlarmRules()
         self.site_map = site_map or SiteMap()
         self.conditions: dict[tuple[AlarmKind, str], Condition] = {}
+        self._sources: set[str] = set()  # sources with any condition (fast healthy path)
         self.last_seen: dict[str, int] = {}  # luminaire -> ts of its last reading
         self.online: dict[str, tuple[bool, int]] = {}  # gateway -> (online, since ms)
         self.reported_hash: dict[str, str | None] = {}
@@ -298,6 +327,7 @@ class AlarmEngine:
         c = self.conditions.get((kind, source))
         if c is None:
             c = self.conditions[(kind, source)] = Condition()
+            self._sources.add(source)
         return c
 
     def _change(
@@ -312,22 +342,6 @@ class AlarmEngine:
             prio = self.site_map.gateway_priority.get(gw, LOWEST_PRIORITY)
         active = self.conditions[(kind, source)].active
         return AlarmChange(kind, source, gateway, zone, prio, active, ts, message)
-
-    def _step(
-        self,
-        out: list[AlarmChange],
-        kind: AlarmKind,
-        source: str,
-        gateway: str | None,
-        verdict: bool | None,
-        debounce: Debounce,
-        ts: int,
-        message: str,
-    ) -> None:
-        if verdict is None and (kind, source) not in self.conditions:
-            return
-        if self._cond(kind, source).step(verdict, debounce):
-            out.append(self._change(kind, source, gateway, ts, message))
 
     def _force(
         self,
@@ -354,76 +368,85 @@ class AlarmEngine:
     # -- observations ------------------------------------------------------------------------
 
     def on_telemetry(self, gateway: str, batch: TelemetryBatch) -> list[AlarmChange]:
-        """Judge every reading of a telemetry batch."""
+        """Judge every reading of a telemetry batch.
+
+        This runs for every reading ingest receives, so a healthy reading of a luminaire with
+        no alarm history costs a few comparisons and dict lookups: a condition is only created
+        by bad evidence, and messages are only formatted when an alarm changes.
+        """
         out: list[AlarmChange] = []
         r = self.rules
         lums = self.site_map.luminaires
+        conds = self.conditions
+        seen = self.last_seen
+        exempt = self.exempt_until
+        min_level, tol = r.energy_min_level, r.energy_tolerance_w
+        day, energy = self._day, self._energy
+        judge = self._judge
+        sources = self._sources
         for rd in batch.luminaires:
-            lid, ts = rd.id, rd.ts
-            self.last_seen[lid] = max(ts, self.last_seen.get(lid, 0))
-            self._force(out, AlarmKind.NOT_RESPONDING, lid, gateway, False, ts, "answers again")
-            failed = bool(rd.status & (STATUS_LAMP_FAILURE | STATUS_GEAR_FAILURE))
-            self._step(
-                out,
-                AlarmKind.LAMP_FAILURE,
-                lid,
-                gateway,
-                failed,
-                r.lamp_failure,
-                ts,
-                f"DALI status 0x{rd.status:02x}: "
-                + ("lamp failure" if rd.status & STATUS_LAMP_FAILURE else "gear failure")
-                if failed
-                else "lamp working again",
-            )
+            lid, ts, level, status = rd.id, rd.ts, rd.level, rd.status
+            if seen.get(lid, 0) < ts:
+                seen[lid] = ts
+            known = lid in sources
+            if known and (AlarmKind.NOT_RESPONDING, lid) in conds:
+                self._force(out, AlarmKind.NOT_RESPONDING, lid, gateway, False, ts,
+                            "answers again")  # fmt: skip
+            failed = bool(status & _FAILURE_BITS)
+            # Healthy path first: no bad evidence and no condition -> no call at all.
+            if failed or (known and (AlarmKind.LAMP_FAILURE, lid) in conds):
+                judge(out, AlarmKind.LAMP_FAILURE, lid, gateway, failed, r.lamp_failure, ts,
+                      _lamp_message, status)  # fmt: skip
             # day-burning: lit while the sun is well above the horizon
-            if rd.level > 0 and not failed and self.exempt_until.get(lid, 0) <= ts:
+            if level > 0 and not failed and exempt.get(lid, 0) <= ts:
                 elev = self._sun_elevation(ts)
-                verdict = self._day.judge(elev)
-            else:
-                elev, verdict = float("nan"), False
-            self._step(
-                out,
-                AlarmKind.DAY_BURNING,
-                lid,
-                gateway,
-                verdict,
-                r.day_burning,
-                ts,
-                f"lit at arc level {rd.level} with the sun {elev:.1f}° above the horizon"
-                if verdict
-                else "off by day again",
-            )
+                if elev > day.clear_at or (known and (AlarmKind.DAY_BURNING, lid) in conds):
+                    judge(out, AlarmKind.DAY_BURNING, lid, gateway, day.judge(elev),
+                          r.day_burning, ts, _day_message, level, elev)  # fmt: skip
+            elif known and (AlarmKind.DAY_BURNING, lid) in conds:
+                judge(out, AlarmKind.DAY_BURNING, lid, gateway, False, r.day_burning, ts,
+                      _day_message, level, None)  # fmt: skip
             # energy anomaly: measured power vs what the level should draw
-            info = lums.get(lid)
-            if info is not None and rd.level >= r.energy_min_level and not failed:
-                exp = expected_power_w(info.rated_power_w, rd.level)
-                dev = max(0.0, abs(rd.power_w - exp) - r.energy_tolerance_w) / exp
-                self._step(
-                    out,
-                    AlarmKind.ENERGY_ANOMALY,
-                    lid,
-                    gateway,
-                    self._energy.judge(dev),
-                    r.energy,
-                    ts,
-                    f"{rd.power_w:.1f} W at arc level {rd.level}, expected {exp:.1f} W",
-                )
+            if level >= min_level and not failed:
+                info = lums.get(lid)
+                if info is not None:
+                    exp = info.rated_power_w * _PERCENT[level] / 100.0
+                    dev = max(0.0, abs(rd.power_w - exp) - tol) / exp
+                    if dev > energy.clear_at or (
+                        known and (AlarmKind.ENERGY_ANOMALY, lid) in conds
+                    ):
+                        judge(out, AlarmKind.ENERGY_ANOMALY, lid, gateway, energy.judge(dev),
+                              r.energy, ts, _energy_message, rd.power_w, level, exp)  # fmt: skip
         for m in batch.meters:
             volts = supply_voltage(m.values)
             if volts is None:
                 continue
-            self._step(
-                out,
-                AlarmKind.SUPPLY_LOSS,
-                m.device,
-                gateway,
-                self._supply.judge(volts),
-                r.supply,
-                m.ts,
-                f"cabinet supply {volts:.0f} V",
-            )
+            judge(out, AlarmKind.SUPPLY_LOSS, m.device, gateway, self._supply.judge(volts),
+                  r.supply, m.ts, _supply_message, volts)  # fmt: skip
         return out
+
+    def _judge(
+        self,
+        out: list[AlarmChange],
+        kind: AlarmKind,
+        source: str,
+        gateway: str | None,
+        verdict: bool | None,
+        debounce: Debounce,
+        ts: int,
+        message: Callable[..., str],
+        *args: Any,
+    ) -> None:
+        """Step the condition of (kind, source); on a change, record it with
+        ``message(active, *args)``. No condition and no bad evidence: nothing to do."""
+        key = (kind, source)
+        c = self.conditions.get(key)
+        if c is None:
+            if not verdict:
+                return
+            c = self._cond(kind, source)
+        if c.step(verdict, debounce):
+            out.append(self._change(kind, source, gateway, ts, message(c.active, *args)))
 
     def on_gateway(self, gateway: str, state: State, online: bool, ts: int) -> list[AlarmChange]:
         """A gateway's (current, not stale) birth or death."""

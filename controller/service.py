@@ -88,6 +88,7 @@ class ControllerService:
         self.strategy: Strategy | None = None
         self._changes: asyncio.Queue[AlarmChange] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._pending: set[asyncio.Task[Any]] = set()  # command results being recorded
         self._stack = contextlib.AsyncExitStack()
         self.notifier: sdnotify.SystemdNotifier | None = None
         from controller.api import create_app  # the API imports this module's types
@@ -292,7 +293,6 @@ class ControllerService:
         self._background(task)
 
     def _background(self, task: asyncio.Task[Any]) -> None:
-        self._pending = getattr(self, "_pending", set())
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -311,7 +311,7 @@ class ControllerService:
             ch = self._changes.get_nowait()
             with contextlib.suppress(Exception):
                 await self._store_change(ch)
-        for t in list(getattr(self, "_pending", ())):
+        for t in list(self._pending):
             with contextlib.suppress(Exception):
                 await t
 

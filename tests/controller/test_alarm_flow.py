@@ -56,7 +56,7 @@ async def test_lamp_failure_raises_and_clears(
     listener = asyncio.create_task(listen(ready))
     await ready.wait()
     try:
-        ts = 1_790_000_000_000  # a night in 2026 (dark: no day-burning)
+        ts = 1_795_212_000_000  # 2026-11-20 22:00 UTC: dark, so no day-burning
         async with GatewayLink(mqtt_cfg, site, "gw-centrum", tmp_path / "gw") as link:
             await eventually(link.connected.is_set)
             link.send_telemetry(_batch(ts, 0x02))  # lamp failure bit (+ lamp on clear)
@@ -66,6 +66,8 @@ async def test_lamp_failure_raises_and_clears(
             link.send_telemetry(_batch(ts + 1000, 0x02))
             await eventually(lambda: _active(svc, AlarmKind.LAMP_FAILURE) != [])
             [a] = _active(svc, AlarmKind.LAMP_FAILURE)
+            others = {x["kind"] for x in reg.alarms(site, active=True)} - {"program_drift"}
+            assert others == {"lamp_failure"}  # lit at night, power as expected
             assert (a["kind"], a["source"], a["gateway"], a["zone"], a["priority"]) == (
                 "lamp_failure",
                 "STR-003",
