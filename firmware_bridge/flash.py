@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 #: Interruptions tolerated in one flash before giving up.
 MAX_RESUMES = 20
+#: How long to wait for the answer to activate (the board reboots right after it).
+ACTIVATE_TIMEOUT_S = 3.0
 #: How long to wait for the board to come back after a reset or reboot.
 RECONNECT_TIMEOUT_S = 30.0
 
@@ -53,12 +55,13 @@ async def flash(
     max_resumes: int = MAX_RESUMES,
     reconnect_timeout_s: float = RECONNECT_TIMEOUT_S,
 ) -> FlashResult:
-    """Transfer, verify and activate ``image``; return the version running afterwards.
+    """Transfer, verify and activate ``image``; return once the board runs it.
 
-    ``progress(done, total)`` is called with the bytes the link has delivered. Raises
-    :class:`TransferFailed` if the board rejects the image (a hash mismatch never activates)
-    or the version reported after the reboot is not the image's, and
-    :class:`BoardUnavailable` after ``max_resumes`` interruptions.
+    ``progress(done, total)`` is called with the bytes sent so far. Interruptions (link lost,
+    board reset, no reboot after activation) resume from the board's stored offset; a board
+    that comes back with another version is activated again. Raises :class:`TransferFailed`
+    if the board rejects the image (a hash mismatch never activates) and
+    :class:`BoardUnavailable` / :class:`TransferFailed` after ``max_resumes`` retries.
     """
     upload = Upload(image, board.link.config.max_payload - FirmwareChunk.HEADER.size)
     resumes = 0
@@ -92,35 +95,49 @@ async def flash(
                     transferred = loop.time()
                     break
                 start = resume_at  # the board lost chunks (e.g. reset between begin and now)
-            upload.on_activate(await _firmware_request(board, upload.activate, 10.0))
-            break
+            activated_at = loop.time()
+            try:
+                upload.on_activate(
+                    await _firmware_request(board, upload.activate, ACTIVATE_TIMEOUT_S)
+                )
+            except BoardUnavailable:
+                pass  # the answer can be lost as the board reboots: its version will tell
+            version = await _version_after_reboot(board, activated_at, reconnect_timeout_s)
         except BoardUnavailable as exc:
             if resumes >= max_resumes:
                 raise
             resumes += 1
             log.warning("transfer interrupted (%s); resuming", exc)
-    version = await _running_version(board, image, reconnect_timeout_s)
-    return FlashResult(version, resumes, tuple(resumed_from), transferred - started)
+            continue
+        if version == image.version:
+            return FlashResult(version, resumes, tuple(resumed_from), transferred - started)
+        # The board rebooted without installing (e.g. it lost power between its answer and
+        # the install): the staged image is still there, so this costs a verify.
+        if resumes >= max_resumes:
+            raise TransferFailed(
+                f"board runs {version!r} after activating {image.version!r}, {resumes + 1} times"
+            )
+        resumes += 1
+        upload.verified = False
+        log.warning("board came back with %r, not %r: activating again", version, image.version)
 
 
-async def _running_version(board: BoardConnection, image: FirmwareImage, timeout_s: float) -> str:
-    # The board answers activate and then reboots: a new session shows the new version.
+async def _version_after_reboot(
+    board: BoardConnection, activated_at: float, timeout_s: float
+) -> str:
+    """The version the board runs once it has rebooted after ``activated_at`` (loop time)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout_s
     while True:
+        left = end - loop.time()
+        if left <= 0:
+            raise BoardUnavailable(f"board did not come back within {timeout_s} s of activation")
         try:
-            await board.reconnect(max(0.1, end - loop.time()))
-            status = await board.status(timeout_s=max(0.1, end - loop.time()))
+            status = await board.status(timeout_s=min(left, 2.0))
         except BoardUnavailable:
-            if loop.time() >= end:
-                raise
+            await asyncio.sleep(0.05)  # the connection starts a new session by itself
             continue
-        if status.firmware_version != image.version:
-            if loop.time() >= end:
-                raise TransferFailed(
-                    f"board runs {status.firmware_version!r} after activation, "
-                    f"expected {image.version!r}"
-                )
-            await asyncio.sleep(0.2)  # not rebooted yet
-            continue
-        return status.firmware_version
+        # Uptime shorter than the time since activation: it has rebooted since.
+        if status.uptime_ms / 1000 < loop.time() - activated_at:
+            return status.firmware_version
+        await asyncio.sleep(0.1)
