@@ -70,10 +70,18 @@ class FileStorage:
     def install(self) -> None:
         """See ``ImageStorage``."""
         if self._meta is not None:
-            (self.directory / "installed.bin").write_bytes(self.read())
+            # Image first, description last, each replaced in one step: a kill in between
+            # leaves the old description, which a restart then reports (and the host
+            # activates again), never a version that does not match the image.
+            self._replace("installed.bin", self.read())
             info = {"version": self._meta[2], "sha256": self._meta[1].hex()}
-            (self.directory / "installed.json").write_text(json.dumps(info))
+            self._replace("installed.json", json.dumps(info).encode())
         self.clear()
+
+    def _replace(self, name: str, data: bytes) -> None:
+        tmp = self.directory / f"{name}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, self.directory / name)
 
     def installed_version(self) -> str:
         """Version of the installed image (the factory version if none was flashed)."""
