@@ -7,7 +7,7 @@ registry with a role (:class:`~controller.registry.Role`):
 viewer     reads gateways, luminaires, live state, alarms, strategy versions, previews, commands
 operator   viewer + acknowledges/comments alarms, uploads/applies/rolls back strategies, sends
            commands, creates/cancels incident overrides
-security   only creates, lists and cancels incident overrides (security staff, police)
+security   only lists, creates and cancels incident overrides (security staff, police)
 admin      operator + tokens and the audit log
 =========  ====================================================================================
 
@@ -46,6 +46,7 @@ T = TypeVar("T")
 READ = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
 WRITE = (Role.OPERATOR, Role.ADMIN)
 INCIDENT = (Role.SECURITY, Role.OPERATOR, Role.ADMIN)
+INCIDENT_READ = (Role.VIEWER, *INCIDENT)
 ADMIN = (Role.ADMIN,)
 MAX_ENERGY_DAYS = 366
 
@@ -175,6 +176,7 @@ def create_app(svc: "ControllerService") -> FastAPI:
     Reader = Annotated[Caller, Depends(require(*READ))]
     Writer = Annotated[Caller, Depends(require(*WRITE))]
     Incident = Annotated[Caller, Depends(require(*INCIDENT))]
+    IncidentReader = Annotated[Caller, Depends(require(*INCIDENT_READ))]
     Admin = Annotated[Caller, Depends(require(*ADMIN))]
 
     @app.exception_handler(RegistryError)
@@ -360,7 +362,7 @@ def create_app(svc: "ControllerService") -> FastAPI:
         return await db(reg.command, site, command)
 
     @app.get("/api/v1/incidents", tags=["incidents"])
-    async def incidents(_: Incident, active: bool = False) -> list[dict[str, Any]]:
+    async def incidents(_: IncidentReader, active: bool = False) -> list[dict[str, Any]]:
         """Incident overrides (``active=true``: only those in force now)."""
         return await db(reg.incidents, site, active_at=now() if active else None)
 

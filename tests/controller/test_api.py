@@ -79,6 +79,7 @@ async def test_roles_are_enforced(api: httpx.AsyncClient, tokens) -> None:
     assert r.status_code == 422 and r.json()["detail"] == "no strategy is applied yet"
     assert (await api.get("/api/v1/incidents", headers=security)).status_code == 200
     assert (await api.post("/api/v1/incidents", json=inc, headers=viewer)).status_code == 403
+    assert (await api.get("/api/v1/incidents", headers=viewer)).status_code == 200
     # only admin manages tokens and reads the audit log
     r = await api.post("/api/v1/tokens", json={"name": "x", "role": "viewer"}, headers=operator)
     assert r.status_code == 403
