@@ -2,7 +2,8 @@
 
 Files in ``directory``: ``staged.json`` (size, SHA-256, version of the announced image),
 ``staged.bin`` (bytes received so far, appended chunk by chunk, so a killed emulator resumes
-where it stopped), ``installed.json`` and ``installed.bin`` (the image the board boots).
+where it stopped), ``installed.img`` (the image the board boots: one JSON line with its version
+and SHA-256, then the image).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class FileStorage:
         directory.mkdir(parents=True, exist_ok=True)
         self._meta_path = directory / "staged.json"
         self._data_path = directory / "staged.bin"
+        self._installed = directory / "installed.img"
         self._meta: tuple[int, bytes, str] | None = None
         if self._meta_path.exists():
             try:
@@ -70,25 +72,29 @@ class FileStorage:
     def install(self) -> None:
         """See ``ImageStorage``."""
         if self._meta is not None:
-            # Image first, description last, each replaced in one step: a kill in between
-            # leaves the old description, which a restart then reports (and the host
-            # activates again), never a version that does not match the image.
-            self._replace("installed.bin", self.read())
+            # Description and image in one file, replaced in one step: after a kill the board
+            # runs the old or the new image, and reports the version of the one it runs.
             info = {"version": self._meta[2], "sha256": self._meta[1].hex()}
-            self._replace("installed.json", json.dumps(info).encode())
+            tmp = self._installed.with_suffix(".tmp")
+            tmp.write_bytes(json.dumps(info).encode() + b"\n" + self.read())
+            os.replace(tmp, self._installed)
         self.clear()
 
-    def _replace(self, name: str, data: bytes) -> None:
-        tmp = self.directory / f"{name}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, self.directory / name)
+    def _read_installed(self) -> tuple[dict[str, str], bytes] | None:
+        if not self._installed.exists():
+            return None
+        head, _, image = self._installed.read_bytes().partition(b"\n")
+        return json.loads(head), image
 
     def installed_version(self) -> str:
         """Version of the installed image (the factory version if none was flashed)."""
-        path = self.directory / "installed.json"
-        if not path.exists():
-            return FACTORY_VERSION
-        return str(json.loads(path.read_text())["version"])
+        installed = self._read_installed()
+        return FACTORY_VERSION if installed is None else str(installed[0]["version"])
+
+    def installed_image(self) -> bytes | None:
+        """The installed image, if one was flashed."""
+        installed = self._read_installed()
+        return None if installed is None else installed[1]
 
     def close(self) -> None:
         """Close the staging file."""

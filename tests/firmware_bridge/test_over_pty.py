@@ -20,6 +20,7 @@ from fieldsim.dali import SimulatedDaliBus
 from firmware_bridge.connection import BoardConnection
 from firmware_bridge.dali_bus import BoardDaliBus, BusPowerFailure
 from firmware_bridge.emulator import Emulator, EmulatorOptions
+from firmware_bridge.file_storage import FileStorage
 from firmware_bridge.flash import flash
 from firmware_bridge.link import LinkConfig
 from firmware_bridge.port import PtyPort
@@ -212,8 +213,10 @@ async def test_transfer_cut_half_way_by_killing_the_emulator_resumes(tmp_path: P
     assert result.running_version == "4.2.0"
     assert result.resumes >= 1
     assert max(result.resumed_from) > 0  # resumed, did not start over
-    installed = (state / "installed.bin").read_bytes()
-    assert hashlib.sha256(installed).digest() == image.sha256
+    flash_chip = FileStorage(state)
+    installed = flash_chip.installed_image()
+    flash_chip.close()
+    assert installed is not None and hashlib.sha256(installed).digest() == image.sha256
 
 
 async def test_cli_flash_and_info(emulated: tuple[Emulator, SimulatedDaliBus],
