@@ -31,7 +31,11 @@ class Publisher:
         self._lock = asyncio.Lock()
 
     async def __aenter__(self) -> Publisher:
-        await self._connect()
+        try:
+            await self._connect()
+        except aiomqtt.MqttError as e:
+            # the broker may come up after us: the next publish connects (or raises)
+            log.warning("broker not reachable yet (%s); will connect on the first publish", e)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -68,8 +72,8 @@ class Publisher:
         """
         async with self._lock:
             for attempt in (1, 2):
-                client = self._client or await self._connect()
                 try:
+                    client = self._client or await self._connect()
                     await client.publish(
                         topic,
                         payload,

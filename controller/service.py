@@ -374,7 +374,10 @@ async def run(config: ControllerConfig) -> None:
         # uvicorn takes these over while it serves and re-raises them when it has stopped
         loop.add_signal_handler(sig, stop.set)
     async with svc:
-        await svc.wait_ready(60)
+        try:
+            await svc.wait_ready(60)
+        except TimeoutError:
+            log.warning("not subscribed within 60 s (broker down?); ingest keeps retrying")
         server = None
         if config.api.enabled:
             server = uvicorn.Server(
