@@ -148,3 +148,44 @@ async def test_run_serves_the_api_and_applies_the_initial_strategy(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_process_stops_cleanly_on_sigterm(
+    controller_cfg: ControllerConfig, tmp_path: Path
+) -> None:
+    import signal
+    import sys
+
+    port = _free_port()
+    cfg = tmp_path / "controller.toml"
+    cfg.write_text(
+        f'site = "{controller_cfg.site}"\nstate_dir = "state"\ntick_s = 1\n'
+        f'[mqtt]\nhost = "{controller_cfg.mqtt.host}"\nport = {controller_cfg.mqtt.port}\n'
+        f'[influx]\nurl = "{controller_cfg.influx.url}"\n'
+        f'database = "{controller_cfg.influx.database}"\n'
+        f'[programs]\nkey_file = "keys/k"\nstrategy = "{EXAMPLE.parent}/norrkoping/strategy.toml"\n'
+        f"[api]\nport = {port}\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lykta.cli.main", "controller", "run", "-c", str(cfg),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+            async def up() -> bool:
+                with contextlib.suppress(httpx.TransportError):
+                    return (await client.get("/openapi.json")).status_code == 200
+                return False
+
+            await eventually(up, within_s=30)
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            out, _ = await proc.communicate()
+        assert proc.returncode == 0, out.decode()[-3000:]
+        text = out.decode()
+        assert "published 4 program(s)" in text and "Traceback" not in text
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
