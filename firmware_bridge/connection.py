@@ -92,14 +92,17 @@ class BoardConnection:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def start(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        """Start the line and wait for the first session."""
+    async def start(self, timeout_s: float = DEFAULT_TIMEOUT_S, *, wait: bool = True) -> None:
+        """Start the line and (with ``wait``) wait for the first session; without ``wait``
+        the connection keeps trying in the background."""
         self._driver = LineDriver(
             self.port, self.link, on_step=self._on_step, on_port_lost=self._on_port_lost
         )
         self._driver.start()
         self.link.connect(self._driver.now())
         self._driver.step()
+        if not wait:
+            return
         try:
             await self.wait_up(timeout_s)
         except BaseException:

@@ -11,6 +11,7 @@ send concurrently: the link pipelines the requests and each gets its own answer.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Self
 
@@ -20,6 +21,8 @@ from firmware_bridge.connection import DEFAULT_TIMEOUT_S, BoardConnection, Board
 from firmware_bridge.link import LinkConfig
 from firmware_bridge.messages import DaliForward, DaliOutcome, DaliResult
 from gateway.dali.bus import Backward, Collision, DaliReply, NoAnswer
+
+log = logging.getLogger(__name__)
 
 
 class BusPowerFailure(RuntimeError):
@@ -58,7 +61,13 @@ class BoardDaliBus:
         return cls(BoardConnection.open(url, baudrate=baudrate, config=config), name=name)
 
     async def __aenter__(self) -> Self:
-        await self.board.start()
+        """Start the connection. A board that does not answer yet is not an error here: a
+        gateway must start without it; frames fail with ``BoardUnavailable`` until it does."""
+        await self.board.start(wait=False)
+        try:
+            await self.board.wait_up(self.timeout_s)
+        except BoardUnavailable as exc:
+            log.warning("DALI bus %r: %s; will keep trying", self.name, exc)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -202,6 +202,7 @@ class Link:
             self._lose(reason)
         self.state = LinkState.DOWN
         self._deadline = None
+        self._out.clear()  # nothing queued for the old line belongs on a new one
 
     def send(self, message: Message, now: float) -> None:
         """Queue an application message for reliable, in-order delivery."""

@@ -17,15 +17,15 @@ from dali.address import GearBroadcast, GearShort
 from dali.gear.general import DAPC, DTR0, QueryActualLevel, QueryFadeTimeFadeRate, SetFadeTime
 
 from fieldsim.dali import SimulatedDaliBus
-from firmware_bridge.connection import BoardConnection
+from firmware_bridge.connection import BoardConnection, BoardUnavailable
 from firmware_bridge.dali_bus import BoardDaliBus, BusPowerFailure
 from firmware_bridge.emulator import Emulator, EmulatorOptions
 from firmware_bridge.file_storage import FileStorage
 from firmware_bridge.flash import flash
 from firmware_bridge.link import LinkConfig
-from firmware_bridge.port import PtyPort
+from firmware_bridge.port import PtyPort, SerialPort
 from firmware_bridge.transfer import FirmwareImage
-from gateway.dali.bus import Collision, DaliBus, NoAnswer, send_command
+from gateway.dali.bus import Backward, Collision, DaliBus, NoAnswer, send_command
 from gateway.dali.timing import QUERY_S
 
 LYKTA = [sys.executable, "-m", "lykta.cli.main"]
@@ -249,3 +249,20 @@ async def test_cli_reports_a_missing_port_clearly(tmp_path: Path) -> None:
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 1
     assert b"cannot open serial port" in out and b"no-such-tty" in out
+
+
+async def test_bus_starts_without_the_board_and_works_once_it_answers() -> None:
+    """A gateway starts even if its board is not there yet; frames work once it is."""
+    line = PtyPort()  # the gateway's end; the board will open the other end later
+    async with BoardDaliBus(BoardConnection(line), timeout_s=1.0) as bus:
+        with pytest.raises(BoardUnavailable, match="no link to the board"):
+            await bus.send_frame(DAPC(GearShort(0), 1).frame)
+        sim = SimulatedDaliBus(1, now=time.monotonic)
+        async with Emulator(SerialPort(line.slave_path), sim, EmulatorOptions()):
+            for _ in range(10):  # the connection's next link reset finds the board
+                try:
+                    reply = await bus.send_frame(QueryActualLevel(GearShort(0)).frame)
+                    break
+                except BoardUnavailable:
+                    continue
+            assert reply == Backward(254)
