@@ -27,6 +27,9 @@ class Luminaires:
     def luminaire_count(self) -> int:
         return self.n
 
+    def take_events(self) -> list:
+        return []
+
     async def read(self, now_ms: int) -> FieldReadings:
         self.reads += 1
         return FieldReadings(
