@@ -266,3 +266,21 @@ async def test_bus_starts_without_the_board_and_works_once_it_answers() -> None:
                 except BoardUnavailable:
                     continue
             assert reply == Backward(254)
+
+
+async def test_cli_emulate_on_a_new_pty(tmp_path: Path) -> None:
+    """`lykta firmware emulate --pty` prints the port to open and serves a board there."""
+    proc = await asyncio.create_subprocess_exec(
+        *FIRMWARE_CLI, "emulate", "--pty", "--gear", "2", stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        path = line.decode().rsplit(" ", 1)[-1].strip()
+        assert path.startswith("/dev/pts/"), line
+        async with BoardDaliBus.open(path) as bus:
+            assert await bus.send_frame(QueryActualLevel(GearShort(1)).frame) == Backward(254)
+            assert await bus.send_frame(QueryActualLevel(GearShort(2)).frame) == NoAnswer()
+    finally:
+        proc.terminate()
+        await proc.wait()
