@@ -24,7 +24,7 @@ from firmware_bridge.file_storage import FileStorage
 from firmware_bridge.flash import flash
 from firmware_bridge.link import LinkConfig
 from firmware_bridge.port import PtyPort, SerialPort
-from firmware_bridge.transfer import FirmwareImage
+from firmware_bridge.transfer import FirmwareImage, TransferFailed
 from gateway.dali.bus import Backward, Collision, DaliBus, NoAnswer, send_command
 from gateway.dali.timing import QUERY_S
 
@@ -217,6 +217,25 @@ async def test_transfer_cut_half_way_by_killing_the_emulator_resumes(tmp_path: P
     installed = flash_chip.installed_image()
     flash_chip.close()
     assert installed is not None and hashlib.sha256(installed).digest() == image.sha256
+
+
+class _ImageWithWrongHash(FirmwareImage):
+    @property
+    def sha256(self) -> bytes:
+        return hashlib.sha256(b"another image").digest()
+
+
+async def test_failed_verification_never_activates(
+    emulated: tuple[Emulator, SimulatedDaliBus],
+) -> None:
+    emulator, _ = emulated
+    async with BoardConnection.open(emulator.port.slave_path) as board:  # type: ignore[attr-defined]
+        with pytest.raises(TransferFailed, match="HASH_MISMATCH"):
+            await flash(board, _ImageWithWrongHash(os.urandom(3000), "6.6.6"))
+        status = await board.status()
+    assert status.firmware_version == "0.0.0-factory"
+    assert emulator.board.reboots == 0
+    assert emulator.storage.staged() is None  # the bad image is gone
 
 
 async def test_cli_flash_and_info(emulated: tuple[Emulator, SimulatedDaliBus],
