@@ -6,7 +6,7 @@ registry with a role (:class:`~controller.registry.Role`):
 =========  ====================================================================================
 viewer     reads gateways, luminaires, live state, alarms, strategy versions, previews, commands
 operator   viewer + acknowledges/comments alarms, uploads/applies/rolls back strategies, sends
-           commands, creates/cancels incident overrides
+           commands, creates/cancels incident and maintenance overrides
 security   only lists, creates and cancels incident overrides (security staff, police)
 admin      operator + tokens and the audit log
 =========  ====================================================================================
@@ -124,6 +124,19 @@ class IncidentRequest(_Body):
     area: Area
     lighting_class: str = Field(alias="class", min_length=2, max_length=3)
     minutes: int | None = Field(None, ge=1)
+    reason: str = Field(min_length=3, max_length=2000)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class MaintenanceRequest(_Body):
+    """A maintenance override: area, exactly one of class / level_percent / off, duration."""
+
+    area: Area
+    lighting_class: str | None = Field(None, alias="class", min_length=2, max_length=3)
+    level_percent: float | None = Field(None, ge=0, le=100)
+    off: bool = False
+    minutes: int = Field(ge=1)
     reason: str = Field(min_length=3, max_length=2000)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -361,35 +374,38 @@ def create_app(svc: "ControllerService") -> FastAPI:
         """A command and its result (``result_ok`` null while none came back)."""
         return await db(reg.command, site, command)
 
+    async def area_luminaires(area: Area) -> list[str]:
+        if area.radius_m is None:
+            return list(area.luminaires)
+        assert area.latitude is not None and area.longitude is not None
+        rows = await db(reg.luminaires, site)
+        positions = {r["id"]: (r["latitude"], r["longitude"]) for r in rows}
+        lums = luminaires_within(Point(area.latitude, area.longitude, area.radius_m), positions)
+        if not lums:
+            raise HTTPException(
+                422,
+                f"no luminaire with a known position within {area.radius_m:.0f} m of "
+                f"({area.latitude}, {area.longitude})",
+            )
+        return lums
+
     @app.get("/api/v1/incidents", tags=["incidents"])
     async def incidents(_: IncidentReader, active: bool = False) -> list[dict[str, Any]]:
         """Incident overrides (``active=true``: only those in force now)."""
-        return await db(reg.incidents, site, active_at=now() if active else None)
+        return await db(reg.incidents, site, active_at=now() if active else None,
+                        kind="incident")  # fmt: skip
 
     @app.post("/api/v1/incidents", tags=["incidents"], status_code=201)
     async def create_incident(body: IncidentRequest, caller: Incident) -> dict[str, Any]:
         """Raise the light in an area for a while (trygghetsläge)."""
-        area = body.area
-        lums = list(area.luminaires)
-        if area.radius_m is not None:
-            assert area.latitude is not None and area.longitude is not None
-            rows = await db(reg.luminaires, site)
-            positions = {r["id"]: (r["latitude"], r["longitude"]) for r in rows}
-            lums = luminaires_within(Point(area.latitude, area.longitude, area.radius_m), positions)
-            if not lums:
-                raise HTTPException(
-                    422,
-                    f"no luminaire with a known position within {area.radius_m:.0f} m of "
-                    f"({area.latitude}, {area.longitude})",
-                )
-        minutes = body.minutes or svc.config.api.incident_default_minutes
+        lums = await area_luminaires(body.area)
         try:
             return await svc.create_incident(
                 caller.name,
                 lighting_class=body.lighting_class,
-                minutes=minutes,
+                minutes=body.minutes or svc.config.api.incident_default_minutes,
                 reason=body.reason,
-                zones=list(area.zones),
+                zones=list(body.area.zones),
                 luminaires=lums,
             )
         except IncidentError as e:
@@ -399,7 +415,40 @@ def create_app(svc: "ControllerService") -> FastAPI:
     async def cancel_incident(incident: str, caller: Incident) -> dict[str, Any]:
         """End an incident override early."""
         try:
-            return await svc.cancel_incident(incident, caller.name)
+            return await svc.cancel_override(incident, caller.name, kind="incident")
+        except ValueError as e:
+            raise HTTPException(409, str(e)) from None
+
+    @app.get("/api/v1/maintenance", tags=["maintenance"])
+    async def maintenance(_: Reader, active: bool = False) -> list[dict[str, Any]]:
+        """Maintenance overrides (``active=true``: only those in force now)."""
+        return await db(reg.incidents, site, active_at=now() if active else None,
+                        kind="maintenance")  # fmt: skip
+
+    @app.post("/api/v1/maintenance", tags=["maintenance"], status_code=201)
+    async def create_maintenance(body: MaintenanceRequest, caller: Writer) -> dict[str, Any]:
+        """Hold an area at a class, a level or off for a while (the gateway keeps the safety
+        floor while lit)."""
+        lums = await area_luminaires(body.area)
+        try:
+            return await svc.create_maintenance(
+                caller.name,
+                minutes=body.minutes,
+                reason=body.reason,
+                zones=list(body.area.zones),
+                luminaires=lums,
+                lighting_class=body.lighting_class,
+                level_percent=body.level_percent,
+                off=body.off,
+            )
+        except IncidentError as e:
+            raise HTTPException(422, str(e)) from None
+
+    @app.delete("/api/v1/maintenance/{override}", tags=["maintenance"])
+    async def cancel_maintenance(override: str, caller: Writer) -> dict[str, Any]:
+        """End a maintenance override early."""
+        try:
+            return await svc.cancel_override(override, caller.name, kind="maintenance")
         except ValueError as e:
             raise HTTPException(409, str(e)) from None
 

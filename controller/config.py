@@ -26,6 +26,9 @@ class ApiConfig(Strict):
         240, ge=1, le=12 * 60, description="cap on an incident override's duration"
     )
     incident_default_minutes: int = Field(60, ge=1)
+    maintenance_max_minutes: int = Field(
+        12 * 60, ge=1, le=12 * 60, description="cap on a maintenance override's duration"
+    )
 
     @model_validator(mode="after")
     def _default_within_cap(self) -> ApiConfig:

@@ -1,4 +1,5 @@
-"""Incident overrides ("trygghetsläge"): from a request to the commands gateways execute (pure).
+"""Incident overrides ("trygghetsläge") and maintenance overrides: from a request to the
+commands gateways execute (pure).
 
 Security staff or police ask for more light at a place for a while: an area (zones, a list of
 luminaires, or a radius around a point), an EN 13201 class, a duration (capped by config) and a
@@ -19,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from lykta.strategy import Override, Strategy, class_level
+from lykta.strategy.dali_curve import arc_level_at_least
 from lykta.strategy.en13201 import LightingClass
 from lykta.strategy.model import override_problems
 
@@ -71,6 +73,66 @@ def incident_override(
     luminaires: Iterable[str] = (),
 ) -> Override:
     """The incident override for the request; :class:`IncidentError` if it is not valid."""
+    return make_override(
+        strategy,
+        incident_id,
+        "incident",
+        now_ms=now_ms,
+        minutes=minutes,
+        max_minutes=max_minutes,
+        zones=zones,
+        luminaires=luminaires,
+        fields={"class": lighting_class},
+    )
+
+
+def maintenance_override(
+    strategy: Strategy,
+    override_id: str,
+    *,
+    now_ms: int,
+    minutes: int,
+    max_minutes: int,
+    zones: Iterable[str] = (),
+    luminaires: Iterable[str] = (),
+    lighting_class: str | None = None,
+    level_percent: float | None = None,
+    off: bool = False,
+) -> Override:
+    """A maintenance override (exactly one of class, level_percent, off); the gateway still
+    keeps every luminaire at or above its safety floor while lit."""
+    fields: dict[str, Any] = {"off": off}
+    if lighting_class is not None:
+        fields["class"] = lighting_class
+    if level_percent is not None:
+        fields["level_percent"] = level_percent
+    return make_override(
+        strategy,
+        override_id,
+        "maintenance",
+        now_ms=now_ms,
+        minutes=minutes,
+        max_minutes=max_minutes,
+        zones=zones,
+        luminaires=luminaires,
+        fields=fields,
+    )
+
+
+def make_override(
+    strategy: Strategy,
+    override_id: str,
+    kind: str,
+    *,
+    now_ms: int,
+    minutes: int,
+    max_minutes: int,
+    zones: Iterable[str],
+    luminaires: Iterable[str],
+    fields: dict[str, Any],
+) -> Override:
+    """A strategy :class:`Override` of ``kind`` from now for ``minutes`` (capped), checked
+    against ``strategy``; :class:`IncidentError` naming every problem otherwise."""
     if minutes > max_minutes:
         raise IncidentError(f"duration {minutes} min exceeds the cap of {max_minutes} min")
     if minutes < 1:
@@ -82,13 +144,13 @@ def incident_override(
     try:
         ov = Override.model_validate(
             {
-                "id": incident_id,
-                "kind": "incident",
+                "id": override_id,
+                "kind": kind,
                 "zones": zones,
                 "luminaires": luminaires,
-                "class": lighting_class,
                 "starts": start,
                 "expires": start + timedelta(minutes=minutes),
+                **fields,
             }
         )
     except ValidationError as e:
@@ -99,31 +161,41 @@ def incident_override(
                 for err in e.errors()
             )
         ) from None
-    problems = override_problems(strategy, ov, "incident", "incident")
+    problems = override_problems(strategy, ov, kind, kind)
     if problems:
         raise IncidentError("; ".join(f"{p.path}: {p.reason}" for p in problems))
     return ov
 
 
-def incident_commands(strategy: Strategy, ov: Override) -> dict[str, list[dict[str, Any]]]:
+def override_level(ov: Override, design: LightingClass) -> int:
+    """The arc level ``ov`` asks of a luminaire with ``design`` class."""
+    if ov.off:
+        return 0
+    if ov.lighting_class is not None:
+        return class_level(design, ov.lighting_class)
+    assert ov.level_percent is not None
+    return arc_level_at_least(ov.level_percent)
+
+
+def override_commands(strategy: Strategy, ov: Override) -> dict[str, list[dict[str, Any]]]:
     """Per gateway, the ``override`` command args that carry out ``ov``.
 
     One command per (gateway, arc level): ``{"override": <Override JSON>, "id", "level",
-    "until_ms", "luminaires", "mode": "raise"}``. ``id`` is the incident id, suffixed with
-    ``/<level>`` when a gateway needs several levels.
+    "until_ms", "luminaires", "mode"}``; ``mode`` is ``raise`` for an incident (never lowers)
+    and ``set`` otherwise. ``id`` is the override id, suffixed with ``/<level>`` when a gateway
+    needs several levels.
     """
-    assert ov.lighting_class is not None
-    target: LightingClass = ov.lighting_class
     wanted = set(ov.luminaires) | {
         lum.id for z in ov.zones for lum in strategy.luminaires if lum.zone == z
     }
     by_gw: dict[str, dict[int, list[str]]] = {}
     for lum in strategy.luminaires:
         if lum.id in wanted:
-            level = class_level(lum.design_class, target)
+            level = override_level(ov, lum.design_class)
             by_gw.setdefault(lum.gateway, {}).setdefault(level, []).append(lum.id)
     doc = ov.model_dump(mode="json", by_alias=True)
     until = int(ov.expires.timestamp() * 1000)
+    mode = "raise" if ov.kind == "incident" else "set"
     out: dict[str, list[dict[str, Any]]] = {}
     for gw, levels in sorted(by_gw.items()):
         out[gw] = [
@@ -133,7 +205,7 @@ def incident_commands(strategy: Strategy, ov: Override) -> dict[str, list[dict[s
                 "level": level,
                 "until_ms": until,
                 "luminaires": sorted(lums),
-                "mode": "raise",
+                "mode": mode,
             }
             for level, lums in sorted(levels.items())
         ]

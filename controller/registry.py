@@ -473,24 +473,35 @@ class Registry:
                 )
             )
 
-    def cancel_incident(self, site: str, incident: str, actor: str, now_ms: int) -> dict[str, Any]:
-        """Mark an incident override cancelled; return it."""
+    def cancel_incident(
+        self, site: str, incident: str, actor: str, now_ms: int, *, kind: str | None = None
+    ) -> dict[str, Any]:
+        """Mark an incident (or maintenance) override cancelled; return it. With ``kind``,
+        only an override of that kind is found."""
         with self.session() as s:
             row = s.get(IncidentRow, incident)
-            if row is None or row.site != site:
-                raise RegistryError(f"site {site}: no incident {incident!r}")
+            if (
+                row is None
+                or row.site != site
+                or (kind is not None and json.loads(row.override).get("kind") != kind)
+            ):
+                raise RegistryError(f"site {site}: no {kind or 'incident'} {incident!r}")
             if row.cancelled_ts is not None:
                 raise ValueError(f"incident {incident!r} was already cancelled")
             row.cancelled_ts, row.cancelled_by = now_ms, actor
             return _incident(row)
 
-    def incidents(self, site: str, *, active_at: int | None = None) -> list[dict[str, Any]]:
-        """Incident overrides of the site (only those in force at ``active_at`` if given)."""
+    def incidents(
+        self, site: str, *, active_at: int | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Incident and maintenance overrides of the site (only those in force at
+        ``active_at`` / of ``kind`` if given)."""
         q = select(IncidentRow).where(IncidentRow.site == site)
         if active_at is not None:
             q = q.where(IncidentRow.cancelled_ts.is_(None), IncidentRow.expires_ts > active_at)
         with self.session() as s:
-            return [_incident(r) for r in s.scalars(q.order_by(IncidentRow.created_ts))]
+            rows = [_incident(r) for r in s.scalars(q.order_by(IncidentRow.created_ts))]
+        return [r for r in rows if kind is None or r["override"].get("kind") == kind]
 
 
 def _version(row: StrategyVersionRow) -> dict[str, Any]:

@@ -27,7 +27,12 @@ import sdnotify
 
 from controller.alarms import AlarmChange, AlarmEngine, SiteMap
 from controller.config import ControllerConfig
-from controller.incidents import IncidentError, incident_commands, incident_override
+from controller.incidents import (
+    IncidentError,
+    incident_override,
+    maintenance_override,
+    override_commands,
+)
 from controller.influx_writer import InfluxWriter
 from controller.ingest import Ingest
 from controller.programs import ProgramDistributor
@@ -38,7 +43,7 @@ from lykta.contract import encode as encode_message
 from lykta.contract.topics import CONTROLLER_ID
 from lykta.mqtt import publish_properties
 from lykta.signing import load_or_generate_key
-from lykta.strategy import Strategy, load_strategy
+from lykta.strategy import Override, Strategy, load_strategy
 
 log = logging.getLogger("lykta.controller")
 
@@ -207,29 +212,68 @@ class ControllerService:
         zones: list[str],
         luminaires: list[str],
     ) -> dict[str, Any]:
-        """Create an incident override and send it to the gateways of its area."""
-        if self.strategy is None:
-            raise IncidentError("no strategy is applied yet")
-        incident = f"incident-{uuid.uuid4().hex[:10]}"
-        now = self.clock()
+        """Create an incident override (trygghetsläge) and send it to the gateways of its
+        area; its luminaires are exempt from day-burning while it lasts."""
+        strategy = self._applied()
         ov = incident_override(
-            self.strategy,
-            incident,
+            strategy,
+            f"incident-{uuid.uuid4().hex[:10]}",
             lighting_class=lighting_class,
-            now_ms=now,
+            now_ms=self.clock(),
             minutes=minutes,
             max_minutes=self.config.api.incident_max_minutes,
             zones=zones,
             luminaires=luminaires,
         )
-        per_gw = incident_commands(self.strategy, ov)
+        return await self._send_override(strategy, ov, reason, actor)
+
+    async def create_maintenance(
+        self,
+        actor: str,
+        *,
+        minutes: int,
+        reason: str,
+        zones: list[str],
+        luminaires: list[str],
+        lighting_class: str | None = None,
+        level_percent: float | None = None,
+        off: bool = False,
+    ) -> dict[str, Any]:
+        """Create a maintenance override (a fixed class, level or off; the gateway keeps the
+        safety floor while lit) and send it."""
+        strategy = self._applied()
+        ov = maintenance_override(
+            strategy,
+            f"maintenance-{uuid.uuid4().hex[:10]}",
+            now_ms=self.clock(),
+            minutes=minutes,
+            max_minutes=self.config.api.maintenance_max_minutes,
+            zones=zones,
+            luminaires=luminaires,
+            lighting_class=lighting_class,
+            level_percent=level_percent,
+            off=off,
+        )
+        return await self._send_override(strategy, ov, reason, actor)
+
+    def _applied(self) -> Strategy:
+        if self.strategy is None:
+            raise IncidentError("no strategy is applied yet")
+        return self.strategy
+
+    async def _send_override(
+        self, strategy: Strategy, ov: Override, reason: str, actor: str
+    ) -> dict[str, Any]:
+        now = self.clock()
+        per_gw = override_commands(strategy, ov)
         until = int(ov.expires.timestamp() * 1000)
         ids = {gw: [a["id"] for a in args] for gw, args in per_gw.items()}
+        doc = ov.model_dump(mode="json", by_alias=True)
         await asyncio.to_thread(
             self.registry.add_incident,
             self.site,
-            incident,
-            ov.model_dump(mode="json", by_alias=True),
+            ov.id,
+            doc,
             ids,
             reason=reason,
             actor=actor,
@@ -245,25 +289,26 @@ class ControllerService:
         await asyncio.to_thread(
             self.registry.audit,
             actor,
-            "incident_create",
-            f"incident/{incident}",
-            {"reason": reason, "class": lighting_class, "minutes": minutes, "commands": commands},
+            f"{ov.kind}_create",
+            f"{ov.kind}/{ov.id}",
+            {"reason": reason, "override": doc, "commands": commands},
             now,
         )
-        return {"id": incident, "expires_ts": until, "gateways": ids, "commands": commands}
+        return {"id": ov.id, "expires_ts": until, "gateways": ids, "commands": commands}
 
-    async def cancel_incident(self, incident: str, actor: str) -> dict[str, Any]:
-        """Cancel an incident override on every gateway it was sent to."""
+    async def cancel_override(self, override: str, actor: str, *, kind: str) -> dict[str, Any]:
+        """Cancel an incident or maintenance override (of ``kind``) on every gateway it was
+        sent to."""
         now = self.clock()
         row = await asyncio.to_thread(
-            self.registry.cancel_incident, self.site, incident, actor, now
+            self.registry.cancel_incident, self.site, override, actor, now, kind=kind
         )
         gws: dict[str, list[str]] = row["gateways"]
         for gw, ids in gws.items():
             for ov_id in ids:
                 await self.send_command(gw, "cancel_override", {"id": ov_id}, actor)
         await asyncio.to_thread(
-            self.registry.audit, actor, "incident_cancel", f"incident/{incident}", {}, now
+            self.registry.audit, actor, f"{kind}_cancel", f"{kind}/{override}", {}, now
         )
         return row
 

@@ -319,3 +319,47 @@ async def test_incident_by_radius_around_a_point(
     [row] = controller.registry.incidents(controller.site)
     assert row["override"]["luminaires"] == ["RES-001", "RES-002", "RES-003"]
     assert row["reason"] == "someone followed home" and row["actor"] == "security"
+
+
+async def test_maintenance_override(
+    controller: ControllerService,
+    api: httpx.AsyncClient,
+    tokens,
+    mqtt_cfg: MqttConfig,
+    tmp_path: Path,
+) -> None:
+    op, sec, viewer = tokens[Role.OPERATOR], tokens[Role.SECURITY], tokens[Role.VIEWER]
+    got: list[Command] = []
+
+    async def on_command(cmd: Command) -> CommandResult:
+        got.append(cmd)
+        return CommandResult(id=cmd.id, ts=cmd.issued_ts, ok=True)
+
+    v = await _upload(api, op)
+    await api.post(f"/api/v1/strategies/{v['id']}/apply", headers=op)
+    async with GatewayLink(mqtt_cfg, controller.site, "gw-ektorp", tmp_path / "gw",
+                           on_command=on_command) as link:  # fmt: skip
+        await eventually(link.connected.is_set)
+        await asyncio.sleep(0.2)
+        body = {"area": {"luminaires": ["EKT-001", "EKT-002"]}, "level_percent": 30,
+                "minutes": 90, "reason": "replacing drivers"}  # fmt: skip
+        assert (await api.post("/api/v1/maintenance", json=body, headers=sec)).status_code == 403
+        assert (await api.post("/api/v1/maintenance", json=body, headers=viewer)).status_code == 403
+        r = await api.post("/api/v1/maintenance", json=body, headers=op)
+        assert r.status_code == 201, r.text
+        m = r.json()
+        await eventually(lambda: len(got) == 1)
+        assert got[0].args["mode"] == "set" and got[0].args["luminaires"] == ["EKT-001", "EKT-002"]
+        assert [x["id"] for x in (await api.get("/api/v1/maintenance", headers=viewer)).json()] == [
+            m["id"]
+        ]
+        assert (await api.get("/api/v1/incidents", headers=viewer)).json() == []
+        # security cannot end maintenance through the incident endpoint
+        r = await api.delete(f"/api/v1/incidents/{m['id']}", headers=sec)
+        assert r.status_code == 404 and f"no incident '{m['id']}'" in r.json()["detail"]
+        r = await api.delete(f"/api/v1/maintenance/{m['id']}", headers=op)
+        assert r.status_code == 200
+        await eventually(lambda: [c.name for c in got] == ["override", "cancel_override"])
+        bad = {**body, "off": True}
+        r = await api.post("/api/v1/maintenance", json=bad, headers=op)
+        assert r.status_code == 422 and "exactly one of class, level_percent, off" in r.text

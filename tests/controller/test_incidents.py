@@ -10,9 +10,9 @@ from controller.incidents import (
     IncidentError,
     Point,
     distance_m,
-    incident_commands,
     incident_override,
     luminaires_within,
+    override_commands,
 )
 from lykta.strategy import Strategy, class_level
 from lykta.strategy.en13201 import LightingClass
@@ -58,7 +58,7 @@ def test_commands_cover_exactly_the_area_at_the_class_level(
     minutes = data.draw(st.integers(1, 240))
     ov = incident_override(norrkoping, "inc-1", lighting_class=cls, now_ms=NOW,
                            minutes=minutes, max_minutes=240, zones=chosen)  # fmt: skip
-    cmds = incident_commands(norrkoping, ov)
+    cmds = override_commands(norrkoping, ov)
     seen: list[str] = []
     for gw, arg_list in cmds.items():
         ids = [a["id"] for a in arg_list]
@@ -73,3 +73,23 @@ def test_commands_cover_exactly_the_area_at_the_class_level(
             seen += a["luminaires"]
     expected = sorted(lum.id for lum in norrkoping.luminaires if lum.zone in chosen)
     assert sorted(seen) == expected
+
+
+def test_maintenance_levels_and_errors(norrkoping: Strategy) -> None:
+    from controller.incidents import maintenance_override, override_level
+    from lykta.strategy.dali_curve import arc_level_at_least
+
+    kw = dict(now_ms=NOW, minutes=60, max_minutes=720, zones=["ektorp"])
+    half = maintenance_override(norrkoping, "m1", level_percent=50, **kw)
+    [cmd] = override_commands(norrkoping, half)["gw-ektorp"]
+    assert cmd["mode"] == "set" and cmd["level"] == arc_level_at_least(50)
+    assert cmd["override"]["kind"] == "maintenance" and len(cmd["luminaires"]) == 120
+    off = maintenance_override(norrkoping, "m2", off=True, **kw)
+    assert override_level(off, LightingClass("P4")) == 0
+    p6 = maintenance_override(norrkoping, "m3", lighting_class="P6", **kw)
+    assert override_level(p6, LightingClass("P4")) == class_level(
+        LightingClass("P4"), LightingClass("P6"))  # fmt: skip
+    with pytest.raises(IncidentError, match="exactly one of class, level_percent, off"):
+        maintenance_override(norrkoping, "m4", off=True, level_percent=10, **kw)
+    with pytest.raises(IncidentError, match="exceeds the cap of 720 min"):
+        maintenance_override(norrkoping, "m5", off=True, **{**kw, "minutes": 721})
