@@ -20,6 +20,7 @@ import signal
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -91,6 +92,7 @@ class ControllerService:
         )
         self.ingest = Ingest(config.mqtt, self.site, self.writer, clock=clock, observer=self)
         self.strategy: Strategy | None = None
+        self._version: int | None = None
         self._changes: asyncio.Queue[AlarmChange] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[Any]] = set()  # command results being recorded
@@ -103,26 +105,37 @@ class ControllerService:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def __aenter__(self) -> ControllerService:
-        await self._load_applied()
-        await self._stack.enter_async_context(self.writer)
-        await self._stack.enter_async_context(self.publisher)
-        await self._stack.enter_async_context(self.ingest)
-        self._tasks = [
-            asyncio.create_task(self._alarm_sink(), name="alarm-sink"),
-            asyncio.create_task(self._ticker(), name="controller-tick"),
-        ]
-        if self.strategy is None and self.config.programs.strategy is not None:
-            s = load_strategy(self.config.programs.strategy)
-            v = await asyncio.to_thread(
-                self.registry.add_strategy_version,
-                self.site,
-                s,
-                author="controller",
-                comment=f"initial strategy from {self.config.programs.strategy.name}",
-                now_ms=self.clock(),
-            )
-            await self.apply(v["id"], "controller")
+        try:
+            await self._load_applied()
+            await self._stack.enter_async_context(self.writer)
+            await self._stack.enter_async_context(self.publisher)
+            await self._stack.enter_async_context(self.ingest)
+            self._tasks = [
+                asyncio.create_task(self._alarm_sink(), name="alarm-sink"),
+                asyncio.create_task(self._ticker(), name="controller-tick"),
+            ]
+            if self.strategy is None and self.config.programs.strategy is not None:
+                await self._initial_strategy(self.config.programs.strategy)
+        except BaseException:
+            await self.close()
+            raise
         return self
+
+    async def _initial_strategy(self, path: Path) -> None:
+        s = load_strategy(path)  # a broken file is a config error: refuse to start
+        v = await asyncio.to_thread(
+            self.registry.add_strategy_version,
+            self.site,
+            s,
+            author="controller",
+            comment=f"initial strategy from {path.name}",
+            now_ms=self.clock(),
+        )
+        try:
+            await self.apply(v["id"], "controller")
+        except Exception:
+            log.exception("applying the initial strategy (version %d) failed; apply it "
+                          "through the API once the cause is fixed", v["id"])  # fmt: skip
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
@@ -146,11 +159,21 @@ class ControllerService:
     async def _load_applied(self) -> None:
         version = await asyncio.to_thread(self.registry.applied_version, self.site)
         if version is not None:
-            self._use_strategy(await asyncio.to_thread(self.registry.strategy, self.site, version))
+            strategy = await asyncio.to_thread(self.registry.strategy, self.site, version)
+            self._use_strategy(strategy, version)
         self.engine.restore(await asyncio.to_thread(self.registry.open_alarms, self.site))
         await asyncio.to_thread(self.programs.restore_expectations)
 
-    def _use_strategy(self, strategy: Strategy) -> None:
+    async def _follow_applied(self) -> None:
+        """Several controllers share the registry: use the version any of them applied."""
+        version = await asyncio.to_thread(self.registry.applied_version, self.site)
+        if version is not None and version != self._version:
+            strategy = await asyncio.to_thread(self.registry.strategy, self.site, version)
+            self._use_strategy(strategy, version)
+            await asyncio.to_thread(self.programs.restore_expectations)
+
+    def _use_strategy(self, strategy: Strategy, version: int) -> None:
+        self._version = version
         self.strategy = strategy
         self.engine.site_map = SiteMap.from_strategy(strategy)
         self.ingest.placement = {
@@ -166,7 +189,8 @@ class ControllerService:
             hashes = await self.programs.rollback(version, actor)
         else:
             hashes = await self.programs.apply(version, actor)
-        self._use_strategy(await asyncio.to_thread(self.registry.strategy, self.site, version))
+        strategy = await asyncio.to_thread(self.registry.strategy, self.site, version)
+        self._use_strategy(strategy, version)
         return hashes
 
     # -- commands and incidents --------------------------------------------------------------
@@ -391,7 +415,12 @@ class ControllerService:
             )
 
     async def tick(self) -> None:
-        """One round of the periodic work: silence alarms, program refresh, watchdog."""
+        """One round of the periodic work: pick up a strategy applied by another controller,
+        silence alarms, program refresh, watchdog."""
+        try:
+            await self._follow_applied()
+        except Exception:
+            log.exception("reading the applied strategy from the registry failed")
         for ch in self.engine.tick(self.clock()):
             self._changes.put_nowait(ch)
         try:

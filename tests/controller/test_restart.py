@@ -69,3 +69,19 @@ async def test_restart_keeps_alarms_programs_and_acks(
         svc2.state("gw-ektorp", State(online=True, bdseq=3, program_hash=hashes["gw-ektorp"]), True)
         await svc2.tick()
         assert svc2.engine.active() == []
+
+
+async def test_second_controller_follows_the_applied_strategy(
+    controller_cfg: ControllerConfig, norrkoping: Strategy
+) -> None:
+    shared = controller_cfg.model_copy(update={"registry_url": controller_cfg.registry()})
+    other = shared.model_copy(update={"state_dir": controller_cfg.state_dir.parent / "second"})
+    async with ControllerService(shared) as a, ControllerService(other) as b:
+        await a.wait_ready()
+        await b.wait_ready()
+        v = a.registry.add_strategy_version(a.site, norrkoping, author="t", comment="", now_ms=1)
+        hashes = await a.apply(v["id"], "tester")
+        assert b.strategy is None
+        await b.tick()
+        assert b.strategy is not None and len(b.engine.site_map.luminaires) == 390
+        assert {g: h for g, (h, _) in b.engine.expected_hash.items()} == hashes
