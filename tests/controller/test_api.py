@@ -363,3 +363,26 @@ async def test_maintenance_override(
         bad = {**body, "off": True}
         r = await api.post("/api/v1/maintenance", json=bad, headers=op)
         assert r.status_code == 422 and "exactly one of class, level_percent, off" in r.text
+
+
+async def test_broker_down_gives_503_and_nothing_is_applied(
+    controller_cfg, norrkoping, tmp_path: Path
+) -> None:
+    import socket
+
+    from lykta.config import MqttConfig as Mqtt
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]  # nothing listens there once closed
+    cfg = controller_cfg.model_copy(update={"mqtt": Mqtt(host="127.0.0.1", port=dead)})
+    async with ControllerService(cfg) as svc:  # starts although the broker is away
+        reg = svc.registry
+        v = reg.add_strategy_version(svc.site, norrkoping, author="t", comment="", now_ms=1)
+        token = reg.create_token("op", Role.OPERATOR, 1)
+        transport = httpx.ASGITransport(app=svc.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lykta") as api:
+            h = {"Authorization": f"Bearer {token}"}
+            r = await api.post(f"/api/v1/strategies/{v['id']}/apply", headers=h)
+            assert r.status_code == 503 and "MQTT broker unreachable" in r.json()["detail"]
+        assert reg.applied_version(svc.site) is None
