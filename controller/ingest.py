@@ -31,6 +31,7 @@ from controller.influx_writer import InfluxWriter
 from lykta.config import MqttConfig
 from lykta.contract import (
     Command,
+    CommandName,
     CommandResult,
     ContractError,
     Event,
@@ -121,6 +122,7 @@ class Ingest:
         self.detect_gaps = detect_gaps
         self.clock = clock
         self.observer = observer
+        self._background: set[asyncio.Task[None]] = set()
         self.placement = placement
         """Luminaire id -> (zone, group) to tag readings with; replace it when it changes."""
         self.tracker = GatewayTracker()
@@ -266,6 +268,12 @@ class Ingest:
                 if not payload:
                     return []  # a cleared retained state
                 state = decode(payload, State)
+                if state.online:
+                    # Our subscriptions are in place (we are consuming): the gateway may send
+                    # its outbox. Mosquitto does not restore shared subscriptions after a
+                    # broker restart, so a gateway that sent before we resubscribed would
+                    # lose its backlog; it waits for this instead.
+                    self._command(client, t.gateway, CommandName.RESUME)
                 known_bdseq = self.tracker.status(t.gateway).bdseq
                 changed = self.tracker.on_state(t.gateway, state, self.clock())
                 stale = not state.online and known_bdseq not in (None, state.bdseq)
@@ -299,6 +307,27 @@ class Ingest:
             log.warning("dropped malformed message on %s: %s", topic, reason)
             return []
 
+    def _command(
+        self, client: aiomqtt.Client, gateway: str, name: CommandName, args: dict | None = None
+    ) -> None:
+        """Publish a short-lived command to ``gateway`` (in the background)."""
+        now = self.clock()
+        cmd = Command(
+            id=uuid.uuid4().hex,
+            name=name,
+            issued_ts=now,
+            expires_ts=now + REBIRTH_EXPIRY_S * 1000,
+            args=args or {},
+        )
+        topic = str(Topic(self.site, gateway, TopicKind.CMD))
+        task = asyncio.get_running_loop().create_task(
+            client.publish(
+                topic, encode(cmd), qos=1, properties=publish_properties(expiry_s=REBIRTH_EXPIRY_S)
+            )
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _on_gap(self, client: aiomqtt.Client, gap: Gap) -> Event:
         """Ask the gateway for a rebirth; return the event recording the gap."""
         self.stats.gaps += 1
@@ -310,19 +339,12 @@ class Ingest:
             gap.last,
         )
         now = self.clock()
-        cmd = Command(
-            id=uuid.uuid4().hex,
-            name="rebirth",
-            issued_ts=now,
-            expires_ts=now + REBIRTH_EXPIRY_S * 1000,
-            args={"missing_from": gap.first, "missing_to": gap.last},
-        )
         self.stats.rebirths_requested += 1
-        topic = str(Topic(self.site, gap.gateway, TopicKind.CMD))
-        asyncio.get_running_loop().create_task(
-            client.publish(
-                topic, encode(cmd), qos=1, properties=publish_properties(expiry_s=REBIRTH_EXPIRY_S)
-            )
+        self._command(
+            client,
+            gap.gateway,
+            CommandName.REBIRTH,
+            {"missing_from": gap.first, "missing_to": gap.last},
         )
         return Event(
             ts=now,

@@ -25,6 +25,7 @@ import aiomqtt
 from lykta.config import MqttConfig
 from lykta.contract import (
     Command,
+    CommandName,
     CommandResult,
     ContractError,
     Event,
@@ -71,6 +72,7 @@ class GatewayLink:
         on_program: ProgramHandler | None = None,
         clock: Callable[[], int] = _now_ms,
         version: str = "lykta-gateway",
+        wait_for_controller: bool = True,
     ) -> None:
         self.mqtt = mqtt
         self.site = site
@@ -85,6 +87,10 @@ class GatewayLink:
         self.program_hash: str | None = None
         self.luminaire_count: int | None = None
         self.connected = asyncio.Event()
+        # Set when a controller answered our birth with "resume": its subscriptions exist, so
+        # what we send now reaches it (see controller.ingest). Cleared on every reconnect.
+        self.controller_ready = asyncio.Event()
+        self.wait_for_controller = wait_for_controller
         self.stats = {
             "published_batches": 0,
             "published_readings": 0,
@@ -229,6 +235,7 @@ class GatewayLink:
             finally:
                 self._client = None
                 self.connected.clear()
+                self.controller_ready.clear()
                 # The next connection is a new life: its will and birth carry the next bdseq.
                 self._bdseq += 1
                 self._store_counter("bdseq", self._bdseq)
@@ -237,6 +244,8 @@ class GatewayLink:
 
     async def _publisher(self, client: aiomqtt.Client) -> None:
         tele, event = self.topic(TopicKind.TELEMETRY), self.topic(TopicKind.EVENT)
+        if self.wait_for_controller:
+            await self.controller_ready.wait()
         while True:
             self._wake.clear()
             for record in self.outbox.peek(64):
@@ -301,9 +310,14 @@ class GatewayLink:
                 ok=False,
                 detail=f"expired {now - cmd.expires_ts} ms ago; not executed",
             )
-        elif cmd.name == "rebirth":
+        elif cmd.name == CommandName.REBIRTH:
             self.request_rebirth()
             result = CommandResult(id=cmd.id, ts=now, ok=True, detail="rebirth published")
+        elif cmd.name == CommandName.RESUME:
+            self.controller_ready.set()
+            result = CommandResult(
+                id=cmd.id, ts=now, ok=True, detail=f"sending {len(self.outbox)} spooled records"
+            )
         elif self.on_command is None:
             result = CommandResult(
                 id=cmd.id, ts=now, ok=False, detail=f"unknown command {cmd.name}"

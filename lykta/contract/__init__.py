@@ -7,6 +7,7 @@ nothing else defines a topic string or a payload field.
 from lykta.contract.codec import ContractError, decode, encode, schema
 from lykta.contract.messages import (
     Command,
+    CommandName,
     CommandResult,
     Event,
     EventKind,
@@ -21,6 +22,7 @@ from lykta.contract.topics import Topic, TopicError, TopicKind
 
 __all__ = [
     "Command",
+    "CommandName",
     "CommandResult",
     "ContractError",
     "Event",

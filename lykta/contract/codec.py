@@ -81,8 +81,7 @@ def schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Lykta wire contract v1",
         "topics": {
-            f"{ROOT}/{{site}}/{{gateway}}/{k.value}": s
-            for k, s in zip(kinds, schemas, strict=True)
+            f"{ROOT}/{{site}}/{{gateway}}/{k.value}": s for k, s in zip(kinds, schemas, strict=True)
         },
         "$defs": components,
     }

@@ -107,6 +107,15 @@ class Event(Base):
     detail: dict[str, Any] = {}
 
 
+class CommandName(enum.StrEnum):
+    """Commands a gateway understands (``Command.name``); see docs/contract.md."""
+
+    REBIRTH = "rebirth"  # publish a fresh birth
+    RESUME = "resume"  # a controller is subscribed: send the outbox
+    OVERRIDE = "override"  # incident / maintenance / event override
+    CANCEL_OVERRIDE = "cancel_override"
+
+
 class Command(Base):
     """A command to a gateway. Also sent with MQTT message expiry; ``expires_ts`` is checked
     by the gateway too, so a command that sat in a queue is never executed late."""
