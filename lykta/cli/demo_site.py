@@ -1,0 +1,82 @@
+"""The demo's site: Norrköping's strategy with an inventory for the demo's simulated cabinets.
+
+Each demo gateway gets one zone of the Norrköping strategy (walking route, park, bus stops,
+…) in turn, and its cabinet's luminaires become that zone's path, addressed and grouped exactly
+as the simulated DALI bus is. The controller compiles and signs programs for these gateways
+from this strategy, as it would for the real city.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from fieldsim.cabinet import SimulatedCabinet
+
+NORRKOPING = Path(__file__).parents[2] / "config" / "norrkoping"
+# zones in the order the demo's gateways get them: the safety routes first
+ZONE_ORDER = [
+    "stromstraket",
+    "strompparken",
+    "busshallplatser",
+    "resecentrum",
+    "ektorp",
+    "soderleden",
+    "kungsgatan",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoGateway:
+    """One demo gateway: its id, zone and the luminaire ids on its cabinet's DALI bus."""
+
+    id: str
+    zone: str
+    bus: str
+    luminaires: dict[int, str]  # short address -> luminaire id
+
+
+def write_demo_site(
+    directory: Path, cabinets: list[SimulatedCabinet], gateway_ids: list[str]
+) -> tuple[Path, list[DemoGateway]]:
+    """Write ``strategy.toml`` + ``inventory.csv`` for the cabinets into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    strategy = directory / "strategy.toml"
+    shutil.copyfile(NORRKOPING / "strategy.toml", strategy)  # names inventory.csv beside it
+    with open(NORRKOPING / "inventory.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    zone_like = {}
+    for r in rows:
+        zone_like.setdefault(r["zone"], r)
+    zones = [z for z in ZONE_ORDER if z in zone_like] or sorted(zone_like)
+    out_rows, gateways = [], []
+    for i, (cab, gw) in enumerate(zip(cabinets, gateway_ids, strict=True)):
+        zone = zones[i % len(zones)]
+        like = zone_like[zone]
+        group_of = {a: g for g, members in cab.groups.items() for a in members}
+        n = len(cab.dali_bus.gear)
+        lums = {}
+        for g in cab.dali_bus.gear:
+            a = g.shortaddr
+            lums[a] = f"{gw}-L{a:02d}"
+            out_rows.append(
+                {
+                    "id": lums[a],
+                    "zone": zone,
+                    "position_m": round(cab.path.length_m * (a + 0.5) / n, 1),
+                    "gateway": gw,
+                    "bus": cab.dali.name,
+                    "short_address": a,
+                    "group": group_of.get(a, ""),
+                    "design_class": like["design_class"],
+                    "rated_power_w": like["rated_power_w"],
+                }
+            )
+        gateways.append(DemoGateway(gw, zone, cab.dali.name, lums))
+    with open(directory / "inventory.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(out_rows)
+    return strategy, gateways
