@@ -48,11 +48,11 @@ def controller_cfg(
 @pytest.fixture
 async def controller(controller_cfg: ControllerConfig) -> AsyncIterator[ControllerService]:
     async with ControllerService(controller_cfg) as svc:
-        await svc.wait_ready()
+        await svc.wait_ready(30)  # generous: the machine is shared and sometimes busy
         yield svc
 
 
-async def eventually(check: Callable[[], Awaitable[bool] | bool], within_s: float = 10.0) -> None:
+async def eventually(check: Callable[[], Awaitable[bool] | bool], within_s: float = 20.0) -> None:
     """Wait until ``check()`` is true (polling); fail the test otherwise."""
     deadline = asyncio.get_running_loop().time() + within_s
     while True:
