@@ -136,16 +136,17 @@ class Board:
     def status(self, tag: int, now: float) -> BoardStatus:
         """The board's health report."""
         framing = self.link.framing.counters
+        u32 = 0xFFFFFFFF  # counters wrap like the firmware's 32-bit ones
         return BoardStatus(
             tag=tag,
             bus_power=self.bus_power,
-            uptime_ms=int((now - self.boot_time) * 1000) & 0xFFFFFFFF,
-            rx_frames=framing.frames,
-            rx_dropped=framing.dropped + self.link.counters.malformed,
-            rx_bad_crc=framing.bad_crc,
-            retransmissions=self.link.counters.retransmissions,
-            dali_frames=self.counters.dali_frames,
-            dali_collisions=self.counters.dali_collisions,
+            uptime_ms=int((now - self.boot_time) * 1000) & u32,
+            rx_frames=framing.frames & u32,
+            rx_dropped=(framing.dropped + self.link.counters.malformed) & u32,
+            rx_bad_crc=framing.bad_crc & u32,
+            retransmissions=self.link.counters.retransmissions & u32,
+            dali_frames=self.counters.dali_frames & u32,
+            dali_collisions=self.counters.dali_collisions & u32,
             firmware_version=self.firmware_version,
         )
 

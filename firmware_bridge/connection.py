@@ -129,7 +129,7 @@ class BoardConnection:
         if self._events.full():
             self._events.get_nowait()
         self._events.put_nowait(None)  # ends bus_events() iterations
-        self.port.close()
+        await asyncio.to_thread(self.port.close)
 
     @property
     def is_up(self) -> bool:
@@ -327,7 +327,7 @@ class BoardConnection:
         if self._driver is not None:
             await self._driver.close()
         with contextlib.suppress(OSError):
-            self.port.close()
+            await asyncio.to_thread(self.port.close)
         while not self._closed:
             await asyncio.sleep(RECONNECT_PAUSE_S)
             try:

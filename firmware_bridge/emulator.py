@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,7 +117,13 @@ def open_port(port: str | None, baudrate: int) -> tuple[Port, str]:
     return SerialPort(port, baudrate), port
 
 
-async def run_emulator(port: Port, bus: FrameProcessor, options: EmulatorOptions) -> None:
-    """Serve until cancelled (or until a pseudo-terminal's other side disappears for good)."""
+async def run_emulator(
+    port: Port,
+    bus: FrameProcessor,
+    options: EmulatorOptions,
+    on_ready: Callable[[], None] = lambda: None,
+) -> None:
+    """Serve until cancelled or the port is lost; ``on_ready`` is called once serving."""
     async with Emulator(port, bus, options) as emulator:
+        on_ready()
         await emulator.port_lost.wait()

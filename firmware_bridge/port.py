@@ -64,8 +64,13 @@ class SerialPort:
             raise OSError(f"writing {self.url}: {exc}") from exc
 
     def close(self) -> None:
-        """See :class:`Port`."""
+        """See :class:`Port` (may block briefly: pyserial pauses after closing a socket)."""
+        # pyserial's socket:// handler skips closing a socket whose shutdown fails (the peer
+        # already went away) and leaks it: close it here too.
+        sock = getattr(self.serial, "_socket", None)
         self.serial.close()
+        if sock is not None:
+            sock.close()
 
 
 class PtyPort:

@@ -47,10 +47,13 @@ def emulate(
     options = EmulatorOptions(
         baudrate=baud, line_timing=line_timing, dali_timing=dali_timing, state_dir=state_dir
     )
-    # One line a script can wait for and parse: the port the host should open.
-    print(f"emulating DALI-master board on {path}", flush=True)
+
+    def ready() -> None:
+        # One line a script can wait for and parse, once the board answers: the port to open.
+        print(f"emulating DALI-master board on {path}", flush=True)
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_emulator(opened, simulated_bus(gear), options))
+        asyncio.run(run_emulator(opened, simulated_bus(gear), options, on_ready=ready))
 
 
 @app.command()
