@@ -12,6 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from firmware_bridge.connection import BoardConnection, BoardUnavailable
 from firmware_bridge.flash import flash as flash_image
+from firmware_bridge.messages import MAX_VERSION_LENGTH
 from firmware_bridge.transfer import FirmwareImage, TransferFailed
 
 app = typer.Typer(help="DALI-master board: emulate, flash, info.", no_args_is_help=True)
@@ -59,12 +60,23 @@ def emulate(
 @app.command()
 def flash(
     image: Path = typer.Argument(..., exists=True, dir_okay=False, help="Firmware image."),
-    version: str = typer.Option(..., "--version", help="Version the image reports once running."),
     port: str = Port,
+    version: str | None = typer.Option(
+        None,
+        "--version",
+        help="Version the image reports once running (default: the file name without suffix).",
+    ),
     baud: int = Baud,
 ) -> None:
     """Transfer, verify and activate IMAGE; resumes after interruptions; prints the version
     running afterwards."""
+    version = version or image.stem
+    if len(version.encode()) > MAX_VERSION_LENGTH:
+        console.print(
+            f"[red]error:[/] version {version!r} is longer than {MAX_VERSION_LENGTH} bytes; "
+            "give a shorter one with --version"
+        )
+        raise typer.Exit(2)
     firmware = FirmwareImage(image.read_bytes(), version)
 
     async def run() -> None:

@@ -241,10 +241,10 @@ async def test_cli_flash_and_info(emulated: tuple[Emulator, SimulatedDaliBus],
                                   tmp_path: Path) -> None:
     emulator, _ = emulated
     port = emulator.port.slave_path  # type: ignore[attr-defined]
-    image = tmp_path / "lamp.bin"
+    image = tmp_path / "7.0.1.bin"  # no --version: the file name gives it
     image.write_bytes(os.urandom(5000))
     proc = await asyncio.create_subprocess_exec(
-        *FIRMWARE_CLI, "flash", str(image), "--version", "7.0.1", "--port", port,
+        *FIRMWARE_CLI, "flash", "--port", port, str(image),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
