@@ -1,0 +1,451 @@
+"""Controller ingest end to end: simulated gateways -> Mosquitto -> Ingest -> InfluxDB 1.x.
+
+Everything runs on a private :class:`lykta.stack.LocalStack` in a temp dir (127.0.0.1 only);
+the publishers (:mod:`bench._load`, 2 processes, one MQTT connection per gateway, QoS 1,
+100 luminaire readings per ``TelemetryBatch``) and each consumer (:mod:`bench._consumers`)
+are separate processes, so the two cores are used as in production. Every part checks zero
+loss by an InfluxQL ``count`` in a fresh database against the readings published.
+
+1. lykta: :class:`controller.ingest.Ingest` + :class:`controller.influx_writer.InfluxWriter`,
+   a fixed load published as fast as the broker takes it; the rate is readings / (last reading
+   stored - first published), median of the runs.
+2. ceiling, same run: a bare paho subscriber (no decoding) POSTing pre-built lines in
+   5000-line bodies.
+3. naive, same run: one ``influxdb_client.Point`` and one ``/write`` per reading (short).
+4. two controller processes on the shared subscription (``detect_gaps=False``): the split
+   and the total stored.
+5. overload: 1.5 x the measured sustained rate for ``--overload-seconds``; the controller is
+   killed with SIGKILL half way and started again with the same client id (its persistent
+   session holds the backlog); every reading must be stored once, and the controller's peak
+   RSS (``VmHWM``) stay below 1 GiB.
+
+``./run.sh bench ingest`` runs the full benchmark (about 6-8 minutes); for a smoke run:
+``LYKTA_BENCH_QUICK=1 ./run.sh bench ingest`` or
+``.venv/bin/python -m bench.bench_ingest --quick [--overload-seconds S] [--profile]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import pstats
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench._consumers import vm_hwm_kb
+from controller.datamodel import LUMINAIRE
+from lykta.stack import LocalStack, StackInfo
+
+READINGS = 100  # luminaire readings per telemetry batch
+GATEWAYS = 20
+PUBLISHERS = 2  # publisher processes
+GOAL_VS_CEILING = 0.5
+GOAL_VS_NAIVE = 5.0
+GOAL_ABSOLUTE = 100_000
+RSS_LIMIT_KB = 1 << 20  # 1 GiB
+IDLE_GIVE_UP_S = 20.0  # nothing stored for this long after publishing ended: report the loss
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Sizes of one benchmark run."""
+
+    runs: int
+    lykta_messages: int  # per gateway, per run (x GATEWAYS x READINGS readings)
+    naive_readings: int
+    split_messages: int  # per gateway, two-controller part
+    overload_s: float
+
+
+FULL = Plan(runs=3, lykta_messages=150, naive_readings=5_000, split_messages=100, overload_s=120)
+QUICK = Plan(runs=1, lykta_messages=30, naive_readings=2_000, split_messages=25, overload_s=15)
+
+
+# -- processes -----------------------------------------------------------------------------
+
+
+class Child:
+    """A benchmark subprocess printing JSON lines; keeps the latest status line."""
+
+    def __init__(self, argv: list[str], name: str) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(
+            [sys.executable, *argv], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        self.ready = threading.Event()
+        self.last: dict = {}
+        self.max_hwm_kb = 0
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                continue
+            if msg.get("ready"):
+                self.ready.set()
+            else:
+                self.last = msg
+                self.max_hwm_kb = max(self.max_hwm_kb, msg.get("hwm_kb", 0))
+
+    def wait_ready(self, within_s: float = 60.0) -> Child:
+        """Return once the child is subscribed; raise naming the child otherwise."""
+        deadline = time.monotonic() + within_s
+        while not self.ready.wait(0.1):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"bench_ingest: {self.name} did not become ready "
+                                   f"(exit code {self.proc.returncode})")
+        return self
+
+    def stop(self, within_s: float = 60.0) -> dict:
+        """SIGTERM, wait for the exit, return the last status line."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(within_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._reader.join(5)
+        return self.last
+
+    def kill(self) -> None:
+        """SIGKILL (no goodbye: a crashed controller) and reap."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            self.proc.wait()
+        self._reader.join(5)
+
+
+@dataclass(slots=True)
+class Published:
+    """What the publishers report once the broker acknowledged everything."""
+
+    messages: int = 0
+    readings: int = 0
+    t_first: float = 0.0
+    t_last: float = 0.0
+    per_gateway: dict[str, int] = field(default_factory=dict)
+
+
+class Bench:
+    """The stack, a temp dir, and every child process started, cleaned up on exit."""
+
+    def __init__(self, stack: StackInfo, tmp: Path) -> None:
+        self.stack = stack
+        self.tmp = tmp
+        self.children: list[Child] = []
+
+    def close(self) -> None:
+        """Kill whatever child is still running (after a failure)."""
+        for c in self.children:
+            c.kill()
+
+    def site(self) -> str:
+        return f"bench{uuid.uuid4().hex[:8]}"
+
+    def consumer(self, mode: str, site: str, db: str, *extra: str) -> Child:
+        """Start a consumer process (see :mod:`bench._consumers`) and wait until subscribed."""
+        argv = ["-m", "bench._consumers", mode, "--port", str(self.stack.mqtt_port),
+                "--site", site, "--influx", self.stack.influx_url, "--db", db, *extra]
+        c = Child(argv, f"{mode} consumer")
+        self.children.append(c)
+        return c.wait_ready()
+
+    def lykta(self, site: str, db: str, client_id: str, *extra: str) -> Child:
+        """Start a controller ingest process with a persistent session under ``client_id``."""
+        spool = self.tmp / f"spool-{client_id}"
+        return self.consumer("lykta", site, db, "--client-id", client_id, "--spool", str(spool),
+                             *extra)
+
+    def publish(self, site: str, gateways: int, *how: str) -> list[Child]:
+        """Start the publisher processes for ``gateways`` gateways (``how``: the mode)."""
+        names = [f"gw{i:03d}" for i in range(gateways)]
+        procs = min(PUBLISHERS, gateways)
+        pubs = []
+        for p in range(procs):
+            argv = ["-m", "bench._load", "--port", str(self.stack.mqtt_port), "--site", site,
+                    "--gateways", ",".join(names[p::procs]), "--readings", str(READINGS), *how]
+            pubs.append(Child(argv, f"publisher {p}"))
+        self.children.extend(pubs)
+        return pubs
+
+    def published(self, pubs: list[Child], within_s: float = 600.0) -> Published:
+        """Wait for the publishers to finish; their totals."""
+        out = Published(t_first=float("inf"))
+        for p in pubs:
+            try:
+                code = p.proc.wait(within_s)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                raise RuntimeError(f"bench_ingest: {p.name} did not finish") from None
+            p._reader.join(5)
+            if code != 0 or not p.last:
+                raise RuntimeError(f"bench_ingest: {p.name} failed (exit code {code})")
+            out.messages += p.last["messages"]
+            out.readings += p.last["readings"]
+            out.t_first = min(out.t_first, p.last["t_first"])
+            out.t_last = max(out.t_last, p.last["t_last"])
+            out.per_gateway.update(p.last["per_gateway"])
+        return out
+
+    def count(self, db: str) -> int:
+        """Luminaire points stored in ``db`` (InfluxQL ``count``)."""
+        r = httpx.post(f"{self.stack.influx_url}/query",
+                       data={"db": db, "q": f'SELECT count("level") FROM "{LUMINAIRE}"'},
+                       timeout=300)
+        r.raise_for_status()
+        series = r.json()["results"][0].get("series")
+        return series[0]["values"][0][1] if series else 0
+
+    def drop(self, db: str) -> None:
+        """Drop ``db`` (keeps the InfluxDB small between parts)."""
+        httpx.post(f"{self.stack.influx_url}/query", data={"q": f'DROP DATABASE "{db}"'},
+                   timeout=120).raise_for_status()
+
+
+def wait_stored(consumers: list[Child], expected: int, give_up_s: float = IDLE_GIVE_UP_S) -> int:
+    """Wait until the consumers together report ``expected`` readings stored, or nothing new
+    was stored for ``give_up_s``; return the total they report."""
+    last, since = -1, time.monotonic()
+    while True:
+        total = sum(c.last.get("stored", 0) for c in consumers)
+        if total >= expected:
+            return total
+        if total != last:
+            last, since = total, time.monotonic()
+        elif time.monotonic() - since > give_up_s:
+            return total
+        time.sleep(0.05)
+
+
+# -- the parts -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Run:
+    """One measured run: the rate and the zero-loss check."""
+
+    rate: float
+    published: int
+    stored: int
+    publish_rate: float  # readings/s the publishers got acknowledged by the broker
+
+
+def _timed(b: Bench, mode: str, messages_per_gw: int, gateways: int, *extra: str) -> Run:
+    site, db = b.site(), f"{mode}_{uuid.uuid4().hex[:6]}"
+    total_msgs = messages_per_gw * gateways
+    if mode == "lykta":
+        c = b.lykta(site, db, f"ctl-{site}", *extra)
+    else:
+        c = b.consumer(mode, site, db, "--messages", str(total_msgs), "--readings", str(READINGS))
+    pub = b.published(b.publish(site, gateways, "--messages", str(messages_per_gw)))
+    wait_stored([c], pub.readings)
+    last = c.stop()
+    stored = b.count(db)
+    b.drop(db)
+    return Run(pub.readings / (last["t_stored"] - pub.t_first), pub.readings, stored,
+               pub.readings / (pub.t_last - pub.t_first))
+
+
+def part_rates(b: Bench, plan: Plan) -> dict[str, list[Run]]:
+    """Parts 1-3: lykta, ceiling (interleaved, ``plan.runs`` each) and one naive run."""
+    runs: dict[str, list[Run]] = {"lykta": [], "ceiling": [], "naive": []}
+    for i in range(plan.runs):
+        for mode in ("lykta", "ceiling"):
+            r = _timed(b, mode, plan.lykta_messages, GATEWAYS)
+            runs[mode].append(r)
+            print(f"  run {i + 1} {mode:8s} {r.rate:10,.0f} readings/s  "
+                  f"stored {r.stored:,} of {r.published:,} (published at {r.publish_rate:,.0f}/s)",
+                  flush=True)
+    naive_gws = 5
+    r = _timed(b, "naive", max(1, plan.naive_readings // (READINGS * naive_gws)), naive_gws)
+    runs["naive"].append(r)
+    print(f"  run 1 naive    {r.rate:10,.0f} readings/s  stored {r.stored:,} of {r.published:,}",
+          flush=True)
+    return runs
+
+
+@dataclass(slots=True)
+class Split:
+    """Part 4: two controllers on the shared subscription."""
+
+    published: int
+    per_process: list[int]
+    stored: int
+
+
+def part_split(b: Bench, plan: Plan) -> Split:
+    """Two controller processes, one shared subscription, a fixed load."""
+    site, db = b.site(), f"split_{uuid.uuid4().hex[:6]}"
+    ctls = [b.lykta(site, db, f"ctl{i}-{site}", "--no-gaps") for i in range(2)]
+    pub = b.published(b.publish(site, GATEWAYS, "--messages", str(plan.split_messages)))
+    wait_stored(ctls, pub.readings)
+    per = [c.stop().get("stored", 0) for c in ctls]
+    stored = b.count(db)
+    b.drop(db)
+    return Split(pub.readings, per, stored)
+
+
+@dataclass(slots=True)
+class Overload:
+    """Part 5: offered load above capacity, a controller crash and restart in the middle."""
+
+    offered: float  # readings/s
+    seconds: float
+    published: int
+    stored: int
+    drain_s: float  # from the end of publishing to the last reading stored
+    hwm_kb: list[int]  # peak RSS of each controller incarnation
+    broker_hwm_kb: int
+    gaps: int
+
+
+def part_overload(b: Bench, rate: float, seconds: float) -> Overload:
+    """Publish at ``rate`` readings/s for ``seconds``; SIGKILL and restart the controller
+    (same client id) half way; wait until everything is stored."""
+    site, db = b.site(), f"overload_{uuid.uuid4().hex[:6]}"
+    client_id = f"ctl-{site}"
+    ctl = b.lykta(site, db, client_id)
+    per_proc = rate / READINGS / PUBLISHERS
+    pubs = b.publish(site, GATEWAYS, "--rate", f"{per_proc:.1f}", "--seconds", str(seconds))
+    time.sleep(seconds / 2)
+    ctl.kill()
+    print(f"  killed the controller after {seconds / 2:.0f} s "
+          f"(it had stored {ctl.last.get('stored', 0):,}); restarting it", flush=True)
+    hwm = [ctl.max_hwm_kb]
+    time.sleep(1.0)  # a real restart takes a moment; the backlog grows in the broker meanwhile
+    ctl = b.lykta(site, db, client_id)
+    pub = b.published(pubs)
+    # The restarted process only sees what was not acknowledged before the kill; wait until
+    # it stops making progress, then count what InfluxDB holds.
+    give_up = time.monotonic() + max(120.0, 3 * seconds)
+    stored = 0
+    while time.monotonic() < give_up:
+        before = ctl.last.get("stored", 0)
+        time.sleep(3.0)
+        if ctl.last.get("stored", 0) == before and ctl.last.get("queued", 1) == 0:
+            stored = b.count(db)
+            if stored >= pub.readings:
+                break
+    last = ctl.stop()
+    hwm.append(ctl.max_hwm_kb)
+    stored = b.count(db)
+    broker_hwm = vm_hwm_kb(b.stack.mqtt.pid)
+    b.drop(db)
+    return Overload(rate, seconds, pub.readings, stored,
+                    max(0.0, last.get("t_stored", pub.t_last) - pub.t_last), hwm, broker_hwm,
+                    last.get("gaps", 0))
+
+
+def _profile(b: Bench, plan: Plan) -> None:
+    """One extra lykta run under cProfile (not counted): where the controller's time goes."""
+    out = b.tmp / "ingest.prof"
+    r = _timed(b, "lykta", plan.lykta_messages, GATEWAYS, "--profile", str(out))
+    print(f"\nprofiled run (cProfile slows it): {r.rate:,.0f} readings/s; top by own time:")
+    pstats.Stats(str(out)).sort_stats("tottime").print_stats(18)
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _bench() -> Iterator[Bench]:
+    tmp = Path(tempfile.mkdtemp(prefix="lykta-bench-ingest-"))
+    b: Bench | None = None
+    try:
+        with LocalStack(tmp / "stack") as stack:
+            b = Bench(stack, tmp)
+            yield b
+    finally:
+        if b is not None:
+            b.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _ok(flag: bool) -> str:
+    return "ok" if flag else "NO"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the five parts and print the table (``argv``: ``--quick``, ``--overload-seconds``,
+    ``--profile``; without argv, ``LYKTA_BENCH_QUICK=1`` selects the quick plan)."""
+    p = argparse.ArgumentParser(prog="python -m bench.bench_ingest", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smoke run: small loads, one run each")
+    p.add_argument("--overload-seconds", type=float, help="overload duration (120; quick 15)")
+    p.add_argument("--profile", action="store_true", help="add a cProfile'd controller run")
+    a = p.parse_args(argv or [])
+    quick = a.quick or os.environ.get("LYKTA_BENCH_QUICK") == "1"
+    plan = QUICK if quick else FULL
+    overload_s = a.overload_seconds if a.overload_seconds is not None else plan.overload_s
+    load0 = os.getloadavg()[0]
+    print(f"{'quick' if quick else 'full'} plan; {GATEWAYS} gateways in {PUBLISHERS} publisher "
+          f"processes, {READINGS} readings per batch, QoS 1; load average {load0:.2f}",
+          flush=True)
+    with _bench() as b:
+        runs = part_rates(b, plan)
+        lykta = statistics.median(r.rate for r in runs["lykta"])
+        ceiling = statistics.median(r.rate for r in runs["ceiling"])
+        naive = statistics.median(r.rate for r in runs["naive"])
+        split = part_split(b, plan)
+        print(f"  two controllers: {split.per_process} stored of {split.published:,}", flush=True)
+        over = part_overload(b, 1.5 * lykta, overload_s)
+        if a.profile:
+            _profile(b, plan)
+    lossless = all(r.stored == r.published for rs in runs.values() for r in rs)
+    peak = max(over.hwm_kb)
+    print()
+    print(f"{'what':44s} {'result':>24s}  goal")
+    print(f"{'lykta ingest, sustained (median)':44s} {lykta:16,.0f} rdg/s  "
+          f">= {GOAL_ABSOLUTE:,}: {_ok(lykta >= GOAL_ABSOLUTE)}")
+    print(f"{'ceiling: bare subscriber + 5000-line POSTs':44s} {ceiling:16,.0f} rdg/s")
+    print(f"{'naive: Point + one POST per reading':44s} {naive:16,.0f} rdg/s")
+    print(f"{'lykta / ceiling':44s} {lykta / ceiling:22.2f} x  "
+          f">= {GOAL_VS_CEILING}: {_ok(lykta / ceiling >= GOAL_VS_CEILING)}")
+    print(f"{'lykta / naive':44s} {lykta / naive:22.1f} x  "
+          f">= {GOAL_VS_NAIVE:.0f}: {_ok(lykta / naive >= GOAL_VS_NAIVE)}")
+    print(f"{'parts 1-3: stored == published, every run':44s} {_ok(lossless):>24s}")
+    per_process = " + ".join(f"{n:,}" for n in split.per_process)
+    print(f"{'two controllers: per process':44s} {per_process:>24s}")
+    print(f"{'two controllers: stored / published':44s} "
+          f"{f'{split.stored:,} / {split.published:,}':>24s}  "
+          f"equal: {_ok(split.stored == split.published)}")
+    print(f"{'overload: offered, duration':44s} "
+          f"{f'{over.offered:,.0f} rdg/s, {over.seconds:.0f} s':>24s}  (1.5 x sustained)")
+    print(f"{'overload + kill -9/restart: stored / published':44s} "
+          f"{f'{over.stored:,} / {over.published:,}':>24s}  "
+          f"equal: {_ok(over.stored == over.published)}")
+    print(f"{'overload: backlog drained after publishing':44s} {over.drain_s:20.1f} s")
+    print(f"{'overload: controller peak RSS (each process)':44s} "
+          f"{' / '.join(f'{k / 1024:.0f}' for k in over.hwm_kb):>20s} MiB  "
+          f"< 1024: {_ok(0 < peak < RSS_LIMIT_KB)}")
+    print(f"{'overload: broker peak RSS':44s} {over.broker_hwm_kb / 1024:20.0f} MiB")
+    print(f"{'overload: seq gaps seen after the restart':44s} {over.gaps:24d}")
+    size = plan.lykta_messages * GATEWAYS * READINGS
+    print(f"(lykta/ceiling: median of {plan.runs} run(s) of {size:,} readings each; naive: "
+          f"1 run of {runs['naive'][0].published:,}; load average "
+          f"{load0:.2f} -> {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
