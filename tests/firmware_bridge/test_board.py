@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from dali.address import GearBroadcast, GearShort
 from dali.gear.general import DAPC, DTR0, QueryActualLevel, SetFadeTime
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fieldsim.dali import SimulatedDaliBus
 from firmware_bridge.board import BOOT_TIME_S, Board
@@ -15,11 +17,16 @@ from firmware_bridge.messages import (
     DaliForward,
     DaliOutcome,
     DaliResult,
+    FirmwareBegin,
+    FirmwareChunk,
+    FirmwareVerify,
     Message,
     StatusRequest,
 )
 from firmware_bridge.transfer import FirmwareImage, MemoryStorage, Upload
 from gateway.dali.timing import COMMAND_S, QUERY_S, SEND_TWICE_S
+
+from .test_messages import MESSAGES
 
 
 class Clock:
@@ -167,3 +174,29 @@ def test_activation_reboots_into_the_new_version() -> None:
     status = b.inbox[-1]
     assert isinstance(status, BoardStatus) and status.firmware_version == "1.1.0"
     assert status.uptime_ms == pytest.approx(BOOT_TIME_S * 1000 + 10, abs=1)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            MESSAGES[DaliForward],
+            MESSAGES[StatusRequest],
+            MESSAGES[FirmwareBegin],
+            MESSAGES[FirmwareChunk],
+            MESSAGES[FirmwareVerify],
+            MESSAGES[DaliResult],  # a board-to-host message sent the wrong way
+        ),
+        max_size=25,
+    )
+)
+@settings(max_examples=100, deadline=None)
+def test_every_request_gets_exactly_one_answer_with_its_tag(requests: list[Message]) -> None:
+    """Invariant: whatever the host sends, in any order (nonsense chunks, verify before
+    begin, messages meant for the host), the board never fails and answers every request
+    exactly once, with its tag, in order."""
+    b = Bench(gear=2)
+    for message in requests:
+        b.host.send(message, b.clock.t)
+        b.exchange()
+    expected = [m.tag for m in requests if not isinstance(m, FirmwareChunk | DaliResult)]
+    assert [m.tag for m in b.inbox] == expected  # type: ignore[attr-defined]
