@@ -1,13 +1,18 @@
-"""Frames on the serial line: COBS with a 0x00 delimiter, a 3-byte header and a CRC-16.
+"""Frames on the serial line: COBS with a 0x00 delimiter, a 5-byte header and a CRC-16.
 
 One frame on the wire is::
 
-    COBS( version:u8 | type:u8 | seq:u8 | payload | crc:u16 big-endian ) 0x00
+    COBS( version:u8 | type:u8 | seq:u8 | length:u16 | payload | crc:u16 ) 0x00
 
-The CRC is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, xorout 0) over header
-and payload. COBS removes every 0x00 from the encoded frame, so 0x00 only ever marks the end of
-a frame and a receiver that lost sync (noise, a board reset mid-frame) is back in step at the
-next delimiter. Pure code: no I/O, no clock.
+Integers are big-endian; ``length`` is the payload's size. The CRC is CRC-16/CCITT-FALSE (poly
+0x1021, init 0xFFFF, no reflection, xorout 0) over header and payload. COBS removes every 0x00
+from the encoded frame, so 0x00 only ever marks the end of a frame and a receiver that lost sync
+(noise, a board reset mid-frame) is back in step at the next delimiter.
+
+Why the length, when COBS already delimits: a CRC with xorout 0 cannot see zero bytes cut from
+the end of a frame whose CRC ends in 0x00 (one frame in 256), and a single bit error that turns
+COBS's last code byte 0x01 into 0x00 does exactly that. The length makes every frame that was
+cut short or run together with the next one fail, whatever its CRC. Pure code: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from cobs import cobs
 from crc import Calculator, Crc16
 
 DELIMITER = b"\x00"
-HEADER = struct.Struct(">BBB")
+HEADER = struct.Struct(">BBBH")
 CRC_SIZE = 2
 #: CRC-16/CCITT-FALSE is the catalogue's CRC-16/IBM-3740 (check value 0x29B1).
 CRC16_CCITT_FALSE = Calculator(Crc16.IBM_3740.value, optimized=True)
@@ -47,7 +52,8 @@ def encode_packet(packet: Packet) -> bytes:
     """Serialise ``packet`` into the bytes to write, trailing delimiter included."""
     if len(packet.payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(packet.payload)} bytes exceeds {MAX_PAYLOAD}")
-    body = HEADER.pack(packet.version, packet.type, packet.seq) + packet.payload
+    size = len(packet.payload)
+    body = HEADER.pack(packet.version, packet.type, packet.seq, size) + packet.payload
     crc = CRC16_CCITT_FALSE.checksum(body)
     return cobs.encode(body + crc.to_bytes(2, "big")) + DELIMITER
 
@@ -64,12 +70,18 @@ def decode_frame(encoded: bytes) -> Packet:
     expected = CRC16_CCITT_FALSE.checksum(body)
     if crc != expected:
         raise FrameError("crc", f"CRC 0x{crc:04x} does not match computed 0x{expected:04x}")
-    version, type_, seq = HEADER.unpack_from(body)
-    return Packet(version, type_, seq, bytes(body[HEADER.size :]))
+    version, type_, seq, length = HEADER.unpack_from(body)
+    payload = bytes(body[HEADER.size :])
+    if length != len(payload):
+        raise FrameError(
+            "length", f"header announces {length} payload bytes, the frame holds {len(payload)}"
+        )
+    return Packet(version, type_, seq, payload)
 
 
 class FrameError(ValueError):
-    """A frame that cannot be accepted; ``kind`` is ``cobs``, ``short``, ``crc`` or ``oversize``."""
+    """A frame that cannot be accepted; ``kind``: ``cobs``, ``short``, ``crc``, ``length``,
+    ``oversize``."""
 
     def __init__(self, kind: str, reason: str) -> None:
         super().__init__(reason)
@@ -84,12 +96,13 @@ class FramingCounters:
     bad_cobs: int = 0
     short: int = 0
     bad_crc: int = 0
+    bad_length: int = 0
     oversize: int = 0
 
     @property
     def dropped(self) -> int:
         """Frames dropped for any reason."""
-        return self.bad_cobs + self.short + self.bad_crc + self.oversize
+        return self.bad_cobs + self.short + self.bad_crc + self.bad_length + self.oversize
 
 
 @dataclass(slots=True)
@@ -150,5 +163,7 @@ class FrameDecoder:
                 self.counters.short += 1
             case "crc":
                 self.counters.bad_crc += 1
+            case "length":
+                self.counters.bad_length += 1
             case _:
                 self.counters.oversize += 1
