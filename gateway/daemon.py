@@ -97,6 +97,7 @@ class Gateway:
             runner.emit = self.link.send_event
             self.link.program_hash = runner.program_hash
         self.readings_read = 0
+        self.presence_events = 0
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Gateway:
@@ -150,8 +151,10 @@ class Gateway:
                     self.link.send_telemetry(batch)
                     self.readings_read += batch.reading_count()
                 for event in self.field.take_events():
-                    if self.runner is not None and event.kind == "presence":
-                        self.runner.on_presence_event(event)
+                    if event.kind == "presence":
+                        self.presence_events += 1
+                        if self.runner is not None:
+                            self.runner.on_presence_event(event)
                     self.link.send_event(event)
             next_at += self.interval
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))

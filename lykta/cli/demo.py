@@ -11,23 +11,27 @@ import asyncio
 import contextlib
 import json
 import logging
+import shutil
 import signal
 import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
+import uvicorn
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from controller.config import ApiConfig, ControllerConfig, ProgramsConfig
 from controller.influx_config import InfluxConfig
-from controller.influx_writer import InfluxWriter
-from controller.ingest import Ingest
+from controller.service import ControllerService
 from fieldsim.cabinet import SimulatedCabinet
 from gateway.daemon import Gateway
 from gateway.program_runner import PresenceSensor, ProgramRunner
+from lykta.cli.demo_site import DemoGateway, write_demo_site
 from lykta.config import MqttConfig
-from lykta.stack import DEFAULT_DATA_DIR, LocalStack, StackError, influx_query
+from lykta.signing import load_public_key
+from lykta.stack import DEFAULT_DATA_DIR, LocalStack, StackError, free_port, influx_query
 
 console = Console(soft_wrap=True)
 DEMO_SITE = "norrkoping"
@@ -94,46 +98,75 @@ async def _run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    writer = InfluxWriter(
-        InfluxConfig(url=influx_url, database=DEMO_DB), spool_dir=data_dir / "controller-spool"
+    # the demo's controller and gateways start afresh; InfluxDB keeps earlier runs' data
+    for d in ("controller", "gateways", "site"):
+        shutil.rmtree(data_dir / d, ignore_errors=True)
+    cabinets = [
+        SimulatedCabinet(n_lum, seed=i + 1, pedestrians_per_hour=600, cyclists_per_hour=200)
+        for i in range(n_gw)
+    ]
+    gw_ids = [f"gw{i + 1:02d}" for i in range(n_gw)]
+    strategy, site = write_demo_site(data_dir / "site", cabinets, gw_ids)
+    key_file = data_dir / "controller" / "program-signing.key"
+    api_port = free_port()
+    cfg = ControllerConfig(
+        site=DEMO_SITE,
+        state_dir=data_dir / "controller",
+        tick_s=5,
+        mqtt=mqtt,
+        influx=InfluxConfig(url=influx_url, database=DEMO_DB),
+        programs=ProgramsConfig(key_file=key_file, strategy=strategy),
+        api=ApiConfig(host="127.0.0.1", port=api_port),
     )
-    async with writer, Ingest(mqtt, DEMO_SITE, writer) as ingest:
-        await ingest.wait_connected()
-        cabinets = [
-            SimulatedCabinet(n_lum, seed=i + 1, pedestrians_per_hour=600, cyclists_per_hour=200)
-            for i in range(n_gw)
-        ]
+    async with ControllerService(cfg) as svc:
+        await svc.wait_ready()
+        token = svc.registry.create_token(f"demo-viewer-{start_ms}", "viewer", start_ms)
+        api = _QuietServer(
+            uvicorn.Config(
+                svc.app, host="127.0.0.1", port=api_port, log_level="warning", lifespan="off"
+            )
+        )
+        api_task = asyncio.create_task(api.serve(), name="api")
+        console.print(
+            f"HTTP API     [bold]http://127.0.0.1:{api_port}/docs[/]  (viewer token: {token})"
+        )
+        public_key = load_public_key(Path(f"{key_file}.pub"))
+        ingest = svc.ingest
         async with contextlib.AsyncExitStack() as es:
             gws = []
-            for i, cab in enumerate(cabinets):
-                gw_id = f"gw{i + 1:02d}"
+            for cab, demo_gw in zip(cabinets, site, strict=True):
                 await es.enter_async_context(cab)
                 reader = await es.enter_async_context(
                     cab.field_reader(
-                        interval_s=max(interval, 5.0), energy_interval_s=120, prefix=f"{gw_id}-L"
+                        interval_s=max(interval, 5.0),
+                        energy_interval_s=120,
+                        prefix=f"{demo_gw.id}-L",
                     )
                 )
+                runner = _runner(demo_gw, cab, reader, data_dir, public_key)
                 gws.append(
                     Gateway(
                         DEMO_SITE,
-                        gw_id,
+                        demo_gw.id,
                         mqtt,
                         reader,
-                        data_dir / "gateways" / gw_id,
+                        data_dir / "gateways" / demo_gw.id,
                         telemetry_interval_s=interval,
-                        runner=_runner(gw_id, cab, reader, data_dir),
+                        runner=runner,
                     )
                 )
             for g in gws:
                 await es.enter_async_context(g)
-            await _live(ingest, gws, influx_url, start_ms, duration, stop)
+            await _live(svc, gws, site, influx_url, start_ms, duration, stop)
             console.print("stopping gateways (draining their outboxes) ...")
             await asyncio.gather(*(g.stop() for g in gws))
         published = sum(g.link.stats["published_readings"] for g in gws)
-        # wait until the controller has every published reading, then flush to InfluxDB
+        # wait until the controller has every published reading in InfluxDB
         deadline = time.monotonic() + 30
         while ingest.stats.readings_committed < published and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        api.should_exit = True
+        await api_task
         stored = _stored(influx_url, start_ms)
         return {
             "readings_published": published,
@@ -142,6 +175,10 @@ async def _run(
             "gateways": n_gw,
             "luminaires_per_gateway": n_lum,
             "gateways_online_at_end": ingest.tracker.online_count(),
+            "gateways_running_program": sum(g.runner.mode == "program" for g in gws if g.runner),
+            "dali_frames_sent": sum(g.runner.frames_sent for g in gws if g.runner),
+            "presence_events": sum(g.presence_events for g in gws),
+            "open_alarms": len(svc.registry.open_alarms(DEMO_SITE)),
             "malformed": ingest.stats.malformed,
             "seq_gaps": ingest.stats.gaps,
             "duration_s": round((time.time() * 1000 - start_ms) / 1000, 1),
@@ -150,22 +187,35 @@ async def _run(
         }
 
 
-def _runner(gw_id: str, cab: SimulatedCabinet, reader, data_dir: Path) -> ProgramRunner:  # noqa: ANN001
-    """The gateway's program executor on the cabinet's DALI bus (fail-safe until a signed
-    program arrives)."""
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: Ctrl-C stops the whole demo, in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # noqa: ANN201
+        yield
+
+
+def _runner(
+    gw: DemoGateway,
+    cab: SimulatedCabinet,
+    reader,
+    data_dir: Path,  # noqa: ANN001
+    public_key,
+) -> ProgramRunner:  # noqa: ANN001
+    """The gateway's program executor on the cabinet's DALI bus: fail-safe until the
+    controller's signed program arrives, then the strategy, presence corridors included."""
     driver = reader.drivers[0]
-    bus = driver.bus.name
     return ProgramRunner(
         site=DEMO_SITE,
-        gateway=gw_id,
-        drivers={bus: driver},
-        luminaires={lum.id: bus for lum in driver.luminaires},
-        state_dir=data_dir / "gateways" / gw_id / "program",
-        public_key=None,
+        gateway=gw.id,
+        drivers={gw.bus: driver},
+        luminaires={lum.id: gw.bus for lum in driver.luminaires},
+        state_dir=data_dir / "gateways" / gw.id / "program",
+        public_key=public_key,
         latitude=NORRKOPING[0],
         longitude=NORRKOPING[1],
         presence_sensors=[
-            PresenceSensor(bus, i, f"zone-{gw_id}", pos)
+            PresenceSensor(gw.bus, i, gw.zone, pos)
             for i, pos in enumerate(cab.path.sensor_positions_m)
         ],
     )
@@ -190,8 +240,9 @@ def _stored(influx_url: str, start_ms: int) -> int:
 
 
 async def _live(
-    ingest: Ingest,
+    svc: ControllerService,
     gws: list[Gateway],
+    site: list[DemoGateway],
     influx_url: str,
     start_ms: int,
     duration: float,
@@ -210,26 +261,29 @@ async def _live(
             if now - stored_at >= 2:
                 stored = await asyncio.to_thread(_stored, influx_url, start_ms)
                 stored_at = now
-            live.update(_table(ingest, gws, pub, rate, stored, now - t0, duration))
+            live.update(_view(svc, gws, site, pub, rate, stored, now - t0, duration))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.25):
                     await stop.wait()
 
 
-def _table(
-    ingest: Ingest,
+def _view(
+    svc: ControllerService,
     gws: list[Gateway],
+    site: list[DemoGateway],
     pub: int,
     rate: float,
     stored: int,
     elapsed: float,
     duration: float,
-) -> Table:
-    t = Table(
-        title=f"Lykta demo — site {DEMO_SITE} — {elapsed:.0f}"
+) -> Group:
+    ingest = svc.ingest
+    title = (
+        f"Lykta demo — site {DEMO_SITE} — {elapsed:.0f}"
         + (f"/{duration:.0f}" if duration else "")
         + " s (Ctrl-C to stop)"
     )
+    t = Table(title=title)
     t.add_column("what")
     t.add_column("value", justify="right")
     t.add_row("gateways online", f"{ingest.tracker.online_count()} / {len(gws)}")
@@ -238,14 +292,28 @@ def _table(
     t.add_row("readings/s published", f"{rate:,.0f}")
     t.add_row("readings received by controller", f"{ingest.stats.readings:,}")
     t.add_row("readings stored (InfluxDB count)", f"{stored:,}")
-    t.add_row(
-        "writer: lines written / spooled",
-        f"{ingest.writer.stats.lines_written:,} / {ingest.writer.stats.lines_spooled:,}",
-    )
+    w = ingest.writer.stats
+    t.add_row("writer: lines written / spooled", f"{w.lines_written:,} / {w.lines_spooled:,}")
     t.add_row("gateway outbox (batches waiting)", str(sum(len(g.link.outbox) for g in gws)))
-    t.add_row("malformed messages", str(ingest.stats.malformed))
-    t.add_row("telemetry seq gaps", str(ingest.stats.gaps))
-    return t
+    t.add_row("malformed messages / seq gaps", f"{ingest.stats.malformed} / {ingest.stats.gaps}")
+    t.add_row("open alarms", str(len(svc.registry.open_alarms(DEMO_SITE))))
+    per = Table(title="gateways")
+    for col in ("gateway", "zone", "mode", "mean arc level", "boosted", "presence", "frames"):
+        per.add_column(col, justify="left" if col in ("gateway", "zone", "mode") else "right")
+    for g, d in zip(gws, site, strict=True):
+        r = g.runner
+        assert r is not None
+        levels = list(r.commanded.values())
+        per.add_row(
+            d.id,
+            d.zone,
+            r.mode,
+            f"{sum(levels) / len(levels):.0f}" if levels else "-",
+            str(len(r.boosts)),
+            str(g.presence_events),
+            str(r.frames_sent),
+        )
+    return Group(t, per)
 
 
 def _print_summary(s: dict, influx_url: str) -> None:
