@@ -5,6 +5,12 @@ The driver is the only place with a clock (``loop.time()``) and file descriptors
 ``line_rate`` (bytes per second, e.g. ``115200 / 10`` for 115200 baud 8N1) it also emulates the
 serial line's speed: received bytes are handed to the endpoint only when they would have
 finished arriving, and written bytes leave no faster than the line carries them.
+
+When emulating, the endpoint sees the emulated timeline: a frame arrives at the moment its last
+byte would have, a timer fires at the moment it was set for, even if the event loop ran the
+callback a little later (a loaded machine, the selector's millisecond rounding). Otherwise
+every emulated step (line in, DALI bus time, line out) would add the loop's lateness, which a
+real board with its own clock does not have.
 """
 
 from __future__ import annotations
@@ -66,7 +72,8 @@ class LineDriver:
         self._timer: asyncio.TimerHandle | None = None
         self._rx_free_at = 0.0
         self._tx_free_at = 0.0
-        self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._outbox: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue()
+        self._virtual = 0.0
         self._writer: asyncio.Task[None] | None = None
         self._reading = False
         self._writing = False
@@ -83,15 +90,24 @@ class LineDriver:
         self._writer = asyncio.create_task(self._write_loop(), name="firmware-bridge-writer")
         self.step()
 
-    def step(self) -> None:
+    def step(self, at: float | None = None) -> None:
         """Let the owner react, flush output and re-arm the timer (call after any change)."""
         if self._closed:
             return
-        self.on_step(self.now())
+        now = self._time(at)
+        self.on_step(now)
         data = self.endpoint.data_to_send()
         if data:
-            self._outbox.put_nowait(data)
+            self._outbox.put_nowait((data, now))
         self._arm_timer()
+
+    def _time(self, at: float | None) -> float:
+        """The time the endpoint sees: real time, or when emulating, the emulated moment
+        ``at`` of the event (never earlier than one already used)."""
+        if self.line_rate is None:
+            return self.now()
+        self._virtual = max(self._virtual, self.now() if at is None else at)
+        return self._virtual
 
     async def close(self) -> None:
         """Stop all activity (the port itself is closed by its owner)."""
@@ -146,8 +162,9 @@ class LineDriver:
     def _deliver(self, data: bytes, at: float) -> None:
         if self._closed:
             return
-        self.endpoint.receive_data(data, max(at, self.now()))
-        self.step()
+        now = self._time(at)
+        self.endpoint.receive_data(data, now)
+        self.step(now)
 
     def _arm_timer(self) -> None:
         deadline = self.endpoint.next_deadline()
@@ -157,24 +174,25 @@ class LineDriver:
             self._timer.cancel()
             self._timer = None
         if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+            self._timer = self._loop.call_at(deadline, self._on_timer, deadline)
 
-    def _on_timer(self) -> None:
+    def _on_timer(self, deadline: float) -> None:
         self._timer = None
         if self._closed:
             return
-        self.endpoint.poll(self.now())
-        self.step()
+        now = self._time(deadline)
+        self.endpoint.poll(now)
+        self.step(now)
 
     async def _write_loop(self) -> None:
         while True:
-            data = await self._outbox.get()
+            data, at = await self._outbox.get()
             self._writing = True
             try:
                 while not self._outbox.empty():
-                    data += self._outbox.get_nowait()
+                    data += self._outbox.get_nowait()[0]
                 if self.line_rate is not None:
-                    start = max(self._tx_free_at, self.now())
+                    start = max(self._tx_free_at, at)
                     self._tx_free_at = start + len(data) / self.line_rate
                     await asyncio.sleep(self._tx_free_at - self.now())
                 try:
