@@ -129,7 +129,8 @@ class BoardConnection:
         if self._events.full():
             self._events.get_nowait()
         self._events.put_nowait(None)  # ends bus_events() iterations
-        await asyncio.to_thread(self.port.close)
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(self.port.close)
 
     @property
     def is_up(self) -> bool:

@@ -109,6 +109,8 @@ class PtyPort:
             view = view[n:]
 
     def close(self) -> None:
-        """See :class:`Port`."""
-        os.close(self.master)
-        os.close(self._slave)
+        """See :class:`Port` (closing twice is harmless)."""
+        if self.master >= 0:
+            os.close(self.master)
+            os.close(self._slave)
+            self.master = self._slave = -1
