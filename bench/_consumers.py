@@ -72,20 +72,27 @@ async def run_lykta(a: argparse.Namespace) -> None:
             detect_gaps=not a.no_gaps,
         )
         async with ingest:
-            await ingest.wait_connected(30)
+            try:
+                await ingest.wait_connected(a.connect_timeout)
+            except TimeoutError:
+                _emit(error=f"not subscribed within {a.connect_timeout:.0f} s", hwm_kb=vm_hwm_kb(),
+                      messages=ingest.stats.messages)
+                raise SystemExit(1) from None
             _emit(ready=True)
-            stored, t_stored, next_status = 0, time.time(), 0.0
+            stored, t_stored, next_status, held_max = 0, time.time(), 0.0, 0
             while not stop.is_set():
                 # Poll often so t_stored is exact to ~20 ms; report less often.
                 s = ingest.stats
                 if s.readings_committed != stored:
                     stored, t_stored = s.readings_committed, time.time()
                 now = time.monotonic()
+                held_max = max(held_max, _held(ingest))
                 if now >= next_status:
                     next_status = now + STATUS_S
                     _emit(messages=s.messages, readings=s.readings, stored=stored,
                           t_stored=t_stored, malformed=s.malformed, gaps=s.gaps,
-                          queued=writer.stats.queued_lines, hwm_kb=vm_hwm_kb())
+                          queued=writer.stats.queued_lines, hwm_kb=vm_hwm_kb(),
+                          held_max=held_max)
                 try:
                     async with asyncio.timeout(0.02):
                         await stop.wait()
@@ -94,7 +101,21 @@ async def run_lykta(a: argparse.Namespace) -> None:
         s = ingest.stats
     _emit(messages=s.messages, readings=s.readings, stored=s.readings_committed,
           t_stored=t_stored, malformed=s.malformed, gaps=s.gaps, queued=0,
-          hwm_kb=vm_hwm_kb(), final=True)
+          hwm_kb=vm_hwm_kb(), held_max=held_max, final=True)
+
+
+def _held(ingest: object) -> int:
+    """Messages the broker sent that the controller has not acknowledged yet: those waiting
+    in aiomqtt's queue plus those taken but not committed. Receive Maximum should bound it.
+    (Reads Ingest's client, a private attribute: an instrument, not an interface; 0 if
+    it is not there.)"""
+    client = getattr(ingest, "_client", None)
+    stats = ingest.stats  # type: ignore[attr-defined]
+    uncommitted = (stats.readings - stats.readings_committed) // 100
+    try:
+        return len(client.messages) + uncommitted if client is not None else uncommitted
+    except (AttributeError, TypeError):
+        return uncommitted
 
 
 # -- ceiling and naive (paho, threads) ---------------------------------------------------
@@ -257,6 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--spool", help="lykta: the writer's spool directory")
     p.add_argument("--no-gaps", action="store_true", help="lykta: detect_gaps=False")
     p.add_argument("--profile", help="lykta: write cProfile stats to this file")
+    p.add_argument("--connect-timeout", type=float, default=30.0,
+                   help="lykta: give up if not subscribed within this many seconds")
     p.add_argument("--messages", type=int, default=0, help="ceiling/naive: messages expected")
     p.add_argument("--readings", type=int, default=100, help="ceiling/naive: per message")
     a = p.parse_args(argv)

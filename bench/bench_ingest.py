@@ -21,13 +21,15 @@ loss by an InfluxQL ``count`` in a fresh database against the readings published
 
 ``./run.sh bench ingest`` runs the full benchmark (about 6-8 minutes); for a smoke run:
 ``LYKTA_BENCH_QUICK=1 ./run.sh bench ingest`` or
-``.venv/bin/python -m bench.bench_ingest --quick [--overload-seconds S] [--profile]``.
+``.venv/bin/python -m bench.bench_ingest --quick [--overload-seconds S] [--overload-rate R]
+[--profile]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import os
 import pstats
@@ -48,6 +50,7 @@ import httpx
 
 from bench._consumers import vm_hwm_kb
 from controller.datamodel import LUMINAIRE
+from controller.ingest import Ingest
 from lykta.stack import LocalStack, StackInfo
 
 READINGS = 100  # luminaire readings per telemetry batch
@@ -57,7 +60,9 @@ GOAL_VS_CEILING = 0.5
 GOAL_VS_NAIVE = 5.0
 GOAL_ABSOLUTE = 100_000
 RSS_LIMIT_KB = 1 << 20  # 1 GiB
+RECEIVE_MAX = inspect.signature(Ingest).parameters["receive_maximum"].default
 IDLE_GIVE_UP_S = 20.0  # nothing stored for this long after publishing ended: report the loss
+RESTART_WITHIN_S = 120.0  # the restarted controller must be subscribed by then
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +76,15 @@ class Plan:
     overload_s: float
 
 
-FULL = Plan(runs=3, lykta_messages=150, naive_readings=5_000, split_messages=100, overload_s=120)
+FULL = Plan(runs=3, lykta_messages=300, naive_readings=5_000, split_messages=100, overload_s=120)
 QUICK = Plan(runs=1, lykta_messages=30, naive_readings=2_000, split_messages=25, overload_s=15)
 
 
 # -- processes -----------------------------------------------------------------------------
+
+
+class NotReady(RuntimeError):
+    """A consumer process that did not get subscribed (the message says why)."""
 
 
 class Child:
@@ -112,8 +121,8 @@ class Child:
         while not self.ready.wait(0.1):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError(f"bench_ingest: {self.name} did not become ready "
-                                   f"(exit code {self.proc.returncode})")
+                why = self.last.get("error", f"exit code {self.proc.returncode}")
+                raise NotReady(f"{self.name} did not become ready: {why}")
         return self
 
     def stop(self, within_s: float = 60.0) -> dict:
@@ -163,19 +172,21 @@ class Bench:
     def site(self) -> str:
         return f"bench{uuid.uuid4().hex[:8]}"
 
-    def consumer(self, mode: str, site: str, db: str, *extra: str) -> Child:
+    def consumer(self, mode: str, site: str, db: str, *extra: str, within_s: float = 60) -> Child:
         """Start a consumer process (see :mod:`bench._consumers`) and wait until subscribed."""
         argv = ["-m", "bench._consumers", mode, "--port", str(self.stack.mqtt_port),
-                "--site", site, "--influx", self.stack.influx_url, "--db", db, *extra]
+                "--site", site, "--influx", self.stack.influx_url, "--db", db,
+                "--connect-timeout", str(within_s - 5), *extra]
         c = Child(argv, f"{mode} consumer")
         self.children.append(c)
-        return c.wait_ready()
+        return c.wait_ready(within_s)
 
-    def lykta(self, site: str, db: str, client_id: str, *extra: str) -> Child:
+    def lykta(self, site: str, db: str, client_id: str, *extra: str,
+              within_s: float = 60) -> Child:
         """Start a controller ingest process with a persistent session under ``client_id``."""
         spool = self.tmp / f"spool-{client_id}"
         return self.consumer("lykta", site, db, "--client-id", client_id, "--spool", str(spool),
-                             *extra)
+                             *extra, within_s=within_s)
 
     def publish(self, site: str, gateways: int, *how: str) -> list[Child]:
         """Start the publisher processes for ``gateways`` gateways (``how``: the mode)."""
@@ -316,8 +327,10 @@ class Overload:
     stored: int
     drain_s: float  # from the end of publishing to the last reading stored
     hwm_kb: list[int]  # peak RSS of each controller incarnation
+    held_max: list[int]  # most messages held unacknowledged, each incarnation
     broker_hwm_kb: int
     gaps: int
+    restart_error: str  # empty when the restarted controller got subscribed
 
 
 def part_overload(b: Bench, rate: float, seconds: float) -> Overload:
@@ -332,29 +345,37 @@ def part_overload(b: Bench, rate: float, seconds: float) -> Overload:
     ctl.kill()
     print(f"  killed the controller after {seconds / 2:.0f} s "
           f"(it had stored {ctl.last.get('stored', 0):,}); restarting it", flush=True)
-    hwm = [ctl.max_hwm_kb]
+    hwm, held = [ctl.max_hwm_kb], [ctl.last.get("held_max", 0)]
     time.sleep(1.0)  # a real restart takes a moment; the backlog grows in the broker meanwhile
-    ctl = b.lykta(site, db, client_id)
+    restart_error = ""
+    try:
+        ctl = b.lykta(site, db, client_id, within_s=RESTART_WITHIN_S)
+    except NotReady as e:
+        restart_error = str(e)
+        print(f"  restart FAILED: {e}", flush=True)
+        failed = b.children[-1]
+        hwm.append(failed.max_hwm_kb or failed.last.get("hwm_kb", 0))
     pub = b.published(pubs)
-    # The restarted process only sees what was not acknowledged before the kill; wait until
-    # it stops making progress, then count what InfluxDB holds.
-    give_up = time.monotonic() + max(120.0, 3 * seconds)
-    stored = 0
-    while time.monotonic() < give_up:
-        before = ctl.last.get("stored", 0)
-        time.sleep(3.0)
-        if ctl.last.get("stored", 0) == before and ctl.last.get("queued", 1) == 0:
-            stored = b.count(db)
-            if stored >= pub.readings:
-                break
-    last = ctl.stop()
-    hwm.append(ctl.max_hwm_kb)
+    last: dict = {}
+    if not restart_error:
+        # The restarted process only sees what was not acknowledged before the kill; wait
+        # until it stops making progress, then count what InfluxDB holds.
+        give_up = time.monotonic() + max(120.0, 3 * seconds)
+        while time.monotonic() < give_up:
+            before = ctl.last.get("stored", 0)
+            time.sleep(3.0)
+            if ctl.last.get("stored", 0) == before and ctl.last.get("queued", 1) == 0:
+                if b.count(db) >= pub.readings:
+                    break
+        last = ctl.stop()
+        hwm.append(ctl.max_hwm_kb)
+        held.append(last.get("held_max", 0))
     stored = b.count(db)
     broker_hwm = vm_hwm_kb(b.stack.mqtt.pid)
     b.drop(db)
     return Overload(rate, seconds, pub.readings, stored,
-                    max(0.0, last.get("t_stored", pub.t_last) - pub.t_last), hwm, broker_hwm,
-                    last.get("gaps", 0))
+                    max(0.0, last.get("t_stored", pub.t_last) - pub.t_last), hwm, held, broker_hwm,
+                    last.get("gaps", 0), restart_error)
 
 
 def _profile(b: Bench, plan: Plan) -> None:
@@ -393,6 +414,8 @@ def main(argv: list[str] | None = None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smoke run: small loads, one run each")
     p.add_argument("--overload-seconds", type=float, help="overload duration (120; quick 15)")
+    p.add_argument("--overload-rate", type=float,
+                   help="offered readings/s in the overload (default: 1.5 x the measured rate)")
     p.add_argument("--profile", action="store_true", help="add a cProfile'd controller run")
     a = p.parse_args(argv or [])
     quick = a.quick or os.environ.get("LYKTA_BENCH_QUICK") == "1"
@@ -409,7 +432,7 @@ def main(argv: list[str] | None = None) -> None:
         naive = statistics.median(r.rate for r in runs["naive"])
         split = part_split(b, plan)
         print(f"  two controllers: {split.per_process} stored of {split.published:,}", flush=True)
-        over = part_overload(b, 1.5 * lykta, overload_s)
+        over = part_overload(b, a.overload_rate or 1.5 * lykta, overload_s)
         if a.profile:
             _profile(b, plan)
     lossless = all(r.stored == r.published for rs in runs.values() for r in rs)
@@ -431,7 +454,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{f'{split.stored:,} / {split.published:,}':>24s}  "
           f"equal: {_ok(split.stored == split.published)}")
     print(f"{'overload: offered, duration':44s} "
-          f"{f'{over.offered:,.0f} rdg/s, {over.seconds:.0f} s':>24s}  (1.5 x sustained)")
+          f"{f'{over.offered:,.0f} rdg/s, {over.seconds:.0f} s':>24s}  "
+          f"({over.offered / lykta:.1f} x sustained)")
     print(f"{'overload + kill -9/restart: stored / published':44s} "
           f"{f'{over.stored:,} / {over.published:,}':>24s}  "
           f"equal: {_ok(over.stored == over.published)}")
@@ -439,8 +463,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'overload: controller peak RSS (each process)':44s} "
           f"{' / '.join(f'{k / 1024:.0f}' for k in over.hwm_kb):>20s} MiB  "
           f"< 1024: {_ok(0 < peak < RSS_LIMIT_KB)}")
+    print(f"{'overload: most messages held unacknowledged':44s} "
+          f"{' / '.join(f'{k:,}' for k in over.held_max):>24s}  (Receive Maximum {RECEIVE_MAX:,})")
     print(f"{'overload: broker peak RSS':44s} {over.broker_hwm_kb / 1024:20.0f} MiB")
     print(f"{'overload: seq gaps seen after the restart':44s} {over.gaps:24d}")
+    if over.restart_error:
+        print(f"overload: the restarted controller FAILED: {over.restart_error}")
     size = plan.lykta_messages * GATEWAYS * READINGS
     print(f"(lykta/ceiling: median of {plan.runs} run(s) of {size:,} readings each; naive: "
           f"1 run of {runs['naive'][0].published:,}; load average "
