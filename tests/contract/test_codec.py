@@ -177,5 +177,6 @@ def test_the_published_schema_in_docs_is_current() -> None:
         (Path(__file__).parents[2] / "docs" / "contract.schema.json").read_text()
     )
     assert published == json.loads(json.dumps(schema())), (
-        "docs/contract.schema.json is stale: run `lykta contract schema -o docs/contract.schema.json`"
+        "docs/contract.schema.json is stale: "
+        "run `lykta contract schema -o docs/contract.schema.json`"
     )
