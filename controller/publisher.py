@@ -46,9 +46,11 @@ class Publisher:
         client, self._client = self._client, None
         if client is not None:
             try:
-                await client.__aexit__(None, None, None)
-            except aiomqtt.MqttError:
-                pass
+                # aiomqtt waits without a limit for the broker to close the connection
+                async with asyncio.timeout(5):
+                    await client.__aexit__(None, None, None)
+            except (aiomqtt.MqttError, TimeoutError) as e:
+                log.warning("closing the MQTT connection: %r", e)
 
     async def _connect(self) -> aiomqtt.Client:
         client = make_client(self.mqtt, self.client_id)

@@ -93,7 +93,8 @@ class ControllerService:
         self.ingest = Ingest(config.mqtt, self.site, self.writer, clock=clock, observer=self)
         self.strategy: Strategy | None = None
         self._version: int | None = None
-        self._changes: asyncio.Queue[AlarmChange] = asyncio.Queue()
+        self._changes: asyncio.Queue[AlarmChange | None] = asyncio.Queue()  # None: stop
+        self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[Any]] = set()  # command results being recorded
         self._stack = contextlib.AsyncExitStack()
@@ -142,11 +143,20 @@ class ControllerService:
 
     async def close(self) -> None:
         """Stop ticking, flush alarm changes, stop ingest, close the connections."""
+        # The sink stops at a sentinel and the ticker at a flag rather than by cancellation
+        # alone: on Python 3.11 a cancel can be swallowed by a wait_for inside aiomqtt that
+        # finishes at the same moment, and the task would then wait forever.
+        self._stopping = True
+        self._changes.put_nowait(None)
         for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+            if t.get_name() == "controller-tick":
+                t.cancel()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=10)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
         self._tasks = []
         await self._flush_changes()
         await self._stack.aclose()
@@ -370,6 +380,8 @@ class ControllerService:
     async def _alarm_sink(self) -> None:
         while True:
             ch = await self._changes.get()
+            if ch is None:
+                return
             try:
                 await self._store_change(ch)
             except Exception:  # a failed store must not stop alarm handling
@@ -378,6 +390,8 @@ class ControllerService:
     async def _flush_changes(self) -> None:
         while not self._changes.empty():
             ch = self._changes.get_nowait()
+            if ch is None:
+                continue
             with contextlib.suppress(Exception):
                 await self._store_change(ch)
         for t in list(self._pending):
@@ -431,9 +445,10 @@ class ControllerService:
             self.notifier.notify("WATCHDOG=1")
 
     async def _ticker(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.config.tick_s)
-            await self.tick()
+            if not self._stopping:
+                await self.tick()
 
 
 async def run(config: ControllerConfig) -> None:
