@@ -292,3 +292,52 @@ def test_restore_clears_instead_of_raising_again(site_map: SiteMap) -> None:
     assert eng.on_telemetry("gw-centrum", batch(NIGHT, reading("STR-002", NIGHT, status=2))) == []
     [ch] = eng.on_telemetry("gw-centrum", batch(NIGHT + 1, reading("STR-002", NIGHT + 1)))
     assert not ch.active
+
+
+readings_st = st.lists(
+    st.tuples(
+        st.sampled_from([0, 100, 170, 200, 254]),  # arc level
+        st.floats(0, 80),  # power
+        st.sampled_from([0, 0, 0, 1, 2, 4]),  # status byte
+        st.integers(0, 20 * 3600_000),  # offset from NIGHT: night, morning, day
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(readings=readings_st)
+def test_engine_changes_alternate_per_alarm(site_map: SiteMap, readings) -> None:
+    """Invariant: for every (kind, source) the changes the engine reports alternate raise,
+    clear, raise, … starting with a raise, and the engine's active set matches the last one."""
+    eng = AlarmEngine(AlarmRules(), site_map)
+    last: dict[tuple, bool] = {}
+    for level, power, status, offset in readings:
+        ts = NIGHT + offset
+        b = batch(ts, reading("SDL-003", ts, level=level, power=power, status=status))
+        for ch in eng.on_telemetry("gw-soderleden", b):
+            key = (ch.kind, ch.source)
+            assert ch.active is not last.get(key, False), f"{key} repeated {ch.active}"
+            assert ch.priority == 3 and ch.zone == "soderleden"  # a motorised road
+            last[key] = ch.active
+    assert {k for k, v in last.items() if v} == set(eng.active())
+
+
+@settings(max_examples=60, deadline=None)
+@given(deviations=st.lists(st.floats(0.21, 0.49), min_size=1, max_size=40))
+def test_power_wandering_inside_the_energy_band_never_flaps(site_map: SiteMap, deviations):
+    """Invariant: measured power whose deviation stays between the clear (0.2) and raise (0.5)
+    thresholds neither raises nor clears the energy anomaly, whatever its history."""
+    rules = AlarmRules(energy_tolerance_w=0.0)
+    rated = site_map.luminaires["SDL-001"].rated_power_w
+    exp = expected_power_w(rated, 254)
+    for start_active in (False, True):
+        eng = AlarmEngine(rules, site_map)
+        if start_active:
+            eng.restore([("energy_anomaly", "SDL-001")])
+        for i, d in enumerate(deviations):
+            power = exp * (1 + d if i % 2 else 1 - d)
+            b = batch(NIGHT + i, reading("SDL-001", NIGHT + i, power=power))
+            assert [c for c in eng.on_telemetry("gw-soderleden", b)
+                    if c.kind is AlarmKind.ENERGY_ANOMALY] == []  # fmt: skip
+        assert ((AlarmKind.ENERGY_ANOMALY, "SDL-001") in eng.active()) is start_active
