@@ -480,6 +480,17 @@ class AlarmEngine:
             lost = k is EventKind.DALI_COMM_LOSS
             msg = "no DALI answer" if lost else "answers again"
             self._force(out, AlarmKind.NOT_RESPONDING, src, gateway, lost, ts, msg)
+        elif k is EventKind.PROGRAM_APPLIED and isinstance(event.detail.get("hash"), str):
+            self.reported_hash[gateway] = event.detail["hash"]
+            out += self._drift(gateway, ts)
+        elif k is EventKind.PROGRAM_REJECTED:
+            exp = self.expected_hash.get(gateway)
+            if exp is not None and self.reported_hash.get(gateway) != exp[0]:
+                # no need to wait for the grace time: the gateway said no (bad signature,
+                # wrong site, expired)
+                reason = event.detail.get("reason", "no reason given")
+                self._force(out, AlarmKind.PROGRAM_DRIFT, gateway, gateway, True, ts,
+                            f"gateway rejected the program: {reason}")  # fmt: skip
         return out
 
     def expect_program(self, gateway: str, program_hash: str, published_ms: int) -> None:

@@ -341,3 +341,18 @@ def test_power_wandering_inside_the_energy_band_never_flaps(site_map: SiteMap, d
             assert [c for c in eng.on_telemetry("gw-soderleden", b)
                     if c.kind is AlarmKind.ENERGY_ANOMALY] == []  # fmt: skip
         assert ((AlarmKind.ENERGY_ANOMALY, "SDL-001") in eng.active()) is start_active
+
+
+def test_program_events_decide_drift_at_once(site_map: SiteMap) -> None:
+    eng = AlarmEngine(AlarmRules(drift_grace_s=600), site_map)
+    eng.on_gateway("gw-ektorp", State(online=True, bdseq=0, program_hash="old"), True, NIGHT)
+    eng.expect_program("gw-ektorp", "new", NIGHT)
+    rejected = Event(ts=NIGHT + 5, kind=EventKind.PROGRAM_REJECTED, source="gw-ektorp",
+                     detail={"reason": "bad signature", "version": "abc"})  # fmt: skip
+    [ch] = eng.on_event("gw-ektorp", rejected)
+    assert ch.kind is AlarmKind.PROGRAM_DRIFT and ch.active
+    assert ch.message == "gateway rejected the program: bad signature"
+    applied = Event(ts=NIGHT + 9, kind=EventKind.PROGRAM_APPLIED, source="gw-ektorp",
+                    detail={"version": "abc", "hash": "new"})  # fmt: skip
+    [ch] = eng.on_event("gw-ektorp", applied)
+    assert ch.kind is AlarmKind.PROGRAM_DRIFT and not ch.active
