@@ -144,6 +144,15 @@ async def test_run_serves_the_api_and_applies_the_initial_strategy(
             [v] = r.json()
             assert v["applied_ts"] is not None and v["author"] == "controller"
             assert (await client.get("/openapi.json")).status_code == 200
+        # `lykta alarms` from another machine, through the API
+        cli = CliRunner()
+        url = f"http://127.0.0.1:{port}"
+        r = await asyncio.to_thread(cli.invoke, app, ["alarms", "--url", url, "--token", token])
+        assert r.exit_code == 0 and "0 open alarm(s)" in r.output, r.output
+        r = await asyncio.to_thread(cli.invoke, app, ["alarms", "--url", url, "--token", "bad"])
+        assert r.exit_code == 1 and "HTTP 401: unknown or revoked token" in r.output
+        r = await asyncio.to_thread(cli.invoke, app, ["alarms"])
+        assert r.exit_code == 2 and "give --config" in r.output
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
