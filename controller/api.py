@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from controller.incidents import IncidentError, Point, luminaires_within
 from controller.registry import RegistryError, Role
+from lykta.contract import CommandName
 from lykta.contract.topics import TopicError, check_id
 from lykta.strategy import CompileError, Strategy, StrategyError, estimate_energy, preview_night
 from lykta.strategy.model import parse_strategy
@@ -93,7 +94,7 @@ class CommandRequest(_Body):
     """A command to one gateway (``args`` as the gateway expects them)."""
 
     gateway: str
-    name: str = Field(min_length=1, max_length=64)
+    name: CommandName
     args: dict[str, Any] = {}
     ttl_s: int | None = Field(None, ge=1, le=3600)
 

@@ -39,7 +39,16 @@ from controller.ingest import Ingest
 from controller.programs import ProgramDistributor
 from controller.publisher import Publisher
 from controller.registry import Registry
-from lykta.contract import Command, CommandResult, Event, State, TelemetryBatch, Topic, TopicKind
+from lykta.contract import (
+    Command,
+    CommandName,
+    CommandResult,
+    Event,
+    State,
+    TelemetryBatch,
+    Topic,
+    TopicKind,
+)
 from lykta.contract import encode as encode_message
 from lykta.contract.topics import CONTROLLER_ID
 from lykta.mqtt import publish_properties
@@ -317,7 +326,7 @@ class ControllerService:
         commands = []
         for gw, arg_list in per_gw.items():
             for args in arg_list:
-                cmd = await self.send_command(gw, "override", args, actor)
+                cmd = await self.send_command(gw, CommandName.OVERRIDE, args, actor)
                 commands.append(cmd.id)
                 self.engine.exempt(args["luminaires"], until)
         await asyncio.to_thread(
@@ -340,7 +349,7 @@ class ControllerService:
         gws: dict[str, list[str]] = row["gateways"]
         for gw, ids in gws.items():
             for ov_id in ids:
-                await self.send_command(gw, "cancel_override", {"id": ov_id}, actor)
+                await self.send_command(gw, CommandName.CANCEL_OVERRIDE, {"id": ov_id}, actor)
         await asyncio.to_thread(
             self.registry.audit, actor, f"{kind}_cancel", f"{kind}/{override}", {}, now
         )

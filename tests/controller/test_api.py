@@ -123,6 +123,8 @@ async def test_precise_errors(api: httpx.AsyncClient, tokens) -> None:
     assert r.status_code == 422 and "not a valid id" in r.json()["detail"]
     r = await api.post("/api/v1/commands", json={"gateway": "gw-x", "name": "rebirth"}, headers=op)
     assert r.status_code == 404
+    r = await api.post("/api/v1/commands", json={"gateway": "gw-x", "name": "reboot"}, headers=op)
+    assert r.status_code == 422 and "rebirth" in r.text  # names the commands there are
     r = await api.post("/api/v1/commands", json={"gateway": "gw-x", "nam": "rebirth"}, headers=op)
     assert r.status_code == 422  # pydantic names the unknown and the missing field
     v = await _upload(api, op)
