@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import sdnotify
 
 from controller.alarms import AlarmChange, AlarmEngine, SiteMap
@@ -40,6 +39,7 @@ from controller.programs import ProgramDistributor
 from controller.publisher import Publisher
 from controller.registry import Registry
 from lykta.contract import (
+    AlarmNotice,
     Command,
     CommandName,
     CommandResult,
@@ -60,20 +60,6 @@ log = logging.getLogger("lykta.controller")
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class AlarmNotice(msgspec.Struct, kw_only=True):
-    """What the controller publishes on ``_controller/event`` when an alarm changes."""
-
-    type: str = "alarm"
-    kind: str
-    source: str
-    gateway: str | None
-    zone: str | None
-    priority: int
-    active: bool
-    ts: int
-    message: str
 
 
 class ControllerService:
@@ -432,7 +418,7 @@ class ControllerService:
         with contextlib.suppress(Exception):  # stored already; the notice is best effort
             await self.publisher.publish(
                 str(Topic(self.site, CONTROLLER_ID, TopicKind.EVENT)),
-                msgspec.json.encode(notice),
+                encode_message(notice),
                 qos=1,
                 timeout_s=2.0,
             )

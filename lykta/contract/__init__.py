@@ -6,6 +6,7 @@ nothing else defines a topic string or a payload field.
 
 from lykta.contract.codec import ContractError, decode, encode, schema
 from lykta.contract.messages import (
+    AlarmNotice,
     Command,
     CommandName,
     CommandResult,
@@ -21,6 +22,7 @@ from lykta.contract.program import Program
 from lykta.contract.topics import Topic, TopicError, TopicKind
 
 __all__ = [
+    "AlarmNotice",
     "Command",
     "CommandName",
     "CommandResult",

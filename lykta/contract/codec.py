@@ -6,9 +6,16 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from lykta.contract.messages import Command, CommandResult, Event, State, TelemetryBatch
+from lykta.contract.messages import (
+    AlarmNotice,
+    Command,
+    CommandResult,
+    Event,
+    State,
+    TelemetryBatch,
+)
 from lykta.contract.program import Program
-from lykta.contract.topics import ROOT, TopicKind
+from lykta.contract.topics import CONTROLLER_ID, ROOT, TopicKind
 
 T = TypeVar("T")
 
@@ -74,14 +81,14 @@ def _split(msg: str) -> tuple[str, str]:
 
 
 def schema() -> dict[str, Any]:
-    """JSON Schema (draft 2020-12) of every payload type, keyed by topic kind."""
-    kinds = list(PAYLOAD_TYPES)
-    schemas, components = msgspec.json.schema_components([PAYLOAD_TYPES[k] for k in kinds])
+    """JSON Schema (draft 2020-12) of every payload, keyed by topic."""
+    topics = {f"{ROOT}/{{site}}/{{gateway}}/{k.value}": t for k, t in PAYLOAD_TYPES.items()}
+    topics[f"{ROOT}/{{site}}/{CONTROLLER_ID}/{TopicKind.STATE.value}"] = State
+    topics[f"{ROOT}/{{site}}/{CONTROLLER_ID}/{TopicKind.EVENT.value}"] = AlarmNotice
+    schemas, components = msgspec.json.schema_components(list(topics.values()))
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Lykta wire contract v1",
-        "topics": {
-            f"{ROOT}/{{site}}/{{gateway}}/{k.value}": s for k, s in zip(kinds, schemas, strict=True)
-        },
+        "topics": dict(zip(topics, schemas, strict=True)),
         "$defs": components,
     }

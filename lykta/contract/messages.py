@@ -135,3 +135,19 @@ class CommandResult(Base):
     ok: bool
     detail: str = ""
     data: dict[str, Any] = {}
+
+
+class AlarmNotice(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Published by the controller on ``lykta/v1/{site}/_controller/event`` (QoS 1) when an
+    alarm is raised or cleared; ``priority`` 1 is most urgent (safety routes, exposed places).
+    Every field is always present (no defaults omitted), so subscribers can switch on ``type``."""
+
+    type: str = "alarm"
+    kind: str
+    source: str
+    gateway: str | None
+    zone: str | None
+    priority: int
+    active: bool
+    ts: Ms
+    message: str

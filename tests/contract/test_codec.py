@@ -166,7 +166,7 @@ def test_bad_topics_are_rejected(bad: str) -> None:
 
 def test_schema_covers_every_topic() -> None:
     s = schema()
-    assert len(s["topics"]) == len(PAYLOAD_TYPES)
+    assert len(s["topics"]) == len(PAYLOAD_TYPES) + 2  # + the controller's state and alarms
     assert "TelemetryBatch" in s["$defs"] and "Program" in s["$defs"]
 
 
