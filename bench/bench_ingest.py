@@ -17,9 +17,11 @@ loss by an InfluxQL ``count`` in a fresh database against the readings published
 5. overload: 1.5 x the measured sustained rate for ``--overload-seconds``; the controller is
    killed with SIGKILL half way and started again with the same client id (its persistent
    session holds the backlog); every reading must be stored once, and the controller's peak
-   RSS (``VmHWM``) stay below 1 GiB.
+   RSS (``VmHWM``) stay below 1 GiB. Also shown: the most messages the controller held
+   unacknowledged (aiomqtt's queue plus those not yet committed) against the Receive Maximum
+   it asked for: the broker is supposed to bound it, Mosquitto 2.0.11 does not.
 
-``./run.sh bench ingest`` runs the full benchmark (about 6-8 minutes); for a smoke run:
+``./run.sh bench ingest`` runs the full benchmark (about 5 minutes); for a smoke run:
 ``LYKTA_BENCH_QUICK=1 ./run.sh bench ingest`` or
 ``.venv/bin/python -m bench.bench_ingest --quick [--overload-seconds S] [--overload-rate R]
 [--profile]``.
