@@ -73,7 +73,11 @@ async def run_lykta(a: argparse.Namespace) -> None:
         )
         async with ingest:
             try:
-                await ingest.wait_connected(a.connect_timeout)
+                # Up = subscribed, or already ingesting what its resumed session delivers (the
+                # SUBACKs of a restarted controller may queue behind that backlog).
+                async with asyncio.timeout(a.connect_timeout):
+                    while not (ingest.connected.is_set() or ingest.stats.messages):
+                        await asyncio.sleep(0.05)
             except TimeoutError:
                 _emit(error=f"not subscribed within {a.connect_timeout:.0f} s", hwm_kb=vm_hwm_kb(),
                       messages=ingest.stats.messages)
