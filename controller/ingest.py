@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -50,6 +51,10 @@ from lykta.mqtt import ack, make_client, publish_properties
 log = logging.getLogger("lykta.controller.ingest")
 
 REBIRTH_EXPIRY_S = 60
+# Mosquitto 2.0 stops honouring Receive Maximum once PUBACKs flow and sends up to
+# max_queued_messages more: past this many waiting messages the client stops reading its
+# socket, so TCP pushes back on the broker instead of the backlog filling our memory.
+INCOMING_HIGH_WATER = 1000
 
 
 def _now_ms() -> int:
@@ -170,22 +175,26 @@ class Ingest:
                 # acknowledge only what is stored (see module doc)
                 manual_ack=True,
                 receive_maximum=self.receive_maximum,
+                incoming_high_water=INCOMING_HIGH_WATER,
             )
             try:
                 async with client:
                     self._client = client
-                    await client.publish(
-                        ctl_state,
-                        encode(State(online=True, bdseq=0, ts=self.clock())),
-                        qos=1,
-                        retain=True,
-                    )
-                    for kind in (TopicKind.TELEMETRY, TopicKind.EVENT, TopicKind.CMD_RES):
-                        await client.subscribe(subscription(self.site, kind, shared=True), qos=1)
-                    await client.subscribe(subscription(self.site, TopicKind.STATE), qos=1)
-                    self.connected.set()
+                    # Consume from the first moment: a persistent session's backlog arrives
+                    # at once, and the acknowledgements of our own publish/subscribe queue
+                    # behind it.
+                    consumer = asyncio.create_task(self._consume(client), name="ingest-consume")
+                    setup = asyncio.create_task(self._setup(client, ctl_state))
+                    try:
+                        await consumer  # ends only when the link fails, or on close
+                    finally:
+                        setup.cancel()
+                        consumer.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await setup
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await consumer
                     delay = 0.5
-                    await self._consume(client)
             except aiomqtt.MqttError as e:
                 log.warning("controller: broker link lost (%s); retrying in %.1f s", e, delay)
             finally:
@@ -194,9 +203,48 @@ class Ingest:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 
+    async def _setup(self, client: aiomqtt.Client, ctl_state: str) -> None:
+        # No timeouts: behind a large backlog the broker's answers take as long as the
+        # backlog; a dead link ends the consumer, which cancels this.
+        forever = math.inf
+        await client.publish(
+            ctl_state,
+            encode(State(online=True, bdseq=0, ts=self.clock())),
+            qos=1,
+            retain=True,
+            timeout=forever,
+        )
+        for kind in (TopicKind.TELEMETRY, TopicKind.EVENT, TopicKind.CMD_RES):
+            await client.subscribe(
+                subscription(self.site, kind, shared=True), qos=1, timeout=forever
+            )
+        await client.subscribe(subscription(self.site, TopicKind.STATE), qos=1, timeout=forever)
+        self.connected.set()
+
     async def _consume(self, client: aiomqtt.Client) -> None:
+        """Decode messages into rounds; each round's lines go to the writer while the next
+        round is decoded, and its messages are acknowledged once the writer has stored them."""
         pending: list[aiomqtt.Message] = []
         lines: list[str] = []
+        rounds: asyncio.Queue[tuple[int, list[aiomqtt.Message], int]] = asyncio.Queue()
+
+        async def acknowledge() -> None:
+            while True:
+                mark, msgs, readings = await rounds.get()
+                await self.writer.committed(mark)
+                for m in msgs:
+                    ack(client, m)
+                self.stats.readings_committed = readings
+                rounds.task_done()
+
+        async def close_round() -> None:
+            nonlocal pending, lines
+            if lines:
+                await self.writer.write(lines)  # waits while the writer's queue is full
+            rounds.put_nowait((self.writer.checkpoint(), pending, self.stats.readings))
+            pending, lines = [], []
+
+        acker = asyncio.create_task(acknowledge(), name="ingest-ack")
         messages = aiter(client.messages)
         deadline = time.monotonic() + self.ack_interval_s
         # One long-lived "next message" task, never cancelled by a timeout: cancelling
@@ -218,30 +266,23 @@ class Ingest:
                     or message is None
                     or time.monotonic() >= deadline
                 ):
-                    await self._commit(client, pending, lines)
-                    pending, lines = [], []
-                    self.stats.readings_committed = self.stats.readings
+                    await close_round()
+                    if message is None:
+                        await self.writer.flush()  # idle: the open batch goes now
                 if not pending:
                     deadline = time.monotonic() + self.ack_interval_s
         except asyncio.CancelledError:
-            if pending:
-                # shutting down: store what we have, then acknowledge it
-                with contextlib.suppress(Exception):
-                    await self._commit(client, pending, lines)
-                    self.stats.readings_committed = self.stats.readings
+            # shutting down: store what we have, then acknowledge it
+            with contextlib.suppress(Exception):
+                if pending:
+                    await close_round()
+                await self.writer.flush()
+                await rounds.join()
             raise
         finally:
+            acker.cancel()
             if next_msg is not None:
                 next_msg.cancel()
-
-    async def _commit(
-        self, client: aiomqtt.Client, pending: list[aiomqtt.Message], lines: list[str]
-    ) -> None:
-        if lines:
-            await self.writer.write(lines)
-            await self.writer.flush()
-        for m in pending:
-            ack(client, m)
 
     def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> list[str]:
         """Decode one message; return its lines. Bad input is counted and logged, never fatal."""

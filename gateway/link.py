@@ -212,12 +212,14 @@ class GatewayLink:
                 async with client:
                     self._client = client
                     self.stats["connects"] += 1
+                    # Subscribe before the birth: a controller answers the birth at once
+                    # (resume, rebirth), and the answer must find us listening.
+                    await client.subscribe(self.topic(TopicKind.CMD), qos=1)
+                    await client.subscribe(self.topic(TopicKind.PROGRAM), qos=1)
                     self.stats["births"] += 1
                     await client.publish(
                         self.topic(TopicKind.STATE), encode(self._state(True)), qos=1, retain=True
                     )
-                    await client.subscribe(self.topic(TopicKind.CMD), qos=1)
-                    await client.subscribe(self.topic(TopicKind.PROGRAM), qos=1)
                     self.connected.set()
                     delay = RECONNECT_MIN_S
                     log.info("%s connected (bdseq %d)", self.gateway, self._bdseq)

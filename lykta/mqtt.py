@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from collections.abc import Callable
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -33,6 +35,7 @@ def make_client(
     receive_maximum: int | None = None,
     manual_ack: bool = False,
     timeout_s: float | None = None,
+    incoming_high_water: int | None = None,
 ) -> aiomqtt.Client:
     """An MQTT v5 client for ``cfg``. ``clean_start=False`` with ``session_expiry_s`` keeps
     the broker-side session (and its queued QoS 1 messages) across reconnects and restarts.
@@ -63,7 +66,51 @@ def make_client(
     )
     if manual_ack:
         client._client.manual_ack_set(True)  # noqa: SLF001 - aiomqtt does not expose it
+    if incoming_high_water:
+        client._queue = BackpressureQueue(client, incoming_high_water)  # noqa: SLF001
     return client
+
+
+class BackpressureQueue(asyncio.Queue):
+    """aiomqtt's incoming message queue, bounded by pausing the socket instead of dropping.
+
+    At ``high`` waiting messages it stops reading the broker's socket; at ``high // 2`` it
+    reads again. TCP flow control then holds the broker back. (aiomqtt's own bounded queue
+    drops messages when full, which a controller must never do.)
+    """
+
+    def __init__(self, client: aiomqtt.Client, high: int) -> None:
+        super().__init__()
+        self.client, self.high, self.low = client, high, high // 2
+        self._paused: tuple[int, Callable[[], None]] | None = None
+        self.pauses = 0
+
+    def put_nowait(self, item: aiomqtt.Message) -> None:
+        super().put_nowait(item)
+        if self._paused is None and self.qsize() >= self.high:
+            sock = self.client._client.socket()  # noqa: SLF001
+            if sock is None:
+                return
+            loop = asyncio.get_running_loop()
+            fd = sock.fileno()
+            try:
+                # aiomqtt registered a closure as the reader; keep it to put it back
+                callback = loop._selector.get_key(fd).data[0]._callback  # type: ignore[attr-defined]  # noqa: SLF001
+            except (AttributeError, KeyError, TypeError):
+                return  # not the selector loop we know: stay unbounded rather than break
+            loop.remove_reader(fd)
+            self._paused = (fd, callback)
+            self.pauses += 1
+
+    def get_nowait(self) -> aiomqtt.Message:
+        item = super().get_nowait()
+        if self._paused is not None and self.qsize() <= self.low:
+            fd, callback = self._paused
+            self._paused = None
+            sock = self.client._client.socket()  # noqa: SLF001
+            if sock is not None and sock.fileno() == fd:
+                asyncio.get_running_loop().add_reader(fd, callback)
+        return item
 
 
 def ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
