@@ -8,7 +8,6 @@ broker is away, telemetry keeps being read and spooled on disk.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from gateway.link import GatewayLink
+from gateway.link import GatewayLink, cancel_and_wait
 from gateway.program_runner import ProgramRunner
 from lykta.config import MqttConfig
 from lykta.contract import (
@@ -113,10 +112,7 @@ class Gateway:
     async def stop(self, *, drain_s: float = 10.0, graceful: bool = True) -> None:
         """Stop reading; give the outbox ``drain_s`` to empty; close the link."""
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._tasks = []
         if graceful and drain_s > 0:
             await self.link.drained(drain_s)

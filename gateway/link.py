@@ -49,6 +49,20 @@ RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
 
 
+async def cancel_and_wait(task: asyncio.Task, within_s: float = 5.0) -> None:
+    """Cancel ``task`` and wait for it, but not forever: on Python 3.11 a cancellation can be
+    swallowed by a ``wait_for`` inside aiomqtt that completes at the same moment (and its
+    disconnect waits for the broker without a limit), which would hang a shutdown."""
+    for _ in range(3):
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=within_s)
+        if done:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
+            return
+    log.warning("task %s did not stop; leaving it", task.get_name())
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -109,6 +123,7 @@ class GatewayLink:
         if not len(self.outbox):
             self._empty.set()
         self._rebirth = asyncio.Event()
+        self._closing = False
 
     # -- public API --------------------------------------------------------------------------
 
@@ -176,16 +191,22 @@ class GatewayLink:
                     retain=True,
                     timeout=2,
                 )
-        if not graceful and client is not None:
-            # Simulates a cut cable: the TCP connection ends without an MQTT DISCONNECT, so
-            # the broker publishes the will.
-            sock = client._client.socket()  # noqa: SLF001
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._task
+        # End the connection ourselves and let the run loop see it, rather than cancelling
+        # it inside aiomqtt's disconnect (which can swallow the cancellation on 3.11).
+        self._closing = True
+        if client is not None:
+            if graceful:
+                client._client.disconnect()  # noqa: SLF001 - MQTT DISCONNECT: no will
+            else:
+                # Simulates a cut cable: the TCP connection ends without an MQTT DISCONNECT,
+                # so the broker publishes the will.
+                sock = client._client.socket()  # noqa: SLF001
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+        done, _ = await asyncio.wait({self._task}, timeout=5)
+        if not done:
+            await cancel_and_wait(self._task)
         self._task = None
         self.outbox.close()
 
@@ -203,7 +224,7 @@ class GatewayLink:
 
     async def _run(self) -> None:
         delay = RECONNECT_MIN_S
-        while True:
+        while not self._closing:
             # The will carries no ts: the broker sends it later, the controller stamps it.
             will_state = State(online=False, bdseq=self._bdseq, version=self.version)
             will = aiomqtt.Will(self.topic(TopicKind.STATE), encode(will_state), qos=1, retain=True)
@@ -228,12 +249,13 @@ class GatewayLink:
                         tg.create_task(self._receiver(client))
                         tg.create_task(self._rebirther(client))
             except* aiomqtt.MqttError as eg:
-                log.warning(
-                    "%s: broker link lost (%s); retrying in %.1f s",
-                    self.gateway,
-                    eg.exceptions[0],
-                    delay,
-                )
+                if not self._closing:
+                    log.warning(
+                        "%s: broker link lost (%s); retrying in %.1f s",
+                        self.gateway,
+                        eg.exceptions[0],
+                        delay,
+                    )
             finally:
                 self._client = None
                 self.connected.clear()
@@ -241,8 +263,9 @@ class GatewayLink:
                 # The next connection is a new life: its will and birth carry the next bdseq.
                 self._bdseq += 1
                 self._store_counter("bdseq", self._bdseq)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RECONNECT_MAX_S)
+            if not self._closing:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
 
     async def _publisher(self, client: aiomqtt.Client) -> None:
         tele, event = self.topic(TopicKind.TELEMETRY), self.topic(TopicKind.EVENT)

@@ -112,8 +112,9 @@ class DaliLuminaireDriver:
 
     async def send(self, command: Command, *, background: bool = False) -> Response | None:
         """Send one python-dali command as urgent or background work (see module docstring)."""
-        cost = frame_bus_time(len(command.frame), is_query=command.response is not None,
-                              send_twice=command.sendtwice)
+        cost = frame_bus_time(
+            len(command.frame), is_query=command.response is not None, send_twice=command.sendtwice
+        )
         if background:
             while True:
                 await self._no_urgent.wait()
@@ -124,8 +125,7 @@ class DaliLuminaireDriver:
                 async with self._lock:
                     if self._urgent_pending:
                         continue  # an urgent frame arrived meanwhile: it goes first
-                    response = await send_command(self.bus, command,
-                                                  priority=BACKGROUND_PRIORITY)
+                    response = await send_command(self.bus, command, priority=BACKGROUND_PRIORITY)
                     self.budget.spend(self.monotonic(), cost, background=True)
                     self.stats.background_frames += 1
                     return response
@@ -134,8 +134,9 @@ class DaliLuminaireDriver:
         t0 = self.monotonic()
         try:
             async with self._lock:
-                self.stats.max_urgent_wait_s = max(self.stats.max_urgent_wait_s,
-                                                   self.monotonic() - t0)
+                self.stats.max_urgent_wait_s = max(
+                    self.stats.max_urgent_wait_s, self.monotonic() - t0
+                )
                 response = await send_command(self.bus, command, priority=URGENT_PRIORITY)
                 self.budget.spend(self.monotonic(), cost, background=False)
                 self.stats.urgent_frames += 1
@@ -145,8 +146,9 @@ class DaliLuminaireDriver:
             if not self._urgent_pending:
                 self._no_urgent.set()
 
-    async def run_sequence(self, sequence: Generator[Any, Any, Any], *,
-                           background: bool = True) -> Any:
+    async def run_sequence(
+        self, sequence: Generator[Any, Any, Any], *, background: bool = True
+    ) -> Any:
         """Run a python-dali sequence (e.g. a memory value read) frame by frame."""
         response = None
         while True:
@@ -154,8 +156,9 @@ class DaliLuminaireDriver:
                 item = sequence.send(response)
             except StopIteration as done:
                 return done.value
-            response = await self.send(item, background=background) \
-                if isinstance(item, Command) else None
+            response = (
+                await self.send(item, background=background) if isinstance(item, Command) else None
+            )
 
     # -- levels ------------------------------------------------------------------------
 
@@ -208,31 +211,53 @@ class DaliLuminaireDriver:
             status = await self.send(QueryStatus(address), background=True)
             level = await self.send(QueryActualLevel(address), background=True)
             ts = int(self.wall_clock() * 1000)
-            answered = status is not None and status.raw_value is not None \
-                and not status.raw_value.error
+            answered = (
+                status is not None and status.raw_value is not None and not status.raw_value.error
+            )
             if answered != tel.reachable:
                 tel.reachable = answered
-                events.append(Event(ts=ts, kind=EventKind.DALI_COMM_OK if answered
-                                    else EventKind.DALI_COMM_LOSS, source=lum.id,
-                                    detail={"bus": self.bus.name,
-                                            "short_address": lum.short_address}))
+                events.append(
+                    Event(
+                        ts=ts,
+                        kind=EventKind.DALI_COMM_OK if answered else EventKind.DALI_COMM_LOSS,
+                        source=lum.id,
+                        detail={"bus": self.bus.name, "short_address": lum.short_address},
+                    )
+                )
             if not answered:
                 continue
             status_byte = status.raw_value.as_integer
             failed = bool(status_byte & 0x02)
             if failed != tel.lamp_failure:
                 tel.lamp_failure = failed
-                events.append(Event(ts=ts, kind=EventKind.LAMP_FAILURE if failed
-                                    else EventKind.LAMP_OK, source=lum.id,
-                                    detail={"bus": self.bus.name,
-                                            "short_address": lum.short_address,
-                                            "status": status_byte}))
-            raw_level = level.raw_value.as_integer if level is not None and \
-                level.raw_value is not None and not level.raw_value.error else 0
-            readings.append(LuminaireReading(
-                id=lum.id, ts=ts, level=raw_level if raw_level <= 254 else 0,
-                power_w=max(0.0, tel.power_w), energy_wh=max(0.0, tel.energy_wh),
-                status=status_byte, temperature_c=tel.temperature_c))
+                events.append(
+                    Event(
+                        ts=ts,
+                        kind=EventKind.LAMP_FAILURE if failed else EventKind.LAMP_OK,
+                        source=lum.id,
+                        detail={
+                            "bus": self.bus.name,
+                            "short_address": lum.short_address,
+                            "status": status_byte,
+                        },
+                    )
+                )
+            raw_level = (
+                level.raw_value.as_integer
+                if level is not None and level.raw_value is not None and not level.raw_value.error
+                else 0
+            )
+            readings.append(
+                LuminaireReading(
+                    id=lum.id,
+                    ts=ts,
+                    level=raw_level if raw_level <= 254 else 0,
+                    power_w=max(0.0, tel.power_w),
+                    energy_wh=max(0.0, tel.energy_wh),
+                    status=status_byte,
+                    temperature_c=tel.temperature_c,
+                )
+            )
         return readings, events
 
     async def read_energy(self, luminaire_id: str) -> bool:
@@ -309,7 +334,14 @@ class DaliLuminaireDriver:
             if not isinstance(cmd, OccupancyEvent):
                 continue
             sensor = cmd.short_address.address if cmd.short_address is not None else None
-            yield Event(ts=int(self.wall_clock() * 1000), kind=EventKind.PRESENCE,
-                        source=f"{self.bus.name}/sensor-{sensor}",
-                        detail={"occupied": cmd.occupied, "movement": cmd.movement,
-                                "repeat": cmd.repeat, "short_address": sensor})
+            yield Event(
+                ts=int(self.wall_clock() * 1000),
+                kind=EventKind.PRESENCE,
+                source=f"{self.bus.name}/sensor-{sensor}",
+                detail={
+                    "occupied": cmd.occupied,
+                    "movement": cmd.movement,
+                    "repeat": cmd.repeat,
+                    "short_address": sensor,
+                },
+            )

@@ -37,8 +37,10 @@ class PythonDaliBus:
         scheme = urlparse(uri).scheme
         drivers = drivers_map()
         if scheme not in drivers:
-            raise ValueError(f"DALI interface {uri!r}: unknown scheme {scheme!r} "
-                             f"(python-dali knows {', '.join(sorted(drivers))})")
+            raise ValueError(
+                f"DALI interface {uri!r}: unknown scheme {scheme!r} "
+                f"(python-dali knows {', '.join(sorted(drivers))})"
+            )
         driver = drivers[scheme](uri)
         await driver.connect()
         return cls(driver, name=name)

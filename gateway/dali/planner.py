@@ -44,11 +44,13 @@ class BusLayout:
                 raise ValueError(f"DALI group {g} has members not on the bus: {sorted(unknown)}")
 
     @classmethod
-    def of(cls, short_addresses: Set[int], groups: Mapping[int, Set[int]] | None = None
-           ) -> BusLayout:
+    def of(
+        cls, short_addresses: Set[int], groups: Mapping[int, Set[int]] | None = None
+    ) -> BusLayout:
         """Build a layout from plain sets."""
-        return cls(frozenset(short_addresses),
-                   {g: frozenset(m) for g, m in (groups or {}).items() if m})
+        return cls(
+            frozenset(short_addresses), {g: frozenset(m) for g, m in (groups or {}).items() if m}
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +78,9 @@ class LevelFrame:
         return DAPC(address, self.level)
 
 
-def plan_levels(layout: BusLayout, current: Mapping[int, int | None],
-                wanted: Mapping[int, int]) -> list[LevelFrame]:
+def plan_levels(
+    layout: BusLayout, current: Mapping[int, int | None], wanted: Mapping[int, int]
+) -> list[LevelFrame]:
     """Frames that take the gear in ``wanted`` (short address -> arc level 0–254) there.
 
     ``current`` is the last known level per short address (None or missing: unknown, so the

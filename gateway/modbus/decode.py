@@ -30,7 +30,8 @@ def decode_register(profile: DeviceProfile, reg: RegisterSpec, raw: list[int]) -
     if len(raw) != reg.count:
         raise ValueError(f"{reg.field}: needs {reg.count} registers, got {len(raw)}")
     value = ModbusClientMixin.convert_from_registers(
-        raw, PYMODBUS_TYPE[reg.type], word_order=profile.word_order_of(reg))
+        raw, PYMODBUS_TYPE[reg.type], word_order=profile.word_order_of(reg)
+    )
     assert isinstance(value, int | float)
     return float(value) * reg.scale
 
@@ -41,7 +42,8 @@ def encode_register(profile: DeviceProfile, reg: RegisterSpec, value: float) -> 
     if reg.type != "float32":
         raw = round(raw)
     return ModbusClientMixin.convert_to_registers(
-        raw, PYMODBUS_TYPE[reg.type], word_order=profile.word_order_of(reg))
+        raw, PYMODBUS_TYPE[reg.type], word_order=profile.word_order_of(reg)
+    )
 
 
 def decode_values(profile: DeviceProfile, image: RegisterImage) -> dict[str, float]:

@@ -72,8 +72,9 @@ def _units(spans: list[Span]) -> list[Span]:
     return units
 
 
-def _forbidden_hit(function: int, start: int, end: int,
-                   forbidden: Iterable[ForbiddenRange]) -> bool:
+def _forbidden_hit(
+    function: int, start: int, end: int, forbidden: Iterable[ForbiddenRange]
+) -> bool:
     return any(f.function == function and start <= f.end and f.start <= end for f in forbidden)
 
 
@@ -92,11 +93,15 @@ def plan_reads(
     units = _units(list(spans))
     for u in units:
         if u.count > max_registers:
-            raise PlanError(f"registers {u.start:#06x}..{u.end:#06x} (function {u.function}) "
-                            f"must be read together but exceed max_registers={max_registers}")
+            raise PlanError(
+                f"registers {u.start:#06x}..{u.end:#06x} (function {u.function}) "
+                f"must be read together but exceed max_registers={max_registers}"
+            )
         if _forbidden_hit(u.function, u.start, u.end, forbidden):
-            raise PlanError(f"registers {u.start:#06x}..{u.end:#06x} (function {u.function}) "
-                            "lie in a forbidden range")
+            raise PlanError(
+                f"registers {u.start:#06x}..{u.end:#06x} (function {u.function}) "
+                "lie in a forbidden range"
+            )
     n = len(units)
     # best[i]: (cost, next index) for covering units[i:], cost compared as a tuple
     best: list[tuple[tuple[int, int], int]] = [((0, 0), n)] * (n + 1)
@@ -142,11 +147,18 @@ def profile_spans(profile: DeviceProfile) -> list[Span]:
     return [Span(r.function, r.address, r.count) for r in profile.registers]
 
 
-def plan_profile(profile: DeviceProfile, *, max_gap: int | None = None,
-                 objective: Literal["transactions", "wire"] = "transactions"
-                 ) -> list[ReadRequest]:
+def plan_profile(
+    profile: DeviceProfile,
+    *,
+    max_gap: int | None = None,
+    objective: Literal["transactions", "wire"] = "transactions",
+) -> list[ReadRequest]:
     """Plan the reads for one poll of a device with this profile (``max_gap`` overrides the
     profile's gap-fill threshold)."""
-    return plan_reads(profile_spans(profile), max_registers=profile.max_registers,
-                      max_gap=profile.max_gap if max_gap is None else max_gap,
-                      forbidden=profile.forbidden, objective=objective)
+    return plan_reads(
+        profile_spans(profile),
+        max_registers=profile.max_registers,
+        max_gap=profile.max_gap if max_gap is None else max_gap,
+        forbidden=profile.forbidden,
+        objective=objective,
+    )

@@ -154,8 +154,11 @@ class ModbusPoller:
         self.monotonic = monotonic
         self.stats = PollStats()
         self._states = [
-            _DeviceState(d, plan_profile(d.profile),
-                         DeviceHealth(d.interval_s, offline_after, offline_interval_s))
+            _DeviceState(
+                d,
+                plan_profile(d.profile),
+                DeviceHealth(d.interval_s, offline_after, offline_interval_s),
+            )
             for d in devices
         ]
         self._rx_bytes = 0
@@ -172,13 +175,26 @@ class ModbusPoller:
     def _make_client(self) -> AsyncModbusSerialClient | AsyncModbusTcpClient:
         if isinstance(self.link, SerialLine):
             return AsyncModbusSerialClient(
-                self.link.port, baudrate=self.link.baudrate, parity=self.link.parity,
-                stopbits=self.link.stopbits, bytesize=self.link.bytesize,
-                timeout=self.timeout_s, retries=0, reconnect_delay=0.1,
-                reconnect_delay_max=2.0, trace_packet=self._trace_packet)
+                self.link.port,
+                baudrate=self.link.baudrate,
+                parity=self.link.parity,
+                stopbits=self.link.stopbits,
+                bytesize=self.link.bytesize,
+                timeout=self.timeout_s,
+                retries=0,
+                reconnect_delay=0.1,
+                reconnect_delay_max=2.0,
+                trace_packet=self._trace_packet,
+            )
         return AsyncModbusTcpClient(
-            self.link.host, port=self.link.port, timeout=self.timeout_s, retries=0,
-            reconnect_delay=0.1, reconnect_delay_max=2.0, trace_packet=self._trace_packet)
+            self.link.host,
+            port=self.link.port,
+            timeout=self.timeout_s,
+            retries=0,
+            reconnect_delay=0.1,
+            reconnect_delay_max=2.0,
+            trace_packet=self._trace_packet,
+        )
 
     async def __aenter__(self) -> ModbusPoller:
         self._client = self._make_client()
@@ -230,21 +246,26 @@ class ModbusPoller:
                 await asyncio.sleep(wait)
             self._rx_bytes = 0
             self.stats.requests += 1
-            read = client.read_input_registers if req.function == 4 \
-                else client.read_holding_registers
+            read = (
+                client.read_input_registers if req.function == 4 else client.read_holding_registers
+            )
             try:
                 if not client.connected:
                     await client.connect()
                 reply = await read(req.start, count=req.count, device_id=device.unit)
             except ConnectionException as exc:
-                failure = ReadFailure("connection", f"connection to {self.link.name} failed: "
-                                                    f"{exc}")
+                failure = ReadFailure("connection", f"connection to {self.link.name} failed: {exc}")
                 continue
             except ModbusIOException:
-                failure = (ReadFailure("garbled", f"{self._rx_bytes} bytes arrived but formed "
-                                                  "no valid reply (CRC or framing error)")
-                           if self._rx_bytes else ReadFailure("timeout",
-                                                              f"no answer in {self.timeout_s} s"))
+                failure = (
+                    ReadFailure(
+                        "garbled",
+                        f"{self._rx_bytes} bytes arrived but formed "
+                        "no valid reply (CRC or framing error)",
+                    )
+                    if self._rx_bytes
+                    else ReadFailure("timeout", f"no answer in {self.timeout_s} s")
+                )
                 continue
             except ModbusException as exc:
                 failure = ReadFailure("garbled", f"invalid reply: {exc}")
@@ -280,14 +301,33 @@ class ModbusPoller:
             if isinstance(result, ReadFailure):
                 self.stats.failures[result.kind] = self.stats.failures.get(result.kind, 0) + 1
                 answered = answered or result.answered
-                log.warning("%s unit %d (%s): read fc%d %#06x+%d failed: %s", self.link.name,
-                            device.unit, device.id, req.function, req.start, req.count,
-                            result.message)
+                log.warning(
+                    "%s unit %d (%s): read fc%d %#06x+%d failed: %s",
+                    self.link.name,
+                    device.unit,
+                    device.id,
+                    req.function,
+                    req.start,
+                    req.count,
+                    result.message,
+                )
                 if result.kind == "exception" or state.health.online:
-                    messages.append(self._event(EventKind.MODBUS_ERROR, device, {
-                        "bus": self.link.name, "unit": device.unit, "function": req.function,
-                        "address": req.start, "count": req.count, "error": result.kind,
-                        "code": result.code, "message": result.message}))
+                    messages.append(
+                        self._event(
+                            EventKind.MODBUS_ERROR,
+                            device,
+                            {
+                                "bus": self.link.name,
+                                "unit": device.unit,
+                                "function": req.function,
+                                "address": req.start,
+                                "count": req.count,
+                                "error": result.kind,
+                                "code": result.code,
+                                "message": result.message,
+                            },
+                        )
+                    )
                 if not result.answered:
                     # a silent device will not answer the rest of the plan either
                     break
@@ -298,19 +338,27 @@ class ModbusPoller:
         ts = self._now_ms()
         transition = state.health.record(self.monotonic(), answered=answered)
         if transition is Transition.WENT_OFFLINE:
-            messages.append(self._event(EventKind.MODBUS_OFFLINE, device, {
-                "bus": self.link.name, "unit": device.unit,
-                "failures": state.health.failures}))
+            messages.append(
+                self._event(
+                    EventKind.MODBUS_OFFLINE,
+                    device,
+                    {"bus": self.link.name, "unit": device.unit, "failures": state.health.failures},
+                )
+            )
         elif transition is Transition.CAME_ONLINE:
-            messages.append(self._event(EventKind.MODBUS_ONLINE, device, {
-                "bus": self.link.name, "unit": device.unit}))
+            messages.append(
+                self._event(
+                    EventKind.MODBUS_ONLINE, device, {"bus": self.link.name, "unit": device.unit}
+                )
+            )
         values = decode_values(device.profile, image)
         if values:
             if device.profile.kind == "meter":
                 messages.append(MeterReading(device=device.id, ts=ts, values=values))
             else:
-                messages.append(SensorReading(device=device.id, ts=ts,
-                                              kind=device.profile.kind, values=values))
+                messages.append(
+                    SensorReading(device=device.id, ts=ts, kind=device.profile.kind, values=values)
+                )
         return messages
 
     async def poll_due(self) -> list[Message]:
@@ -339,5 +387,9 @@ class ModbusPoller:
         return int(self.wall_clock() * 1000)
 
     def _event(self, kind: EventKind, device: ModbusDevice, detail: dict[str, object]) -> Event:
-        return Event(ts=self._now_ms(), kind=kind, source=device.id,
-                     detail={k: v for k, v in detail.items() if v is not None})
+        return Event(
+            ts=self._now_ms(),
+            kind=kind,
+            source=device.id,
+            detail={k: v for k, v in detail.items() if v is not None},
+        )

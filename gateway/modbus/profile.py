@@ -97,8 +97,12 @@ class DeviceProfile(BaseModel):
     max_registers: int = Field(ge=1, le=MAX_READ_REGISTERS)
     pause_s: float = Field(default=0.0, ge=0, le=10)
     word_order: WordOrder = "big"
-    max_gap: int = Field(default=9, ge=0, le=MAX_READ_REGISTERS,
-                         description="read up to this many unneeded registers to join reads")
+    max_gap: int = Field(
+        default=9,
+        ge=0,
+        le=MAX_READ_REGISTERS,
+        description="read up to this many unneeded registers to join reads",
+    )
     forbidden: tuple[ForbiddenRange, ...] = ()
     registers: tuple[RegisterSpec, ...] = Field(min_length=1)
 
@@ -115,11 +119,15 @@ class DeviceProfile(BaseModel):
             if reg.count > self.max_registers:
                 raise ValueError(f"{where}: {reg.count} registers exceed max_registers")
             for fb in self.forbidden:
-                if fb.function == reg.function and reg.address <= fb.end \
-                        and fb.start <= reg.address + reg.count - 1:
+                if (
+                    fb.function == reg.function
+                    and reg.address <= fb.end
+                    and fb.start <= reg.address + reg.count - 1
+                ):
                     raise ValueError(
                         f"{where}: address {reg.address:#06x} lies in forbidden range "
-                        f"{fb.start:#06x}..{fb.end:#06x} of function {fb.function}")
+                        f"{fb.start:#06x}..{fb.end:#06x} of function {fb.function}"
+                    )
         return self
 
     def word_order_of(self, reg: RegisterSpec) -> WordOrder:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from controller.service import ControllerService
 from lykta.config import MqttConfig
 from lykta.stack import StackInfo
 from lykta.strategy import Strategy, load_strategy
+from tests.waiting import eventually  # noqa: F401 - re-exported for the controller tests
 
 STRATEGY = Path(__file__).parents[2] / "config" / "norrkoping" / "strategy.toml"
 
@@ -50,17 +50,3 @@ async def controller(controller_cfg: ControllerConfig) -> AsyncIterator[Controll
     async with ControllerService(controller_cfg) as svc:
         await svc.wait_ready(30)  # generous: the machine is shared and sometimes busy
         yield svc
-
-
-async def eventually(check: Callable[[], Awaitable[bool] | bool], within_s: float = 20.0) -> None:
-    """Wait until ``check()`` is true (polling); fail the test otherwise."""
-    deadline = asyncio.get_running_loop().time() + within_s
-    while True:
-        got = check()
-        if asyncio.iscoroutine(got):
-            got = await got
-        if got:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {within_s} s")
-        await asyncio.sleep(0.05)

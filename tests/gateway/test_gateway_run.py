@@ -25,13 +25,7 @@ from lykta.contract import Topic, TopicKind, encode
 from lykta.contract.program import GroupProgram, LitWindow, LuminaireProgram, Program, SwitchPoint
 from lykta.signing import public_key_pem, sign_program
 from lykta.stack import StackInfo
-
-
-async def until(cond, within_s: float = 30.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + within_s
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
+from tests.waiting import eventually
 
 
 def _program(site: str, now_ms: int, key: Ed25519PrivateKey) -> Program:
@@ -133,7 +127,7 @@ groups = [1]
         )
 
         async def alive_until(cond) -> None:  # noqa: ANN001
-            await until(lambda: cond() or proc.returncode is not None)
+            await eventually(lambda: cond() or proc.returncode is not None, within_s=30)
             if proc.returncode is not None:
                 out = (await proc.communicate())[0].decode()
                 raise AssertionError(f"gateway exited with {proc.returncode}:\n{out}")
@@ -151,12 +145,12 @@ groups = [1]
                     qos=1,
                     retain=True,
                 )
-            await until(lambda: all(g.actual_level == 170 for g in dali.gear))
+            await eventually(lambda: all(g.actual_level == 170 for g in dali.gear))
             # the birth now reports the program's hash (for drift detection)
-            await until(lambda: ingest.tracker.status("gw-real").program_hash is not None)
+            await eventually(lambda: ingest.tracker.status("gw-real").program_hash is not None)
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
             out = (await asyncio.wait_for(proc.communicate(), 30))[0].decode()
         assert proc.returncode == 0, out
-        await until(lambda: not ingest.tracker.status("gw-real").online)  # said goodbye
+        await eventually(lambda: not ingest.tracker.status("gw-real").online)  # said goodbye

@@ -16,6 +16,7 @@ from lykta.config import MqttConfig
 from lykta.contract import LuminaireReading, State, TelemetryBatch, Topic, TopicKind, decode
 from lykta.stack import StackInfo
 from tests.system.conftest import query
+from tests.waiting import eventually
 
 
 class Luminaires:
@@ -47,13 +48,6 @@ class Luminaires:
         )
 
 
-async def until(cond, within_s: float = 15.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + within_s
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
 async def test_every_published_reading_is_stored_exactly_once(
     stack: StackInfo,
     mqtt_cfg: MqttConfig,
@@ -75,13 +69,13 @@ async def test_every_published_reading_is_stored_exactly_once(
     ]
     for g in gws:
         await g.__aenter__()
-    await until(lambda: ingest.tracker.online_count() == 3)
+    await eventually(lambda: ingest.tracker.online_count() == 3)
     await asyncio.sleep(2.0)
     for g in gws:
         await g.stop()
     published = {g.id: g.link.stats["published_batches"] for g in gws}
     assert all(n >= 10 for n in published.values()), published
-    await until(lambda: ingest.stats.readings_committed == 20 * sum(published.values()))
+    await eventually(lambda: ingest.stats.readings_committed == 20 * sum(published.values()))
     series = query(
         stack, influx_db, "SELECT count(level) FROM luminaire GROUP BY luminaire, gateway"
     )
@@ -107,18 +101,18 @@ async def test_dropped_connection_goes_offline_by_will_and_rebirth_advances_bdse
     link = GatewayLink(mqtt_cfg, site_id, "gw-will", tmp_path / "gw")
     await link.__aenter__()
     await link.connected.wait()
-    await until(lambda: ingest.tracker.status("gw-will").online)
+    await eventually(lambda: ingest.tracker.status("gw-will").online)
     first_bdseq = ingest.tracker.status("gw-will").bdseq
 
     await link.close(graceful=False)  # cut the cable: no DISCONNECT, the broker sends the will
-    await until(lambda: not ingest.tracker.status("gw-will").online)
+    await eventually(lambda: not ingest.tracker.status("gw-will").online)
     retained = await _retained_state(mqtt_cfg, site_id, "gw-will")
     assert retained.online is False and retained.bdseq == first_bdseq
 
     again = GatewayLink(mqtt_cfg, site_id, "gw-will", tmp_path / "gw")  # same state dir
     async with again:
         await again.connected.wait()
-        await until(lambda: ingest.tracker.status("gw-will").online)
+        await eventually(lambda: ingest.tracker.status("gw-will").online)
         assert ingest.tracker.status("gw-will").bdseq == first_bdseq + 1
         retained = await _retained_state(mqtt_cfg, site_id, "gw-will")
         assert retained.online is True and retained.bdseq == first_bdseq + 1
@@ -131,12 +125,12 @@ async def test_seq_gap_is_detected_and_answered_with_a_rebirth(
         await link.connected.wait()
         batch = lambda: TelemetryBatch(seq=0, ts=int(time.time() * 1000))  # noqa: E731
         link.send_telemetry(batch())
-        await until(lambda: ingest.tracker.status("gw-gap").last_seq == 0)
+        await eventually(lambda: ingest.tracker.status("gw-gap").last_seq == 0)
         link._seq += 3  # noqa: SLF001 - three batches lost on the way
         link.send_telemetry(batch())
-        await until(lambda: ingest.stats.gaps == 1)
+        await eventually(lambda: ingest.stats.gaps == 1)
         assert ingest.gap_log[-1].first == 1 and ingest.gap_log[-1].last == 3
-        await until(lambda: link.stats["births"] == 2)  # the rebirth command was executed
+        await eventually(lambda: link.stats["births"] == 2)  # the rebirth command was executed
 
 
 async def test_malformed_payload_is_counted_and_does_not_stop_ingest(
@@ -154,7 +148,7 @@ async def test_malformed_payload_is_counted_and_does_not_stop_ingest(
         await c.publish(topic, b"\xff not json", qos=1)
         await c.publish(topic, b'{"seq": -1, "ts": 0}', qos=1)
         await c.publish(str(Topic(site_id, "gw-bad", TopicKind.EVENT)), b"{}", qos=1)
-    await until(lambda: ingest.stats.malformed == 3)
+    await eventually(lambda: ingest.stats.malformed == 3)
     async with GatewayLink(mqtt_cfg, site_id, "gw-good", tmp_path / "gw") as link:
         link.send_telemetry(
             TelemetryBatch(
@@ -167,6 +161,6 @@ async def test_malformed_payload_is_counted_and_does_not_stop_ingest(
                 ],
             )
         )
-        await until(lambda: ingest.stats.readings_committed == 1)
+        await eventually(lambda: ingest.stats.readings_committed == 1)
     assert query(stack, influx_db, "SELECT level FROM luminaire")[0]["values"][0][1] == 254
     assert "$.seq" in ingest.stats.malformed_reasons

@@ -7,8 +7,6 @@ after a controller answered its birth with ``resume`` — the outage test restar
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 from controller.ingest import Ingest
@@ -17,13 +15,7 @@ from lykta.config import MqttConfig
 from lykta.contract import LuminaireReading, TelemetryBatch
 from lykta.stack import LocalStack, StackInfo
 from tests.system.conftest import query
-
-
-async def until(cond, within_s: float = 30.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + within_s
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
+from tests.waiting import eventually
 
 
 def batch(i: int) -> TelemetryBatch:
@@ -52,17 +44,17 @@ async def test_broker_outage_spools_at_the_gateway_and_replays_in_order(
         await link.connected.wait()
         for i in range(10):
             link.send_telemetry(batch(i))
-        await until(lambda: ingest.stats.readings_committed == 50)
+        await eventually(lambda: ingest.stats.readings_committed == 50)
 
         local_stack.stop_service("mosquitto")
-        await until(lambda: not link.connected.is_set())
+        await eventually(lambda: not link.connected.is_set())
         for i in range(10, 40):  # the street goes on while the broker is away
             link.send_telemetry(batch(i))
         assert len(link.outbox) == 30  # on disk, waiting
 
         local_stack.start_service("mosquitto")
-        await until(lambda: len(link.outbox) == 0, within_s=60)
-        await until(lambda: ingest.stats.readings_committed >= 200, within_s=30)
+        await eventually(lambda: len(link.outbox) == 0, within_s=60)
+        await eventually(lambda: ingest.stats.readings_committed >= 200, within_s=30)
 
     assert ingest.stats.gaps == 0  # replayed in order, nothing skipped
     assert ingest.tracker.status("gw-sf").last_seq == 39
@@ -82,7 +74,7 @@ async def test_gateway_restart_keeps_its_unsent_outbox(
             first.send_telemetry(batch(i))
     # a new process, same state dir, now with a broker
     async with GatewayLink(mqtt_cfg, site_id, "gw-rs", tmp_path / "gw") as second:
-        await until(lambda: len(second.outbox) == 0)
+        await eventually(lambda: len(second.outbox) == 0)
         second.send_telemetry(batch(5))
-        await until(lambda: ingest.stats.readings_committed == 30)
+        await eventually(lambda: ingest.stats.readings_committed == 30)
     assert ingest.tracker.status("gw-rs").last_seq == 5 and ingest.stats.gaps == 0
