@@ -2,7 +2,7 @@
 # Lykta's two commands. Sets up everything on a fresh Debian bookworm (as root) and then runs:
 #   ./run.sh demo [lykta demo options]   the local demo on an embedded stack
 #   ./run.sh test [pytest options]       the whole test suite
-#   ./run.sh soak | bench | lint         slow soak tests, benchmarks, ruff
+#   ./run.sh bench [NAME] | lint         benchmarks (the overload soak is bench ingest), ruff
 # Second runs are fast: nothing is reinstalled unless pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -49,8 +49,7 @@ case "$cmd" in
     test)  ensure_apt; ensure_venv
            .venv/bin/ruff check .
            exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" ;;
-    soak)  ensure_apt; ensure_venv; exec .venv/bin/python -m pytest -q -m slow "$@" ;;
     bench) ensure_apt; ensure_venv; exec .venv/bin/python -m bench "$@" ;;
     lint)  ensure_venv; exec .venv/bin/ruff check . ;;
-    *) echo "usage: ./run.sh demo|test|soak|bench|lint [args]" >&2; exit 2 ;;
+    *) echo "usage: ./run.sh demo|test|bench|lint [args]" >&2; exit 2 ;;
 esac
