@@ -29,6 +29,7 @@ import aiomqtt
 from controller.datamodel import Placement, event_lines, state_lines, telemetry_lines
 from controller.gateways import Gap, GatewayTracker
 from controller.influx_writer import InfluxWriter
+from lykta.clock import now_ms
 from lykta.config import MqttConfig
 from lykta.contract import (
     Command,
@@ -55,10 +56,6 @@ REBIRTH_EXPIRY_S = 60
 # max_queued_messages more: past this many waiting messages the client stops reading its
 # socket, so TCP pushes back on the broker instead of the backlog filling our memory.
 INCOMING_HIGH_WATER = 1000
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(slots=True)
@@ -112,7 +109,7 @@ class Ingest:
         ack_every: int = 500,
         ack_interval_s: float = 0.2,
         detect_gaps: bool = True,
-        clock: Callable[[], int] = _now_ms,
+        clock: Callable[[], int] = now_ms,
         observer: IngestObserver | None = None,
         placement: Placement | None = None,
     ) -> None:

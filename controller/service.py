@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +37,7 @@ from controller.ingest import Ingest
 from controller.programs import ProgramDistributor
 from controller.publisher import Publisher
 from controller.registry import Registry
+from lykta.clock import now_ms
 from lykta.contract import (
     AlarmNotice,
     Command,
@@ -58,14 +58,10 @@ from lykta.strategy import Override, Strategy, load_strategy
 log = logging.getLogger("lykta.controller")
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class ControllerService:
     """One controller process for ``config.site``."""
 
-    def __init__(self, config: ControllerConfig, *, clock: Callable[[], int] = _now_ms) -> None:
+    def __init__(self, config: ControllerConfig, *, clock: Callable[[], int] = now_ms) -> None:
         self.config = config
         self.site = config.site
         self.clock = clock

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from gateway.link import GatewayLink, cancel_and_wait
 from gateway.program_runner import ProgramRunner
+from lykta.clock import now_ms
 from lykta.config import MqttConfig
 from lykta.contract import (
     Command,
@@ -57,10 +58,6 @@ class FieldReader(Protocol):
         ...
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class Gateway:
     """One cabinet's gateway. ``async with Gateway(...)`` runs it; leaving the block stops it."""
 
@@ -74,7 +71,7 @@ class Gateway:
         *,
         telemetry_interval_s: float = 1.0,
         runner: ProgramRunner | None = None,
-        clock: Callable[[], int] = _now_ms,
+        clock: Callable[[], int] = now_ms,
     ) -> None:
         self.site = site
         self.id = gateway_id

@@ -16,12 +16,12 @@ import contextlib
 import logging
 import socket
 import struct
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiomqtt
 
+from lykta.clock import now_ms
 from lykta.config import MqttConfig
 from lykta.contract import (
     Command,
@@ -63,10 +63,6 @@ async def cancel_and_wait(task: asyncio.Task, within_s: float = 5.0) -> None:
     log.warning("task %s did not stop; leaving it", task.get_name())
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class GatewayLink:
     """The MQTT side of one gateway.
 
@@ -84,7 +80,7 @@ class GatewayLink:
         *,
         on_command: CommandHandler | None = None,
         on_program: ProgramHandler | None = None,
-        clock: Callable[[], int] = _now_ms,
+        clock: Callable[[], int] = now_ms,
         version: str = "lykta-gateway",
         wait_for_controller: bool = True,
     ) -> None:

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.dali.driver import DaliLuminaireDriver
 from gateway.levels import ActiveOverride, Boost, desired_levels
+from lykta.clock import now_ms
 from lykta.contract import Command, CommandResult, ContractError, Event, EventKind, decode
 from lykta.contract.program import Program
 from lykta.signing import program_hash, verify_program
@@ -39,10 +39,6 @@ class PresenceSensor:
     short_address: int
     zone: str
     position_m: float
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class ProgramRunner:
@@ -64,7 +60,7 @@ class ProgramRunner:
         fail_safe_level: int = 254,
         presence_sensors: list[PresenceSensor] | None = None,
         emit: Callable[[Event], None] = lambda e: None,
-        clock: Callable[[], int] = _now_ms,
+        clock: Callable[[], int] = now_ms,
         tick_s: float = 1.0,
     ) -> None:
         self.site, self.gateway = site, gateway
