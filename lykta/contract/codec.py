@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, TypeVar
 
 import msgspec
@@ -86,9 +87,24 @@ def schema() -> dict[str, Any]:
     topics[f"{ROOT}/{{site}}/{CONTROLLER_ID}/{TopicKind.STATE.value}"] = State
     topics[f"{ROOT}/{{site}}/{CONTROLLER_ID}/{TopicKind.EVENT.value}"] = AlarmNotice
     schemas, components = msgspec.json.schema_components(list(topics.values()))
+    # msgspec releases differ in how they dedent docstrings; the published schema must not.
+    schemas, components = _clean_descriptions(schemas), _clean_descriptions(components)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Lykta wire contract v1",
         "topics": dict(zip(topics, schemas, strict=True)),
         "$defs": components,
     }
+
+
+def _clean_descriptions(node: Any) -> Any:
+    """Every ``description`` in a schema tree, dedented the same way whatever msgspec did."""
+    if isinstance(node, dict):
+        return {
+            k: inspect.cleandoc(v) if k == "description" and isinstance(v, str)
+            else _clean_descriptions(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list | tuple):
+        return [_clean_descriptions(v) for v in node]
+    return node
