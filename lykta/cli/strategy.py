@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import typer
@@ -25,6 +25,8 @@ from lykta.strategy import (
     year_energy,
 )
 from lykta.strategy.preview import plot_night
+from lykta.strategy.wallclock import local_to_utc
+from lykta.strategy.wallclock import zone as tzone
 
 app = typer.Typer(
     help="Lighting strategy: check, preview, energy what-if, compile.", no_args_is_help=True
@@ -34,14 +36,26 @@ _out = Console(width=None if sys.stdout.isatty() else 160)
 _err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
-def _load(path: Path) -> Strategy:
+def _load(path: Path, *, warn: bool = True) -> Strategy:
     try:
-        return load_strategy(path)
+        s = load_strategy(path)
     except StrategyError as e:
         for p in e.problems:
             _err.print(str(p), markup=False, highlight=False)
         _err.print(f"{len(e.problems)} problem(s); nothing changed.", style="red")
         raise typer.Exit(1) from None
+    if warn:
+        for w in s.warnings:
+            _err.print(f"warning: {w}", markup=False, highlight=False)
+    return s
+
+
+def _clock(t: datetime, previous: datetime | None) -> str:
+    """``HH:MM``, with the zone's abbreviation (CET/CEST) on the first row and where it changes."""
+    text = t.strftime("%H:%M")
+    if previous is None or previous.utcoffset() != t.utcoffset():
+        text += f" {t.tzname() or t.strftime('%z')}"
+    return text
 
 
 @app.command()
@@ -52,6 +66,8 @@ def check(file: Path = typer.Argument(..., help="strategy TOML file")) -> None:
     for lum in s.luminaires:
         by_gw[lum.gateway] = by_gw.get(lum.gateway, 0) + 1
     gws = ", ".join(f"{g} ({n})" for g, n in sorted(by_gw.items()))
+    if s.warnings:
+        typer.echo(f"{len(s.warnings)} warning(s) above: the strategy runs, but not as it reads")
     typer.echo(
         f"{file}: OK — site {s.site.name}, {len(s.zones)} zones, {len(s.profiles)} profiles, "
         f"{len(s.luminaires)} luminaires on {len(by_gw)} gateways: {gws}"
@@ -86,12 +102,14 @@ def preview(
     for col in ("local", "sun °", "period", "class", "level", "output %", "source"):
         t.add_column(col)
     prev = None
+    shown: datetime | None = None
     for r in rows:
-        # print a row where something changes, and each full hour
+        # print a row where something changes, each full hour and where the offset changes
         key = (r.lit, r.period, r.lighting_class, r.level, r.source)
-        if key != prev or r.local.minute == 0:
+        dst = shown is not None and shown.utcoffset() != r.local.utcoffset()
+        if key != prev or r.local.minute == 0 or dst:
             t.add_row(
-                r.local.strftime("%H:%M"),
+                _clock(r.local, shown),
                 f"{r.sun_elevation_deg:6.1f}",
                 r.period or "-",
                 r.lighting_class or "-",
@@ -99,6 +117,7 @@ def preview(
                 f"{r.output_percent:5.1f}",
                 r.source,
             )
+            shown = r.local
         prev = key
     _out.print(t)
     if png is not None:
@@ -108,7 +127,7 @@ def preview(
 @app.command()
 def energy(
     file: Path = typer.Argument(..., help="strategy TOML file"),
-    year: int = typer.Option(..., "--year", help="calendar year"),
+    year: int = typer.Option(..., "--year", min=1901, max=2199, help="calendar year"),
     compare: Path | None = typer.Option(None, "--compare", help="another strategy: what-if"),
     price: float | None = typer.Option(None, "--price", help="SEK per kWh, for the cost"),
 ) -> None:
@@ -148,18 +167,31 @@ def energy(
             f"saving against all-on: {(r.baseline_kwh - r.kwh) * price:,.0f} SEK at {price} SEK/kWh"
         )
     if other is not None:
-        delta = other.kwh - r.kwh
-        money = f" ({delta * price:+,.0f} SEK)" if price is not None else ""
-        _out.print(
-            f"{compare} uses {delta:+,.0f} kWh ({100 * delta / r.kwh:+.1f} %){money} vs {file}"
-        )
+        _out.print(compare_summary(str(compare), str(file), other.kwh, r.kwh, price), markup=False)
+
+
+def compare_summary(new: str, old: str, new_kwh: float, old_kwh: float, price: float | None) -> str:
+    """E.g. "new.toml saves 1,109 kWh (2.3 %, 1,331 SEK) against strategy.toml"."""
+    delta = old_kwh - new_kwh
+    pct = f"{100 * abs(delta) / old_kwh:.1f} %" if old_kwh else "n/a %"
+    money = f", {abs(delta) * price:,.0f} SEK" if price is not None else ""
+    if round(delta) == 0:
+        return f"{new} uses the same energy as {old} (±0 kWh)"
+    if delta > 0:
+        return f"{new} saves {delta:,.0f} kWh ({pct}{money}) against {old}"
+    return f"{new} uses {-delta:,.0f} kWh more ({pct}{money}) than {old}"
 
 
 @app.command("compile")
 def compile_(
     file: Path = typer.Argument(..., help="strategy TOML file"),
     gateway: str = typer.Option(..., "--gateway", help="gateway id"),
-    start: str = typer.Option(..., "--start", help="ISO start, e.g. 2026-11-25T12:00:00+01:00"),
+    start: str = typer.Option(
+        ...,
+        "--start",
+        help="ISO start, e.g. 2026-11-25T12:00:00+01:00; without an offset it is local time "
+        "in the site's time zone ([site] timezone)",
+    ),
     hours: float = typer.Option(48.0, "--hours", help="hours the program covers"),
     output: Path | None = typer.Option(None, "-o", "--output", help="write here, not stdout"),
 ) -> None:
@@ -171,7 +203,8 @@ def compile_(
         _err.print(f"--start: {start!r} is not an ISO datetime", markup=False)
         raise typer.Exit(2) from None
     if t0.tzinfo is None:
-        t0 = t0.replace(tzinfo=UTC)
+        # the same wall clock as every time in the strategy file (and as preview's --date)
+        t0 = local_to_utc(t0, tzone(s.site.timezone))
     try:
         program = compile_program(s, gateway, t0, hours)
     except CompileError as e:

@@ -2,8 +2,16 @@
 
 Lights are on while the sun is below a threshold elevation (default −4°). Working from the
 elevation rather than "sunset" events keeps this correct where such events do not exist:
-white nights at 58 °N (the sun never reaches −6° but does pass −4°), midnight sun (never dark:
-no lit window) and polar night (dark all day: lit from noon to noon).
+white nights (short lit windows around midnight; at Norrköping, 58.6 °N, the sun still reaches
+about −8° at midsummer, and "never below −6° yet below −4°" happens only at about
+60.6–62.5 °N), midnight sun (never below the threshold: no lit window) and polar night (dark
+all day: lit from noon to noon).
+
+Elevations are astral's *apparent* elevation: it adds atmospheric refraction, which at −4°
+is about +0.08° (near the horizon astral's refraction model tapers off). So "−4°" here is about
+−4.08° geometric. Compare with a reference (PyEphem) only with the same refraction: without
+it the switching times differ by the time the sun takes for 0.08° — about half a minute at
+58 °N in winter, more in summer when it crosses slowly.
 
 Crossings are found by sampling every 5 minutes and bisecting to one second; a dip below the
 threshold between two samples is found by searching around the lowest sample.

@@ -35,7 +35,7 @@ from lykta.strategy.astronomy import utc_ms
 from lykta.strategy.en13201 import LightingClass
 from lykta.strategy.evaluator import class_level, unit_target
 from lykta.strategy.model import Override, Strategy
-from lykta.strategy.schedule import NightPlan, night_plan, nights_between
+from lykta.strategy.schedule import NightPlan, change_instants, night_plan, nights_between
 from lykta.strategy.wallclock import require_utc
 
 MAX_HOURS = 24 * 14
@@ -43,18 +43,6 @@ MAX_HOURS = 24 * 14
 
 class CompileError(ValueError):
     """The program cannot be compiled (unknown gateway, bad interval)."""
-
-
-def _boundaries(
-    plans: Sequence[NightPlan], overrides: Sequence[Override], start: datetime, end: datetime
-) -> list[datetime]:
-    out = {start}
-    for p in plans:
-        out.update(b for b in p.boundaries() if start < b < end)
-        out.update(s for s in p.starts if start < s < end)
-    for o in overrides:
-        out.update(t for t in (o.starts, o.expires) if t is not None and start < t < end)
-    return sorted(out)
 
 
 def _points(
@@ -109,7 +97,7 @@ def compile_program(
         )
     ovs = list(strategy.overrides if overrides is None else overrides)
     plans = [night_plan(strategy, n) for n in nights_between(strategy, start, end)]
-    instants = _boundaries(plans, ovs, start, end)
+    instants = change_instants(plans, ovs, start, end)
     plan_starts = [p.start for p in plans]
     plan_at = [plans[max(0, bisect_right(plan_starts, t) - 1)] for t in instants]
     individually = {lid for o in ovs for lid in o.luminaires}

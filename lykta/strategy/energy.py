@@ -17,7 +17,7 @@ from lykta.strategy.dali_curve import arc_level_to_percent
 from lykta.strategy.en13201 import LightingClass
 from lykta.strategy.evaluator import unit_target
 from lykta.strategy.model import Strategy
-from lykta.strategy.schedule import night_plan
+from lykta.strategy.schedule import change_instants, night_plan
 
 
 @dataclass(slots=True)
@@ -73,24 +73,22 @@ def estimate_energy(strategy: Strategy, first: date, last: date) -> EnergyReport
     night = first
     while night <= last:
         plan = night_plan(strategy, night)
-        edges = plan.boundaries()
+        edges = [*change_instants([plan], strategy.overrides, plan.start, plan.end), plan.end]
         for s, e in zip(edges, edges[1:], strict=False):
-            if not plan.is_lit(s):
-                continue
             hours = (e - s).total_seconds() / 3600
-            report.lit_hours += hours
+            lit = plan.is_lit(s)
+            if lit:
+                report.lit_hours += hours
             for (zone, design), watts in units.items():
                 tg = unit_target(
-                    strategy,
-                    zone,
-                    LightingClass(design),
-                    s,
-                    overrides=strategy.overrides,
+                    strategy, zone, LightingClass(design), s, overrides=strategy.overrides,
                     plan=plan,
-                )
+                )  # fmt: skip
                 ze = report.zones[zone]
+                # a maintenance level by day burns energy too: integrate the whole night
                 ze.kwh += watts * arc_level_to_percent(tg.level) / 100 * hours / 1000
-                ze.baseline_kwh += watts * hours / 1000
+                if lit:
+                    ze.baseline_kwh += watts * hours / 1000
         night += timedelta(days=1)
     return report
 

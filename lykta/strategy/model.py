@@ -16,12 +16,13 @@ import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -39,6 +40,7 @@ from lykta.strategy.en13201 import LightingClass
 
 MAX_FADE_S = FADE_TIMES_S[-1]
 _M = TypeVar("_M", bound=BaseModel)
+MAX_TOML_BYTES = 8 * 1024 * 1024
 
 
 def _parse_class(v: Any) -> LightingClass:
@@ -50,7 +52,15 @@ def _parse_class(v: Any) -> LightingClass:
 
 
 Class = Annotated[LightingClass, PlainValidator(_parse_class), PlainSerializer(str)]
-FadeSeconds = Annotated[float, Field(ge=0, le=MAX_FADE_S)]
+def _fade(v: float) -> float:
+    if not 0 <= v <= MAX_FADE_S:
+        raise ValueError(
+            f"{v:g} s is outside 0–{MAX_FADE_S:.1f} s (the longest DALI fade is {MAX_FADE_S:.1f} s)"
+        )
+    return v
+
+
+FadeSeconds = Annotated[float, AfterValidator(_fade)]
 
 _EVENT_RE = re.compile(r"^(dusk|dawn)\s*(?:([+-])\s*(\d+)\s*(?:min)?)?$")
 _CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -90,7 +100,10 @@ Start = Annotated[EventTime, PlainValidator(EventTime.parse), PlainSerializer(st
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # allow_inf_nan=False: a TOML ``nan`` reads "Input should be a finite number", not "≤ 90"
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class Site(_Model):
@@ -153,6 +166,14 @@ class Profile(_Model):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"period names repeat: {', '.join(dup)}")
+        starts: dict[str, str] = {}
+        for p in v:
+            other = starts.setdefault(str(p.start), p.name)
+            if other != p.name:
+                raise ValueError(
+                    f"periods {other!r} and {p.name!r} both start at {p.start} "
+                    f"(the later would always win)"
+                )
         return v
 
 
@@ -161,6 +182,24 @@ class DateRange(_Model):
 
     start: str = Field(alias="from", pattern=r"^(\d{4}-)?\d{2}-\d{2}$")
     end: str = Field(alias="to", pattern=r"^(\d{4}-)?\d{2}-\d{2}$")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _real(cls, v: str) -> str:
+        # "13-45" or "02-30" match the pattern but never a night: refuse them
+        try:
+            date.fromisoformat(v if len(v) == 10 else f"2000-{v}")  # 2000: a leap year
+        except ValueError:
+            raise ValueError(f"{v!r} is not a date (MM-DD or YYYY-MM-DD)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _same_form(self) -> DateRange:
+        if len(self.start) != len(self.end):
+            raise ValueError("from and to must both be MM-DD or both be YYYY-MM-DD")
+        if len(self.start) == 10 and self.start > self.end:
+            raise ValueError(f"from {self.start} is after to {self.end}")
+        return self
 
 
 class CalendarRule(_Model):
@@ -331,6 +370,12 @@ class Strategy(_Model):
 
     _index: dict[str, Luminaire] = PrivateAttr(default_factory=dict)
     _cache: dict[Any, Any] = PrivateAttr(default_factory=dict)
+    _warnings: list[Problem] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """What loads but does not run as it reads (e.g. a class below the safety floor)."""
+        return list(self._warnings)
 
     def model_post_init(self, context: Any, /) -> None:
         """Index luminaires by id."""
@@ -418,6 +463,20 @@ def _pydantic_problems(file: str, e: ValidationError, prefix: str = "") -> list[
 
 
 INVENTORY_FIELDS = tuple(Luminaire.model_fields)
+REQUIRED_COLUMNS = tuple(n for n, f in Luminaire.model_fields.items() if f.is_required())
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 text (a BOM, as Excel writes, is dropped); ``ValueError`` saying where it is not."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        kind = "binary" if b"\0" in data[:4096] else "not UTF-8 text"
+        raise ValueError(
+            f"line {line}: {kind} (byte 0x{data[e.start]:02x} at offset {e.start}); "
+            "save the file as UTF-8"
+        ) from None
 
 
 def _read_inventory(
@@ -425,9 +484,11 @@ def _read_inventory(
 ) -> tuple[list[dict[str, Any]], list[str], list[Problem]]:
     """Rows (as dicts), their locations, and problems reading the file itself."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = decode_text(path.read_bytes())
     except OSError as e:
         return [], [], [Problem(display, "", f"cannot read inventory: {e.strerror}")]
+    except ValueError as e:
+        return [], [], [Problem(display, "", str(e))]
     if path.suffix.lower() in (".geojson", ".json"):
         try:
             doc = json.loads(text)
@@ -436,10 +497,17 @@ def _read_inventory(
         except (ValueError, KeyError, TypeError) as e:
             return [], [], [Problem(display, "", f"not a GeoJSON FeatureCollection ({e})")]
         return rows, [f"features[{i}].properties" for i in range(len(rows))], []
-    reader = csv.DictReader(text.splitlines())
-    missing = [f for f in INVENTORY_FIELDS if f != "group" and f not in (reader.fieldnames or [])]
+    lines = text.splitlines()
+    header = lines[0] if lines else ""
+    # Excel in a Swedish locale saves "CSV" with semicolons: take the separator the header uses
+    delimiter = max(",;\t", key=header.count)
+    reader = csv.DictReader(lines, delimiter=delimiter)
+    names = [n.strip() for n in reader.fieldnames or []]
+    reader.fieldnames = names
+    missing = [f for f in INVENTORY_FIELDS if f in REQUIRED_COLUMNS and f not in names]
     if missing:
-        return [], [], [Problem(display, "line 1", f"missing column(s): {', '.join(missing)}")]
+        return [], [], [Problem(display, "line 1", f"missing column(s): {', '.join(missing)} "
+                                f"(header: {header[:80]!r}; separate columns by , or ;)")]
     rows = []
     for row in reader:
         rows.append({k: v for k, v in row.items() if k is not None and v not in ("", None)})
@@ -540,8 +608,61 @@ def _cross_check(
                         f"(luminaire {first[2]!r}); one group, one zone and class",
                     )
                 )
-    for i, ov in enumerate(s.overrides):
-        out += override_problems(s, ov, file, f"overrides[{i}]", invalid)
+    return out
+
+
+def _reference_problems(
+    s: Strategy, doc: dict[str, Any], file: str, invalid: frozenset[str]
+) -> list[Problem]:
+    """References from calendar rules and overrides, valid or not, so that one run of ``check``
+    reports a broken override's unknown zone next to its own error."""
+    out: list[Problem] = []
+    rules = doc.get("calendar")
+    for i, raw in enumerate(rules if isinstance(rules, list) else []):
+        if _valid(CalendarRule, raw) is None and isinstance(raw, dict):
+            name = raw.get("profile")
+            if isinstance(name, str) and name not in s.profiles and name not in invalid:
+                out.append(Problem(file, f"calendar[{i}].profile", f"no profile {name!r}"))
+    ovs = doc.get("overrides")
+    for i, raw in enumerate(ovs if isinstance(ovs, list) else []):
+        path = f"overrides[{i}]"
+        ov = _valid(Override, raw)
+        if ov is not None:
+            out += override_problems(s, ov, file, path, invalid)
+            continue
+        if not isinstance(raw, dict):
+            continue
+        zones, lums = raw.get("zones"), raw.get("luminaires")
+        for z in zones if isinstance(zones, list) else []:
+            if isinstance(z, str) and z not in s.zones and z not in invalid:
+                out.append(Problem(file, f"{path}.zones", f"no zone {z!r}"))
+        for lid in lums if isinstance(lums, list) else []:
+            if isinstance(lid, str) and lid not in s._index:
+                out.append(Problem(file, f"{path}.luminaires", f"no luminaire {lid!r}"))
+    return out
+
+
+def _advice(s: Strategy, file: str) -> list[Problem]:
+    """Warnings: the strategy runs, but not as it reads (the floor or the design class wins)."""
+    out: list[Problem] = []
+    designs: dict[str, dict[str, list[str]]] = {}
+    for lum in s.luminaires:
+        designs.setdefault(lum.zone, {}).setdefault(lum.design_class.name, []).append(lum.id)
+    for zname, z in s.zones.items():
+        named = [(f"zones.{zname}.classes.{k}", c) for k, c in z.classes.items()]
+        if z.presence:
+            named.append((f"zones.{zname}.presence.boost", z.presence.boost))
+        for key, c in named:
+            if c.series != z.safety_floor.series:
+                continue  # an error already
+            if c.value < z.safety_floor.value:
+                out.append(Problem(file, key, f"{c} is below the safety floor {z.safety_floor}: "
+                                   f"the floor applies while lit"))  # fmt: skip
+            for d, ids in sorted(designs.get(zname, {}).items()):
+                if c.value > LightingClass(d).value:
+                    out.append(Problem(
+                        file, key, f"{c} is brighter than design class {d} of {len(ids)} "
+                        f"luminaire(s) (e.g. {ids[0]}): at 100 % they give {d}"))  # fmt: skip
     return out
 
 
@@ -583,6 +704,10 @@ def _valid(model: type[_M], value: Any) -> _M | None:
         return None
 
 
+def _list(x: Any) -> list[Any]:
+    return list(x) if isinstance(x, list) else []
+
+
 def _partial(doc: dict[str, Any]) -> tuple[Strategy, frozenset[str]]:
     """A strategy of the entries that validate on their own (its problems are reported
     elsewhere), and the names of zones and profiles that do not."""
@@ -600,8 +725,8 @@ def _partial(doc: dict[str, Any]) -> tuple[Strategy, frozenset[str]]:
 
     profiles = entries(Profile, doc.get("profiles"))
     zones = entries(Zone, doc.get("zones"))
-    rules = [_valid(CalendarRule, r) for r in doc.get("calendar") or []]
-    overrides = [_valid(Override, o) for o in doc.get("overrides") or []]
+    rules = [_valid(CalendarRule, r) for r in _list(doc.get("calendar"))]
+    overrides = [_valid(Override, o) for o in _list(doc.get("overrides"))]
     site = _valid(Site, doc.get("site")) or Site.model_construct(
         name="?", latitude=0.0, longitude=0.0, timezone="UTC"
     )
@@ -613,7 +738,7 @@ def _partial(doc: dict[str, Any]) -> tuple[Strategy, frozenset[str]]:
         zones=zones,
         inventory=None,
         luminaires=[],
-        overrides=[o for o in overrides if o is not None] if all(overrides) else [],
+        overrides=[o for o in overrides if o is not None],
     )
     return strategy, frozenset(invalid)
 
@@ -625,7 +750,9 @@ def parse_strategy(
     problems: list[Problem] = []
     doc = dict(doc)
     where: dict[int, tuple[str, str]] = {}
-    inline = list(doc.get("luminaires", []) or [])
+    inline = _list(doc.get("luminaires"))
+    if doc.get("luminaires") is not None and not isinstance(doc.get("luminaires"), list):
+        problems.append(Problem(file, "luminaires", "must be an array of tables ([[luminaires]])"))
     for i in range(len(inline)):
         where[i] = (file, f"luminaires[{i}]")
     inv_name = doc.get("inventory")
@@ -663,8 +790,10 @@ def parse_strategy(
     strategy.model_post_init(None)
     problems += lum_problems
     problems += _cross_check(strategy, file, good_where, invalid)
+    problems += _reference_problems(strategy, doc, file, invalid)
     if problems:
         raise StrategyError(problems)
+    strategy._warnings.extend(_advice(strategy, file))
     return strategy
 
 
@@ -675,9 +804,21 @@ def load_strategy(path: str | Path) -> Strategy:
     """
     p = Path(path)
     try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = p.read_bytes()
     except OSError as e:
         raise StrategyError([Problem(str(p), "", f"cannot read: {e.strerror}")]) from None
+    return parse_strategy(parse_toml(data, str(p)), p.name, p.parent)
+
+
+def parse_toml(data: bytes, file: str = "<strategy>") -> dict[str, Any]:
+    """The TOML document in ``data``; :class:`StrategyError` (never a traceback) otherwise."""
+    if len(data) > MAX_TOML_BYTES:
+        raise StrategyError([Problem(file, "", f"{len(data)} bytes is too large for a strategy")])
+    try:
+        return tomllib.loads(decode_text(data))
     except tomllib.TOMLDecodeError as e:
-        raise StrategyError([Problem(str(p), "", f"not valid TOML: {e}")]) from None
-    return parse_strategy(doc, p.name, p.parent)
+        raise StrategyError([Problem(file, "", f"not valid TOML: {e}")]) from None
+    except RecursionError:
+        raise StrategyError([Problem(file, "", "not valid TOML: nested too deeply")]) from None
+    except ValueError as e:
+        raise StrategyError([Problem(file, "", str(e))]) from None

@@ -9,6 +9,7 @@ simply never shows, and an offset start ("dusk+30") leaves the first period in f
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -18,7 +19,7 @@ from lykta.strategy.calendar import (
     special_nights_on,
     weekday_name,
 )
-from lykta.strategy.model import CalendarRule, DateRange, EventTime, Strategy
+from lykta.strategy.model import CalendarRule, DateRange, EventTime, Override, Strategy
 from lykta.strategy.wallclock import clock_time_in_night, night_bounds, zone
 
 
@@ -139,3 +140,18 @@ def nights_between(strategy: Strategy, start: datetime, end: datetime) -> list[d
     tz = zone(strategy.site.timezone)
     first, last = night_of(start, tz), night_of(end - timedelta(microseconds=1), tz)
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def change_instants(
+    plans: Iterable[NightPlan], overrides: Sequence[Override], start: datetime, end: datetime
+) -> list[datetime]:
+    """``start`` and every instant in (start, end) where a target may change: lit window
+    edges, period starts, override starts and expiries. Between two of them every target is
+    constant, so the compiler samples here and the energy estimate integrates segment-wise."""
+    out = {start}
+    for p in plans:
+        out.update(b for b in p.boundaries() if start < b < end)
+        out.update(s for s in p.starts if start < s < end)
+    for o in overrides:
+        out.update(t for t in (o.starts, o.expires) if t is not None and start < t < end)
+    return sorted(out)
