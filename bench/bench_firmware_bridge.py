@@ -20,7 +20,6 @@ from dali.gear.general import DAPC, QueryActualLevel
 
 from fieldsim.dali import SimulatedDaliBus, SimulatedDaliTransport
 from firmware_bridge.connection import BoardConnection
-from firmware_bridge.dali_bus import BoardDaliBus
 from firmware_bridge.driver import LineDriver
 from firmware_bridge.emulator import Emulator, EmulatorOptions
 from firmware_bridge.flash import flash
@@ -28,7 +27,8 @@ from firmware_bridge.framing import Packet, encode_packet
 from firmware_bridge.messages import DaliForward, DaliOutcome, DaliResult, Message, MessageType
 from firmware_bridge.port import PtyPort, SerialPort
 from firmware_bridge.transfer import FirmwareImage
-from gateway.dali.bus import DaliBus, send_command
+from gateway.dali.board import BoardDaliBus
+from lykta.dali_bus import DaliBus, send_command
 
 BAUD = 115200
 LINE_RATE = BAUD / 10  # bytes per second, 8N1

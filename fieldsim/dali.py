@@ -5,7 +5,7 @@
 no answer, or a collision). Time comes only from the injected clock ``now``, so tests can step
 through fades and hours of energy integration instantly. The firmware-bridge board emulator
 puts this behind a serial line; :class:`SimulatedDaliTransport` wraps it as an asyncio
-:class:`gateway.dali.bus.DaliBus` for the gateway, the demo and the tests, optionally taking the
+:class:`lykta.dali_bus.DaliBus` for the gateway, the demo and the tests, optionally taking the
 real wire time of every frame.
 
 Each :class:`SimulatedGear` builds on python-dali's fake gear (``dali.tests.fakes.Gear``: short
@@ -48,8 +48,8 @@ from dali.memory import diagnostics, energy
 from dali.memory.location import MemoryValue
 from dali.tests import fakes
 
-from gateway.dali.bus import Backward, Collision, DaliReply, NoAnswer
 from gateway.dali.timing import SEND_TWICE_WINDOW_S, frame_bus_time
+from lykta.dali_bus import Backward, Collision, DaliReply, NoAnswer
 from lykta.strategy.dali_curve import FADE_TIMES_S, arc_level_to_percent
 
 __all__ = [
@@ -449,7 +449,7 @@ class SimulatedDaliBus:
 
 @dataclass
 class SimulatedDaliTransport:
-    """The simulated bus as an asyncio :class:`gateway.dali.bus.DaliBus`.
+    """The simulated bus as an asyncio :class:`lykta.dali_bus.DaliBus`.
 
     With ``wire_time`` every frame takes its real DALI bus time (27.7 ms per command,
     40.7 ms per query, 55.3 ms per send-twice), so timing-sensitive code sees the real limits.

@@ -22,7 +22,7 @@ from operator import xor
 from dali.frame import ForwardFrame
 
 from fieldsim.dali import SimulatedDaliBus
-from gateway.dali.bus import Backward, Collision
+from lykta.dali_bus import Backward, Collision
 
 _START = 0x59
 _QUERY_DEVICE_INFO = 0x20

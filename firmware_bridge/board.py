@@ -39,7 +39,7 @@ from firmware_bridge.messages import (
     StatusRequest,
 )
 from firmware_bridge.transfer import ImageStorage, Receiver
-from gateway.dali.bus import Backward, Collision, DaliReply, NoAnswer
+from lykta.dali_bus import Backward, Collision, DaliReply, NoAnswer
 
 #: How long the board waits for the host to acknowledge the activation answer before rebooting.
 REBOOT_GRACE_S = 0.5

@@ -163,7 +163,7 @@ async def open_field(
     cfg: GatewayConfig, stack: contextlib.AsyncExitStack
 ) -> tuple[dict[str, DaliLuminaireDriver], list[ModbusPoller]]:
     """Open every DALI bus and Modbus line of ``cfg`` (closed when ``stack`` closes)."""
-    from firmware_bridge.dali_bus import BoardDaliBus  # the gateway reaches the board here
+    from gateway.dali.board import BoardDaliBus  # the gateway reaches the board here
     from gateway.dali.lunatone import PythonDaliBus
 
     lums = cfg.all_luminaires()

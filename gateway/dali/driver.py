@@ -1,7 +1,7 @@
 """The DALI luminaire driver: levels by group, states and D4i energy, within a bus-time budget.
 
 The asyncio shell around the pure planner (:mod:`gateway.dali.planner`) and budget
-(:mod:`gateway.dali.budget`), on any :class:`gateway.dali.bus.DaliBus` transport::
+(:mod:`gateway.dali.budget`), on any :class:`lykta.dali_bus.DaliBus` transport::
 
     driver = DaliLuminaireDriver(bus, [Luminaire("L01", 0, frozenset({1})), ...])
     await driver.set_levels({"L01": 200, "L02": 200})   # one group frame if they share group 1
@@ -35,10 +35,10 @@ from dali.memory import diagnostics, energy
 from dali.memory.location import FlagValue, MemoryLocationNotImplemented
 
 from gateway.dali.budget import BusTimeBudget
-from gateway.dali.bus import DaliBus, send_command
 from gateway.dali.planner import BusLayout, LevelFrame, fade_time_commands, plan_levels
 from gateway.dali.timing import frame_bus_time
 from lykta.contract import Event, EventKind, LuminaireReading
+from lykta.dali_bus import DaliBus, send_command
 
 log = logging.getLogger(__name__)
 

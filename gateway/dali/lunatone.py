@@ -1,4 +1,4 @@
-"""python-dali's serial drivers as a :class:`gateway.dali.bus.DaliBus`: Lunatone interfaces.
+"""python-dali's serial drivers as a :class:`lykta.dali_bus.DaliBus`: Lunatone interfaces.
 
 python-dali (``dali.driver.serial``, extra ``python-dali[driver-serial]``) drives the Lunatone
 RS232 LUBA (URI ``luba232:/dev/ttyUSB0``) and SCI RS232 (``scirs232:/dev/ttyS0``) DALI
@@ -21,7 +21,7 @@ from dali.command import Command
 from dali.driver.serial import DriverSerialBase, drivers_map
 from dali.frame import ForwardFrame
 
-from gateway.dali.bus import Backward, Collision, DaliReply, NoAnswer
+from lykta.dali_bus import Backward, Collision, DaliReply, NoAnswer
 
 
 class PythonDaliBus:

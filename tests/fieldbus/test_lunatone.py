@@ -11,8 +11,8 @@ from dali.address import GearBroadcast, GearShort
 from dali.gear.general import DAPC, QueryActualLevel
 from dali.tests.fakes_serial import DriverSerialDummy
 
-from gateway.dali.bus import Backward, Collision, NoAnswer, send_command
 from gateway.dali.lunatone import PythonDaliBus
+from lykta.dali_bus import Backward, Collision, NoAnswer, send_command
 
 
 async def test_frames_and_replies_map_through_the_driver(tmp_path: Path) -> None:

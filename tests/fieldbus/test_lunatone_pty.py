@@ -13,9 +13,9 @@ from dali.gear.general import DAPC, DTR0, QueryActualLevel, SetFadeTime
 
 from fieldsim.dali import SimulatedDaliBus
 from fieldsim.lunatone import LubaEmulator
-from gateway.dali.bus import Backward, Collision, NoAnswer
 from gateway.dali.driver import DaliLuminaireDriver, Luminaire
 from gateway.dali.lunatone import PythonDaliBus
+from lykta.dali_bus import Backward, Collision, NoAnswer
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fieldsim.dali import SimulatedDaliBus, SimulatedDaliTransport
-from gateway.dali.bus import Backward, Collision, NoAnswer, send_command
+from lykta.dali_bus import Backward, Collision, NoAnswer, send_command
 from lykta.strategy.dali_curve import FADE_TIMES_S
 
 

@@ -18,15 +18,15 @@ from dali.gear.general import DAPC, DTR0, QueryActualLevel, QueryFadeTimeFadeRat
 
 from fieldsim.dali import SimulatedDaliBus
 from firmware_bridge.connection import BoardConnection, BoardUnavailable
-from firmware_bridge.dali_bus import BoardDaliBus, BusPowerFailure
 from firmware_bridge.emulator import Emulator, EmulatorOptions
 from firmware_bridge.file_storage import FileStorage
 from firmware_bridge.flash import flash
 from firmware_bridge.link import LinkConfig
 from firmware_bridge.port import PtyPort, SerialPort
 from firmware_bridge.transfer import FirmwareImage, TransferFailed
-from gateway.dali.bus import Backward, Collision, DaliBus, NoAnswer, send_command
+from gateway.dali.board import BoardDaliBus, BusPowerFailure
 from gateway.dali.timing import QUERY_S
+from lykta.dali_bus import Backward, Collision, DaliBus, NoAnswer, send_command
 
 # `lykta firmware …` through its own sub-app: these tests then depend on nothing but the
 # firmware CLI (the other sub-apps change under other engineers' hands).

@@ -1,4 +1,4 @@
-"""``gateway.dali.bus.DaliBus`` over a DALI-master board on a serial line.
+"""``lykta.dali_bus.DaliBus`` over a DALI-master board on a serial line.
 
 Example::
 
@@ -20,7 +20,7 @@ from dali.frame import ForwardFrame
 from firmware_bridge.connection import DEFAULT_TIMEOUT_S, BoardConnection, BoardUnavailable
 from firmware_bridge.link import LinkConfig
 from firmware_bridge.messages import DaliForward, DaliOutcome, DaliResult
-from gateway.dali.bus import Backward, Collision, DaliReply, NoAnswer
+from lykta.dali_bus import Backward, Collision, DaliReply, NoAnswer
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class BusPowerFailure(RuntimeError):
 
 
 class BoardDaliBus:
-    """One DALI bus behind a board (implements ``gateway.dali.bus.DaliBus``).
+    """One DALI bus behind a board (implements ``lykta.dali_bus.DaliBus``).
 
     ``timeout_s`` bounds the wait for each answer, queueing on the board included.
     """

@@ -5,7 +5,7 @@ nothing about luminaires, groups or programs; the gateway builds on top of it wi
 commands (``dali.gear.general.DAPC`` and friends), whose ``.frame``, ``.sendtwice`` and
 ``.response`` carry everything a transport needs.
 
-Transports: the firmware bridge board (``firmware_bridge.dali_bus``), python-dali's serial
+Transports: the firmware bridge board (``gateway.dali.board``), python-dali's serial
 driver for Lunatone interfaces, and the field simulator's in-process bus (tests, demo).
 """
 
