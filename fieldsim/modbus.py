@@ -2,13 +2,20 @@
 pair of pseudo-terminals.
 
 A :class:`SimulatedModbusDevice` takes a device profile (the same TOML the gateway reads) and a
-value source (a mapping or a function returning field -> value); every read encodes the current
-values with the profile's data types, word order and scale. Registers between the profile's
-lowest and highest address answer (zero where the profile defines nothing), forbidden ranges
-and everything outside answer with an ILLEGAL DATA ADDRESS exception, as a real device would.
+value source (a mapping or a function returning field -> value, text for string fields); every
+read encodes the current values with the profile's data types, byte order and scale. It behaves
+like the meters it stands for: holding (FC3) and input registers (FC4), coils and discrete
+inputs are separate blocks; per function, registers between the profile's lowest and highest
+address answer (zero where the profile defines nothing); forbidden ranges and everything
+outside answer ILLEGAL DATA ADDRESS, a read of more than the profile's ``max_registers``
+answers ILLEGAL DATA VALUE (an SDM630 refuses more than 80); a unit id nobody has stays silent.
 
 Faults to inject: ``muted`` (no reply at all), ``exception_code`` (every read answered with that
-Modbus exception) and ``garble_replies`` (reply sent with a broken CRC, RTU only).
+Modbus exception), ``busy_replies`` (the next N reads answered SERVER DEVICE BUSY) and
+``garble_replies`` (reply sent with a broken CRC, RTU only). A NaN or infinite value in the
+value source is sent as that IEEE float, as a meter with a failed measurement does.
+:class:`FaultyModbusSlave` (below) misbehaves on the wire in ways pymodbus's server cannot:
+late, long, wrong-function and wrong-unit replies.
 
 Servers: :class:`ModbusTcpSimulator` (``async with``; ``.port`` is the bound port on
 127.0.0.1) and :class:`ModbusRtuSimulator` (``async with``; ``.client_port`` is the pty path the
@@ -29,10 +36,11 @@ from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from gateway.modbus.decode import encode_register
-from gateway.modbus.profile import DeviceProfile
+from gateway.modbus.decode import encode_register, encode_text
+from gateway.modbus.profile import BIT_FUNCTIONS, DeviceProfile
 
-ValueSource = Mapping[str, float] | Callable[[], Mapping[str, float]]
+ValueSource = Mapping[str, float | str] | Callable[[], Mapping[str, float | str]]
+_BLOCKS = (1, 2, 3, 4)  # pymodbus's order of separate blocks: coils, discrete, holding, input
 
 
 class SimulatedModbusDevice:
@@ -46,16 +54,21 @@ class SimulatedModbusDevice:
         self.muted = False
         self.exception_code: int | None = None
         self.garble_replies = False
+        self.busy_replies = 0
         self.reads = 0
 
-    def current_values(self) -> Mapping[str, float]:
+    def current_values(self) -> Mapping[str, float | str]:
         """The values the device reports now."""
         return self.values() if callable(self.values) else self.values
 
-    def _valid_ranges(self) -> list[tuple[int, int]]:
-        lo = min(r.address for r in self.profile.registers)
-        hi = max(r.address + r.count - 1 for r in self.profile.registers)
-        cuts = sorted((f.start, f.end) for f in self.profile.forbidden)
+    def valid_ranges(self, function: int) -> list[tuple[int, int]]:
+        """The address ranges (inclusive) of ``function`` that answer with data."""
+        regs = [r for r in self.profile.registers if r.function == function]
+        if not regs:
+            return []
+        lo = min(r.address for r in regs)
+        hi = max(r.address + r.count - 1 for r in regs)
+        cuts = sorted((f.start, f.end) for f in self.profile.forbidden if f.function == function)
         ranges: list[tuple[int, int]] = []
         start = lo
         for f_start, f_end in cuts:
@@ -69,10 +82,30 @@ class SimulatedModbusDevice:
         return ranges
 
     def sim_device(self) -> SimDevice:
-        """The pymodbus ``SimDevice`` that serves this device."""
-        simdata = [SimData(address=a, count=b - a + 1, values=0, datatype=DataType.REGISTERS)
-                   for a, b in self._valid_ranges()]
-        return SimDevice(id=self.unit, simdata=simdata, action=self._action)
+        """The pymodbus ``SimDevice`` that serves this device: four separate blocks."""
+        blocks: list[list[SimData]] = []
+        for function in _BLOCKS:
+            if function in BIT_FUNCTIONS:
+                # bit addressing: block register k holds bits 16k..16k+15
+                ranges = self.valid_ranges(function)
+                words = sorted({a // 16 for lo, hi in ranges for a in range(lo, hi + 1)})
+                block = [SimData(address=16 * w, count=1, values=False, datatype=DataType.BITS)
+                         for w in words] or [SimData(address=0xFFF0, count=1, values=False,
+                                                     datatype=DataType.BITS)]
+            else:
+                block = [SimData(address=a, count=b - a + 1, values=0,
+                                 datatype=DataType.REGISTERS)
+                         for a, b in self.valid_ranges(function)]
+            # pymodbus needs a block per function: a function the profile lacks gets one
+            # invalid register, answered ILLEGAL DATA ADDRESS like everything outside
+            blocks.append(block or [SimData(address=0xFFFF, count=1,
+                                            datatype=DataType.INVALID)])
+        return SimDevice(id=self.unit, simdata=(blocks[0], blocks[1], blocks[2], blocks[3]),
+                         action=self._action)
+
+    def _inside(self, function: int, address: int, count: int) -> bool:
+        return any(lo <= address and address + count - 1 <= hi
+                   for lo, hi in self.valid_ranges(function))
 
     async def _action(self, function_code: int, start_address: int, address: int, count: int,
                       registers: list[int], set_values: Any) -> ExcCodes | None:
@@ -82,16 +115,68 @@ class SimulatedModbusDevice:
         self.reads += 1
         if self.exception_code is not None:
             return ExcCodes(self.exception_code)
+        if self.busy_replies > 0:
+            self.busy_replies -= 1
+            return ExcCodes.DEVICE_BUSY
+        if set_values is not None:
+            return None  # writes (FC5/6/15/16) are stored by pymodbus as sent
+        limit = 2000 if function_code in BIT_FUNCTIONS else self.profile.max_registers
+        if count > limit:
+            return ExcCodes.ILLEGAL_VALUE
+        if not self._inside(function_code, address, count):
+            return ExcCodes.ILLEGAL_ADDRESS
+        self._fill(function_code, start_address, address, count, registers)
+        return None
+
+    def answer(self, function: int, address: int, count: int) -> list[int] | int:
+        """The registers a read of FC3/FC4 returns, or the exception code it gets."""
+        if function not in (3, 4):
+            return int(ExcCodes.ILLEGAL_FUNCTION)
+        if count > self.profile.max_registers:
+            return int(ExcCodes.ILLEGAL_VALUE)
+        if not self._inside(function, address, count):
+            return int(ExcCodes.ILLEGAL_ADDRESS)
+        registers = [0] * count
+        self._fill(function, address, address, count, registers)
+        return registers
+
+    def _fill(self, function_code: int, start_address: int, address: int, count: int,
+              registers: list[int]) -> None:
         values = self.current_values()
         for reg in self.profile.registers:
             if reg.function != function_code or reg.field not in values:
                 continue
             if reg.address + reg.count <= address or reg.address >= address + count:
                 continue
-            raw = encode_register(self.profile, reg, values[reg.field])
+            value = values[reg.field]
+            if function_code in BIT_FUNCTIONS:
+                word, bit = divmod(reg.address, 16)
+                mask = 1 << bit
+                i = word - start_address
+                registers[i] = (registers[i] | mask) if value else (registers[i] & ~mask)
+                continue
+            raw = (encode_text(self.profile, reg, value) if isinstance(value, str)
+                   else encode_register(self.profile, reg, float(value)))
+            i0 = reg.address - start_address
+            if reg.type == "bit":
+                assert reg.bit is not None
+                registers[i0] = (registers[i0] & ~(1 << reg.bit)) | raw[0]
+                continue
             for i, word in enumerate(raw):
-                registers[reg.address - start_address + i] = word
-        return None
+                if 0 <= i0 + i < len(registers):
+                    registers[i0 + i] = word
+
+
+async def _absent(*_args: Any) -> ExcCodes | None:
+    raise NoSuchIdException("no simulated device has this unit id")
+
+
+def _sim_devices(devices: list[SimulatedModbusDevice]) -> list[SimDevice]:
+    """The devices plus a catch-all (id 0 = every other unit id) that stays silent: a unit
+    id nobody has gets no reply on a real line, not an exception."""
+    silent = SimDevice(id=0, simdata=[SimData(address=0, count=0xFFFF, values=0,
+                                              datatype=DataType.REGISTERS)], action=_absent)
+    return [d.sim_device() for d in devices] + [silent]
 
 
 def _garbler(devices: list[SimulatedModbusDevice]) -> Callable[[bool, bytes], bytes]:
@@ -119,7 +204,7 @@ class ModbusTcpSimulator:
     async def start(self) -> None:
         """Start listening; ``.port`` is then the bound port."""
         self._server = ModbusTcpServer(
-            [d.sim_device() for d in self.devices], address=("127.0.0.1", self._requested_port),
+            _sim_devices(self.devices), address=("127.0.0.1", self._requested_port),
             ignore_missing_devices=True)
         await self._server.serve_forever(background=True)
         self.port = self._server.transport.sockets[0].getsockname()[1]
@@ -219,7 +304,7 @@ class ModbusRtuSimulator:
         """Start relaying the line and serving."""
         self.line.start()
         self._server = ModbusSerialServer(
-            [d.sim_device() for d in self.devices], framer=FramerType.RTU,
+            _sim_devices(self.devices), framer=FramerType.RTU,
             port=self.line.server_port, baudrate=self.baudrate, parity=self.parity,
             stopbits=self.stopbits, ignore_missing_devices=True,
             trace_packet=_garbler(self.devices))
@@ -238,3 +323,139 @@ class ModbusRtuSimulator:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+FAULTS = ("late", "long", "short", "wrong_function", "wrong_unit", "busy", "stale_tid")
+"""What :class:`FaultyModbusSlave` can do to one reply."""
+
+
+class FaultyModbusSlave:
+    """A raw Modbus slave (RTU on a :class:`PtyLine`, or TCP on 127.0.0.1) that answers FC3/FC4
+    from simulated devices and misbehaves on request, the way real lines and gateways do.
+
+    ``faults`` is a queue: each request takes the next fault (``None`` = answer correctly):
+    ``late`` (the right reply, ``late_s`` after the request), ``long`` (two registers more than
+    asked), ``short`` (one fewer), ``wrong_function`` (FC4 answered as FC3 and vice versa),
+    ``wrong_unit`` (the reply carries unit id + 1), ``busy`` (exception 6), ``stale_tid`` (TCP:
+    the previous transaction id). ``log`` records (unit, function, address, count, fault).
+    """
+
+    def __init__(self, devices: list[SimulatedModbusDevice], *, tcp: bool = False,
+                 late_s: float = 0.3) -> None:
+        self.devices = {d.unit: d for d in devices}
+        self.tcp = tcp
+        self.late_s = late_s
+        self.faults: list[str | None] = []
+        self.log: list[tuple[int, int, int, int, str | None]] = []
+        self.port: int | str = 0
+        self._line: PtyLine | None = None
+        self._server: asyncio.Server | None = None
+        self._fd: int | None = None
+        self._buf = b""
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_tid = 0
+
+    async def __aenter__(self) -> FaultyModbusSlave:
+        if self.tcp:
+            self._server = await asyncio.start_server(self._serve_tcp, "127.0.0.1", 0)
+            self.port = self._server.sockets[0].getsockname()[1]
+        else:
+            self._line = PtyLine()
+            self._line.start()
+            self._fd = os.open(self._line.server_port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            asyncio.get_running_loop().add_reader(self._fd, self._on_rtu)
+            self.port = self._line.client_port
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        if self._fd is not None:
+            asyncio.get_running_loop().remove_reader(self._fd)
+            os.close(self._fd)
+        if self._line is not None:
+            self._line.close()
+
+    def _reply_pdu(self, unit: int, function: int, address: int, count: int
+                   ) -> tuple[int, bytes] | None:
+        fault = self.faults.pop(0) if self.faults else None
+        self.log.append((unit, function, address, count, fault))
+        device = self.devices.get(unit)
+        if device is None or device.muted:
+            return None  # an absent unit is silent
+        device.reads += 1
+        if fault == "busy":
+            return unit, bytes([function | 0x80, 6])
+        answer = device.answer(function, address, count)
+        if isinstance(answer, int):
+            return unit, bytes([function | 0x80, answer])
+        if fault == "long":
+            answer = answer + [0x1234, 0x5678]
+        elif fault == "short":
+            answer = answer[:-1]
+        reply_fc = {3: 4, 4: 3}[function] if fault == "wrong_function" else function
+        reply_unit = (unit + 1) & 0xFF if fault == "wrong_unit" else unit
+        data = b"".join(w.to_bytes(2, "big") for w in answer)
+        return reply_unit, bytes([reply_fc, len(data)]) + data
+
+    def _fault_of_last(self) -> str | None:
+        return self.log[-1][4] if self.log else None
+
+    def _send_later(self, delay: float, write: Callable[[], None]) -> None:
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            write()
+        task = asyncio.ensure_future(later())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_rtu(self) -> None:
+        from pymodbus.framer.rtu import FramerRTU
+
+        assert self._fd is not None
+        try:
+            self._buf += os.read(self._fd, 4096)
+        except OSError:
+            return
+        while len(self._buf) >= 8:
+            frame, self._buf = self._buf[:8], self._buf[8:]
+            if FramerRTU.compute_CRC(frame[:6]) != int.from_bytes(frame[6:8], "big"):
+                self._buf = b""  # lost sync: wait for the next request
+                return
+            unit, function = frame[0], frame[1]
+            address, count = int.from_bytes(frame[2:4]), int.from_bytes(frame[4:6])
+            reply = self._reply_pdu(unit, function, address, count)
+            if reply is None:
+                continue
+            body = bytes([reply[0]]) + reply[1]
+            packet = body + FramerRTU.compute_CRC(body).to_bytes(2, "big")
+            fd = self._fd
+            delay = self.late_s if self._fault_of_last() == "late" else 0.0
+            self._send_later(delay, lambda p=packet, fd=fd: os.write(fd, p))
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readexactly(7)
+                tid, length, unit = int.from_bytes(head[:2]), int.from_bytes(head[4:6]), head[6]
+                pdu = await reader.readexactly(length - 1)
+                function = pdu[0]
+                address, count = int.from_bytes(pdu[1:3]), int.from_bytes(pdu[3:5])
+                reply = self._reply_pdu(unit, function, address, count)
+                if reply is None:
+                    continue
+                fault = self._fault_of_last()
+                out_tid = self._last_tid if fault == "stale_tid" else tid
+                self._last_tid = tid
+                body = bytes([reply[0]]) + reply[1]
+                packet = out_tid.to_bytes(2, "big") + b"\0\0" + len(body).to_bytes(2, "big") + body
+                delay = self.late_s if fault == "late" else 0.0
+                self._send_later(delay, lambda p=packet: writer.write(p))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()

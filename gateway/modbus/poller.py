@@ -11,13 +11,29 @@ Usage (gateway daemon)::
 
 ``poll_due()`` does one round instead of looping, for callers with their own schedule.
 
-What it guarantees: requests are spaced by the device's ``pause_s``; a failed request is
-retried ``retries`` times with exponential backoff; an exception reply is reported as a
-``modbus_error`` event naming device, function and registers (never retried, never raised); a
-reply that arrived but did not decode (CRC or framing error) is reported as such; a device that
-fails ``offline_after`` polls in a row raises one ``modbus_offline`` event and is then polled
-every ``offline_interval_s`` until it answers (``modbus_online``). Nothing a device does
-crashes the poller.
+What it guarantees:
+
+- requests are spaced by the device's ``pause_s``; a failed request is retried ``retries``
+  times with exponential backoff;
+- a reply is data only if it is the answer to *this* request: same unit id (pymodbus checks),
+  same MBAP transaction id on TCP (pymodbus checks), same function code and exactly the byte
+  count asked for (checked here). Anything else is a counted ``mismatch``, never data;
+- after a failed request the line must be quiet for ``settle_s`` before the next request goes
+  out, and the receive buffer starts empty, so a late reply cannot be taken as the answer to
+  the next request (on RTU nothing else in the frame could tell them apart);
+- exception 6 (SERVER DEVICE BUSY) is retried ``busy_retries`` times with backoff; any other
+  exception reply is reported as a ``modbus_error`` event naming device, function and
+  registers (not retried, never raised); a reply that arrived but did not decode (CRC or
+  framing error) is reported as ``garbled``. An error event is raised when a request's error
+  changes, not on every poll;
+- a poll in which no request returned data has failed (also when the device only answered
+  with exceptions); after ``offline_after`` failed polls in a row the device raises one
+  ``modbus_offline`` event and is then polled every ``offline_interval_s`` until it answers
+  with data (``modbus_online``);
+- a value that is not finite, is the profile's ``nan_value`` or lies outside its min/max is
+  left out of the reading and counted in ``stats.rejected`` — the other values are published.
+
+Nothing a device does crashes the poller.
 """
 
 from __future__ import annotations
@@ -31,10 +47,10 @@ from dataclasses import dataclass, field
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
-from gateway.modbus.decode import decode_values
+from gateway.modbus.decode import decode_checked
 from gateway.modbus.health import DeviceHealth, Transition
 from gateway.modbus.planner import ReadRequest, plan_profile
-from gateway.modbus.profile import DeviceProfile
+from gateway.modbus.profile import BIT_FUNCTIONS, DeviceProfile
 from lykta.contract import Event, EventKind, MeterReading, SensorReading
 
 log = logging.getLogger(__name__)
@@ -93,8 +109,9 @@ class ModbusDevice:
 @dataclass(frozen=True, slots=True)
 class ReadFailure:
     """Why a request got no usable answer: ``kind`` is ``exception`` (with the Modbus exception
-    ``code``), ``timeout``, ``garbled`` (bytes arrived but no valid frame: CRC/framing error)
-    or ``connection``."""
+    ``code``), ``timeout``, ``garbled`` (bytes arrived but no valid frame: CRC/framing error),
+    ``mismatch`` (a valid frame that is not the answer to this request: other unit, function,
+    transaction id or byte count) or ``connection``."""
 
     kind: str
     message: str
@@ -111,6 +128,9 @@ class _DeviceState:
     device: ModbusDevice
     plan: list[ReadRequest]
     health: DeviceHealth
+    # the last error of each request, so an error is reported when it starts or changes
+    last_error: dict[ReadRequest, tuple[str, int | None]] = field(default_factory=dict)
+    last_rejected: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass
@@ -121,7 +141,13 @@ class PollStats:
     requests: int = 0
     registers: int = 0
     retries: int = 0
+    busy_retries: int = 0
+    mismatches: int = 0
+    """Replies that were not the answer to their request (each attempt counts)."""
     failures: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    """Values read but left out, by reason (``not_finite``, ``not_available``,
+    ``out_of_range``)."""
 
 
 class ModbusPoller:
@@ -135,6 +161,9 @@ class ModbusPoller:
         timeout_s: float = 0.5,
         retries: int = 2,
         backoff_s: float = 0.05,
+        busy_retries: int = 3,
+        busy_backoff_s: float = 0.1,
+        settle_s: float | None = None,
         offline_after: int = 3,
         offline_interval_s: float = 30.0,
         wall_clock: Callable[[], float] = time.time,
@@ -150,6 +179,9 @@ class ModbusPoller:
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
+        self.busy_retries = busy_retries
+        self.busy_backoff_s = busy_backoff_s
+        self.settle_s = timeout_s if settle_s is None else settle_s
         self.wall_clock = wall_clock
         self.monotonic = monotonic
         self.stats = PollStats()
@@ -162,6 +194,9 @@ class ModbusPoller:
             for d in devices
         ]
         self._rx_bytes = 0
+        self._rx_head = b""
+        self._last_rx = -1e9
+        self._unsettled = False
         self._last_request_end = -1e9
         self._client: AsyncModbusSerialClient | AsyncModbusTcpClient | None = None
 
@@ -170,7 +205,34 @@ class ModbusPoller:
         # corrupted reply (CRC/framing), not silence
         if not sending:
             self._rx_bytes += len(data)
+            self._last_rx = self.monotonic()
+            if len(self._rx_head) < 16:
+                self._rx_head += data[: 16 - len(self._rx_head)]
         return data
+
+    async def _settle(self) -> None:
+        """After a failed request, wait until the line has been quiet for ``settle_s`` (at
+        most four times that), so a late or long reply is not mistaken for the next one."""
+        if not self._unsettled:
+            return
+        self._unsettled = False
+        deadline = self.monotonic() + 4 * self.settle_s
+        while (now := self.monotonic()) < deadline:
+            quiet = now - max(self._last_rx, self._last_request_end)
+            if quiet >= self.settle_s:
+                return
+            await asyncio.sleep(self.settle_s - quiet)
+
+    def _unparsed(self, device: ModbusDevice) -> ReadFailure:
+        """What the bytes that arrived without forming an accepted reply were."""
+        head = self._rx_head
+        if isinstance(self.link, TcpEndpoint) and len(head) >= 8:
+            return ReadFailure("mismatch", f"reply for transaction {int.from_bytes(head[:2])}"
+                               f" unit {head[6]} is not the answer to this request")
+        if isinstance(self.link, SerialLine) and head and head[0] != device.unit:
+            return ReadFailure("mismatch", f"reply from unit {head[0]}, not {device.unit}")
+        return ReadFailure("garbled", f"{self._rx_bytes} bytes arrived but formed "
+                           "no valid reply (CRC or framing error)")
 
     def _make_client(self) -> AsyncModbusSerialClient | AsyncModbusTcpClient:
         if isinstance(self.link, SerialLine):
@@ -236,19 +298,26 @@ class ModbusPoller:
         if client is None:
             raise RuntimeError(f"{self.link.name}: poller used outside 'async with'")
         failure = ReadFailure("timeout", "no answer")
-        for attempt in range(self.retries + 1):
+        attempt = busy = 0
+        while attempt <= self.retries:
             if attempt:
                 self.stats.retries += 1
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+            attempt += 1
+            await self._settle()
             # the device's required silence between two requests (RS-485 turnaround)
             wait = self._last_request_end + device.profile.pause_s - self.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             self._rx_bytes = 0
+            self._rx_head = b""
             self.stats.requests += 1
-            read = (
-                client.read_input_registers if req.function == 4 else client.read_holding_registers
-            )
+            read = {
+                1: client.read_coils,
+                2: client.read_discrete_inputs,
+                3: client.read_holding_registers,
+                4: client.read_input_registers,
+            }[req.function]
             try:
                 if not client.connected:
                     await client.connect()
@@ -258,30 +327,63 @@ class ModbusPoller:
                 continue
             except ModbusIOException:
                 failure = (
-                    ReadFailure(
-                        "garbled",
-                        f"{self._rx_bytes} bytes arrived but formed "
-                        "no valid reply (CRC or framing error)",
-                    )
+                    self._unparsed(device)
                     if self._rx_bytes
                     else ReadFailure("timeout", f"no answer in {self.timeout_s} s")
                 )
+                self._unsettled = True
+                if failure.kind == "mismatch":
+                    self.stats.mismatches += 1
                 continue
             except ModbusException as exc:
                 failure = ReadFailure("garbled", f"invalid reply: {exc}")
+                self._unsettled = True
                 continue
             finally:
                 self._last_request_end = self.monotonic()
             if reply.isError():
                 code = getattr(reply, "exception_code", None)
+                if (reply.function_code & 0x7F) != req.function:
+                    failure = ReadFailure("mismatch", f"exception reply for function "
+                                          f"{reply.function_code & 0x7F}, not {req.function}")
+                    self.stats.mismatches += 1
+                    self._unsettled = True
+                    continue
+                if code == 6 and busy < self.busy_retries:
+                    # SERVER DEVICE BUSY: ask again later, without spending a retry
+                    busy += 1
+                    attempt -= 1
+                    self.stats.busy_retries += 1
+                    await asyncio.sleep(self.busy_backoff_s * 2 ** (busy - 1))
+                    continue
                 return ReadFailure("exception", f"exception reply code {code}", code)
-            registers = list(reply.registers)
-            if len(registers) < req.count:
-                failure = ReadFailure("garbled", f"{len(registers)} of {req.count} registers")
+            mismatch = self._check_reply(reply, req)
+            if mismatch is not None:
+                failure = ReadFailure("mismatch", mismatch)
+                self.stats.mismatches += 1
+                self._unsettled = True
                 continue
             self.stats.registers += req.count
-            return registers[: req.count]
+            if req.function in BIT_FUNCTIONS:
+                return [int(b) for b in reply.bits[: req.count]]
+            return list(reply.registers)
         return failure
+
+    @staticmethod
+    def _check_reply(reply: object, req: ReadRequest) -> str | None:
+        """Why a decoded reply is not the answer to ``req`` (None if it is)."""
+        function = getattr(reply, "function_code", None)
+        if function != req.function:
+            return f"reply of function {function} to a request of function {req.function}"
+        if req.function in BIT_FUNCTIONS:
+            bits = list(getattr(reply, "bits", []))
+            if len(bits) != 8 * -(-req.count // 8):
+                return f"{len(bits)} bits in a reply to a read of {req.count}"
+            return None
+        registers = list(getattr(reply, "registers", []))
+        if len(registers) != req.count:
+            return f"{len(registers)} registers in a reply to a read of {req.count}"
+        return None
 
     async def poll_device(self, device_id: str) -> list[Message]:
         """Poll one device now (whether due or not); return its reading and events."""
@@ -295,12 +397,11 @@ class ModbusPoller:
         self.stats.polls += 1
         image: dict[tuple[int, int], int] = {}
         messages: list[Message] = []
-        answered = False
+        answered = False  # some request returned data (exceptions alone do not count)
         for req in state.plan:
             result = await self._transact(device, req)
             if isinstance(result, ReadFailure):
                 self.stats.failures[result.kind] = self.stats.failures.get(result.kind, 0) + 1
-                answered = answered or result.answered
                 log.warning(
                     "%s unit %d (%s): read fc%d %#06x+%d failed: %s",
                     self.link.name,
@@ -311,7 +412,9 @@ class ModbusPoller:
                     req.count,
                     result.message,
                 )
-                if result.kind == "exception" or state.health.online:
+                error = (result.kind, result.code)
+                if state.last_error.get(req) != error and (
+                        result.kind == "exception" or state.health.online):
                     messages.append(
                         self._event(
                             EventKind.MODBUS_ERROR,
@@ -328,11 +431,13 @@ class ModbusPoller:
                             },
                         )
                     )
+                state.last_error[req] = error
                 if not result.answered:
                     # a silent device will not answer the rest of the plan either
                     break
                 continue
             answered = True
+            state.last_error.pop(req, None)
             for i, value in enumerate(result):
                 image[(req.function, req.start + i)] = value
         ts = self._now_ms()
@@ -351,7 +456,14 @@ class ModbusPoller:
                     EventKind.MODBUS_ONLINE, device, {"bus": self.link.name, "unit": device.unit}
                 )
             )
-        values = decode_values(device.profile, image)
+        values, rejected = decode_checked(device.profile, image)
+        now_rejected = {(r.field, r.reason) for r in rejected}
+        for r in rejected:
+            self.stats.rejected[r.reason] = self.stats.rejected.get(r.reason, 0) + 1
+            if (r.field, r.reason) not in state.last_rejected:
+                log.warning("%s unit %d (%s): %s = %s left out (%s)", self.link.name,
+                            device.unit, device.id, r.field, r.raw, r.reason)
+        state.last_rejected = now_rejected
         if values:
             if device.profile.kind == "meter":
                 messages.append(MeterReading(device=device.id, ts=ts, values=values))

@@ -17,33 +17,55 @@ not code. Example::
 
     [[registers]]
     field = "voltage"
-    function = 4                   # 3 = holding registers, 4 = input registers
+    function = 4                   # 1 coils, 2 discrete inputs, 3 holding, 4 input registers
     address = 0x0000
-    type = "float32"               # u16 | s16 | u32 | s32 | float32
+    type = "float32"               # u16 s16 u32 s32 u64 s64 float32 float64 | bit | bool | string
+    order = "ABCD"                 # byte order of multi-register values: ABCD CDAB BADC DCBA
     scale = 1.0                    # value = raw * scale
+    nan_value = 0xFFFF             # the raw value the device sends for "not available"
+    min = 0.0                      # values outside min..max are implausible: left out, counted
+    max = 300.0
+    precision = 2                  # decimals published (float noise like 123456.70000000001)
     unit = "V"
+
+``type = "bit"`` takes bit ``bit`` (0 = least significant) of one register; ``type = "bool"`` is
+a coil or discrete input (function 1 or 2); ``type = "string"`` spans ``length`` registers of
+ASCII (identification only, never published as a reading).
 
 Errors (:class:`ProfileError`) name the file and the key that is wrong.
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-DataType = Literal["u16", "s16", "u32", "s32", "float32"]
+DataType = Literal[
+    "u16", "s16", "u32", "s32", "u64", "s64", "float32", "float64", "bit", "bool", "string"
+]
 WordOrder = Literal["big", "little"]
-FunctionCode = Literal[3, 4]
+ByteOrder = Literal["ABCD", "CDAB", "BADC", "DCBA"]
+FunctionCode = Literal[1, 2, 3, 4]
 DeviceKind = Literal["meter", "presence", "lux"]
 
-REGISTER_WIDTH: dict[str, int] = {"u16": 1, "s16": 1, "u32": 2, "s32": 2, "float32": 2}
-"""16-bit registers each data type occupies."""
+REGISTER_WIDTH: dict[str, int] = {
+    "u16": 1, "s16": 1, "u32": 2, "s32": 2, "u64": 4, "s64": 4, "float32": 2, "float64": 4,
+    "bit": 1, "bool": 1,
+}
+"""16-bit registers (or, for ``bool``, coils) each fixed-width data type occupies."""
+
+BIT_FUNCTIONS = frozenset({1, 2})
+"""Function codes that read single bits (coils, discrete inputs) instead of registers."""
 
 MAX_READ_REGISTERS = 125
 """The Modbus protocol limit for one read of holding/input registers (FC 3/4)."""
+
+MAX_READ_BITS = 2000
+"""The Modbus protocol limit for one read of coils/discrete inputs (FC 1/2)."""
 
 
 class ProfileError(ValueError):
@@ -60,14 +82,50 @@ class RegisterSpec(BaseModel):
     function: FunctionCode = 4
     type: DataType = "u16"
     word_order: WordOrder | None = None
+    order: ByteOrder | None = None
+    bit: int | None = Field(default=None, ge=0, le=15)
+    length: int | None = Field(default=None, ge=1, le=MAX_READ_REGISTERS)
     scale: float = 1.0
+    nan_value: int | None = None
+    min: float | None = None
+    max: float | None = None
+    precision: int | None = Field(default=None, ge=0, le=9)
     unit: str = ""
     measurement: str | None = None
 
+    @model_validator(mode="after")
+    def _sane(self) -> RegisterSpec:
+        if not math.isfinite(self.scale) or self.scale == 0:
+            raise ValueError(f"scale must be a finite, non-zero number, not {self.scale}")
+        for name in ("min", "max"):
+            bound = getattr(self, name)
+            if bound is not None and not math.isfinite(bound):
+                raise ValueError(f"{name} must be finite, not {bound}")
+        if self.min is not None and self.max is not None and self.max < self.min:
+            raise ValueError(f"max {self.max} is below min {self.min}")
+        if (self.type == "bool") != (self.function in BIT_FUNCTIONS):
+            raise ValueError("coils and discrete inputs (function 1, 2) have type 'bool', "
+                             "and type 'bool' needs function 1 or 2")
+        if (self.type == "bit") != (self.bit is not None):
+            raise ValueError("type 'bit' needs 'bit' (0..15), and 'bit' needs type 'bit'")
+        if (self.type == "string") != (self.length is not None):
+            raise ValueError("type 'string' needs 'length' (registers), and only strings have one")
+        if self.word_order is not None and self.order is not None:
+            raise ValueError("give either word_order or order, not both")
+        return self
+
     @property
     def count(self) -> int:
-        """Number of 16-bit registers this value occupies."""
+        """Number of 16-bit registers (coils for ``bool``) this value occupies."""
+        if self.type == "string":
+            assert self.length is not None
+            return self.length
         return REGISTER_WIDTH[self.type]
+
+    @property
+    def numeric(self) -> bool:
+        """Whether the value is a number published in readings (strings are not)."""
+        return self.type != "string"
 
 
 class ForbiddenRange(BaseModel):
@@ -97,6 +155,7 @@ class DeviceProfile(BaseModel):
     max_registers: int = Field(ge=1, le=MAX_READ_REGISTERS)
     pause_s: float = Field(default=0.0, ge=0, le=10)
     word_order: WordOrder = "big"
+    order: ByteOrder | None = None
     max_gap: int = Field(
         default=9,
         ge=0,
@@ -105,10 +164,16 @@ class DeviceProfile(BaseModel):
     )
     forbidden: tuple[ForbiddenRange, ...] = ()
     registers: tuple[RegisterSpec, ...] = Field(min_length=1)
+    identify: dict[str, str] = Field(
+        default_factory=dict,
+        description="field -> expected text or number: how `lykta commission scan modbus` "
+        "recognises this device by probing (a field whose value matches)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> DeviceProfile:
         seen: set[str] = set()
+        occupied: dict[tuple[int, int, int], str] = {}
         for i, reg in enumerate(self.registers):
             where = f"registers[{i}] ({reg.field})"
             if reg.field in seen:
@@ -118,6 +183,20 @@ class DeviceProfile(BaseModel):
                 raise ValueError(f"{where}: runs past register 0xFFFF")
             if reg.count > self.max_registers:
                 raise ValueError(f"{where}: {reg.count} registers exceed max_registers")
+            if reg.type == "bit":
+                key = (reg.function, reg.address, -1 - (reg.bit or 0))
+                if key in occupied:
+                    raise ValueError(f"{where}: bit {reg.bit} of register {reg.address:#06x} "
+                                     f"is also read by {occupied[key]}")
+                occupied[key] = reg.field
+            else:
+                # bit fields share their register with other bit fields, nothing else does
+                for a in range(reg.address, reg.address + reg.count):
+                    other = occupied.get((reg.function, a, 0))
+                    if other is not None:
+                        raise ValueError(f"{where}: register {a:#06x} of function "
+                                         f"{reg.function} is also read by {other}")
+                    occupied[(reg.function, a, 0)] = reg.field
             for fb in self.forbidden:
                 if (
                     fb.function == reg.function
@@ -130,9 +209,16 @@ class DeviceProfile(BaseModel):
                     )
         return self
 
-    def word_order_of(self, reg: RegisterSpec) -> WordOrder:
-        """The word order for ``reg`` (its own, else the device default)."""
-        return reg.word_order or self.word_order
+    def byte_order_of(self, reg: RegisterSpec) -> ByteOrder:
+        """The byte order for ``reg``: its own ``order``/``word_order``, else the device's
+        (``word_order = "little"`` is CDAB, the common low-word-first layout)."""
+        if reg.order is not None:
+            return reg.order
+        if reg.word_order is not None:
+            return "ABCD" if reg.word_order == "big" else "CDAB"
+        if self.order is not None:
+            return self.order
+        return "ABCD" if self.word_order == "big" else "CDAB"
 
     def measurement_of(self, reg: RegisterSpec) -> str:
         """The InfluxDB measurement ``reg`` goes to (its own, else the device default)."""

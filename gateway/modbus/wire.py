@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.modbus.planner import REQUEST_OVERHEAD_CHARS, ReadRequest
+from gateway.modbus.planner import REQUEST_OVERHEAD_CHARS, ReadRequest, request_chars
 
 
 def char_time_s(baudrate: int, parity: str = "N", stopbits: int = 1, bytesize: int = 8) -> float:
@@ -29,7 +29,7 @@ def read_chars(count: int) -> int:
 
 def plan_chars(requests: Iterable[ReadRequest]) -> int:
     """Characters a whole plan takes on the wire."""
-    return sum(read_chars(r.count) for r in requests)
+    return sum(request_chars(r.function, r.count) for r in requests)
 
 
 def minimum_chars(wanted_registers: int, max_registers: int) -> int:

@@ -58,8 +58,15 @@ def test_plan_reads_every_register_within_limits(spans: list[Span], max_register
 
 def _brute_force_transactions(spans: list[Span], max_registers: int, max_gap: int) -> int:
     """Fewest transactions by trying every way to cut the sorted spans into requests."""
+    return _brute_force(spans, max_registers, max_gap)[0]
+
+
+def _brute_force(spans: list[Span], max_registers: int, max_gap: int) -> tuple[int, int]:
+    """(fewest transactions, least wire characters) over every way to cut the sorted spans
+    into requests; characters computed here from the RTU frame layout, not the planner's."""
     units = sorted(set(spans))
     best = len(units)
+    best_chars = 10**9
     for cuts in itertools.product([False, True], repeat=len(units) - 1):
         groups: list[list[Span]] = [[units[0]]]
         for u, cut in zip(units[1:], cuts, strict=True):
@@ -77,7 +84,13 @@ def _brute_force_transactions(spans: list[Span], max_registers: int, max_gap: in
                 break
         if ok:
             best = min(best, len(groups))
-    return best
+            chars = 0
+            for g in groups:
+                n = max(s.end for s in g) - g[0].start + 1
+                # request 8 bytes, reply 5 + 2n, two 3.5-character silences
+                chars += 8 + 5 + 2 * n + 7
+            best_chars = min(best_chars, chars)
+    return best, best_chars
 
 
 @settings(max_examples=150, deadline=None)
@@ -86,8 +99,28 @@ def _brute_force_transactions(spans: list[Span], max_registers: int, max_gap: in
        max_registers=st.integers(2, 20), max_gap=st.integers(0, 8))
 def test_plan_is_minimal(spans: list[Span], max_registers: int, max_gap: int) -> None:
     """Invariant: no valid plan has fewer transactions (checked by exhaustive search)."""
-    plan = plan_reads(spans, max_registers=max_registers, max_gap=max_gap)
+    plan = plan_reads(spans, max_registers=max_registers, max_gap=max_gap,
+                      objective="transactions")
     assert len(plan) == _brute_force_transactions(spans, max_registers, max_gap)
+
+
+@settings(max_examples=150, deadline=None)
+@given(spans=st.lists(st.builds(Span, st.just(4), st.integers(0, 60), st.sampled_from([1, 2])),
+                      min_size=1, max_size=8),
+       max_registers=st.integers(2, 40), max_gap=st.integers(0, 30))
+def test_default_plan_has_the_least_wire_time(spans: list[Span], max_registers: int,
+                                              max_gap: int) -> None:
+    """Invariant: no valid plan takes less wire time than the default plan (brute force)."""
+    plan = plan_reads(spans, max_registers=max_registers, max_gap=max_gap)
+    _check(plan, spans, max_registers, max_gap, [])
+    assert plan_chars(plan) == _brute_force(spans, max_registers, max_gap)[1]
+
+
+def test_coils_are_planned_in_bits() -> None:
+    spans = [Span(1, 0, 1), Span(1, 15, 1), Span(1, 100, 1), Span(1, 1900, 1), Span(3, 0, 1)]
+    plan = plan_reads(spans, max_registers=10, max_gap=2000)
+    # 101 coils are 13 bytes: one read beats three; 1801 more bits (226 bytes) do not
+    assert plan == [ReadRequest(1, 0, 101), ReadRequest(1, 1900, 1), ReadRequest(3, 0, 1)]
 
 
 def test_forbidden_range_splits_a_read() -> None:
