@@ -31,7 +31,7 @@ from pydantic import Field
 
 from controller.datamodel import alarm_lines
 from lykta.config import Strict
-from lykta.contract import Event, EventKind, State, TelemetryBatch
+from lykta.contract import Basis, Event, EventKind, State, TelemetryBatch
 from lykta.strategy.astronomy import from_ms, sun_elevation
 from lykta.strategy.dali_curve import arc_level_to_percent
 from lykta.strategy.model import Strategy, ZoneKind
@@ -406,8 +406,10 @@ class AlarmEngine:
             elif known and (AlarmKind.DAY_BURNING, lid) in conds:
                 judge(out, AlarmKind.DAY_BURNING, lid, gateway, False, r.day_burning, ts,
                       _day_message, level, None)  # fmt: skip
-            # energy anomaly: measured power vs what the level should draw
-            if level >= min_level and not failed:
+            # energy anomaly: measured power vs what the level should draw (an absent or
+            # estimated power is no evidence either way: the condition stays as it is)
+            if (level >= min_level and not failed and rd.power_w is not None
+                    and rd.basis is Basis.MEASURED):
                 info = lums.get(lid)
                 if info is not None:
                     exp = info.rated_power_w * _PERCENT[level] / 100.0

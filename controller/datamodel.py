@@ -8,7 +8,9 @@ Measurements (names are the single source of truth: import the constants, never 
 measurement         tags                                   fields (unit in the name)
 ==================  =====================================  ======================================
 ``luminaire``       site, gateway, luminaire, zone, group  level (DALI arc power level, int),
-                                                           power_w, energy_wh, status (DALI status
+                                                           power_w, energy_wh (measured; absent
+                                                           if not), power_estimated_w,
+                                                           energy_estimated_wh, status (DALI status
                                                            byte, int), temperature_c
 ``meter``           site, gateway, device                  the meter profile's field names
                                                            (e.g. ``voltage_v``), floats
@@ -43,7 +45,7 @@ from controller.lineprotocol import (
     format_float,
     series_prefix,
 )
-from lykta.contract import Event, State, TelemetryBatch
+from lykta.contract import Basis, Event, LuminaireReading, State, TelemetryBatch
 
 LUMINAIRE = "luminaire"
 METER = "meter"
@@ -80,6 +82,23 @@ def _luminaire_prefix(site: str, gateway: str, luminaire: str, place: tuple) -> 
     return got
 
 
+def _float(x: float | None) -> float | None:
+    return None if x is None else float(x)
+
+
+def _luminaire_fields(r: LuminaireReading) -> dict[str, FieldValue | None]:
+    """The documented fields of a luminaire reading; estimated power/energy get their own
+    field names, so ``power_w`` and ``energy_wh`` only ever hold measurements."""
+    estimated = r.basis is Basis.ESTIMATED
+    return {
+        "energy_estimated_wh" if estimated else "energy_wh": _float(r.energy_wh),
+        "level": r.level,
+        "power_estimated_w" if estimated else "power_w": _float(r.power_w),
+        "status": r.status,
+        "temperature_c": _float(r.temperature_c),
+    }
+
+
 def telemetry_lines(
     site: str, gateway: str, batch: TelemetryBatch, *, placement: Placement | None = None
 ) -> list[str]:
@@ -97,32 +116,27 @@ def telemetry_lines(
         prefix = _luminaire_prefix(
             site, gateway, r.id, place_of(r.id, _NO_PLACE) if place_of else _NO_PLACE
         )
-        # Fields in key order: energy_wh, level, power_w, status, temperature_c. Only finite
-        # floats take this path (x - x is 0.0 for them, NaN for inf and NaN); anything else goes
-        # through encode_line, which leaves such fields out as Point does.
-        p, e, t = float(r.power_w), float(r.energy_wh), r.temperature_c
-        if p - p == 0.0 and e - e == 0.0:
-            line = (
-                f"{prefix}energy_wh={fmt(e)},level={r.level}i,power_w={fmt(p)},status={r.status}i"
-            )
-            if t is None:
-                append(f"{line} {r.ts}")
-                continue
-            t = float(t)
-            if t - t == 0.0:
-                append(f"{line},temperature_c={fmt(t)} {r.ts}")
-                continue
+        # Fields in key order: energy_wh, level, power_w, status, temperature_c. Only measured,
+        # finite floats take this path (x - x is 0.0 for them, NaN for inf and NaN); anything
+        # else goes through encode_line, which leaves absent and non-finite fields out.
+        p, e, t = r.power_w, r.energy_wh, r.temperature_c
+        if p is not None and e is not None and r.basis is Basis.MEASURED:
+            p, e = float(p), float(e)
+            if p - p == 0.0 and e - e == 0.0:
+                line = (
+                    f"{prefix}energy_wh={fmt(e)},level={r.level}i,power_w={fmt(p)},"
+                    f"status={r.status}i"
+                )
+                if t is None:
+                    append(f"{line} {r.ts}")
+                    continue
+                t = float(t)
+                if t - t == 0.0:
+                    append(f"{line},temperature_c={fmt(t)} {r.ts}")
+                    continue
         append(
             encode_line(
-                LUMINAIRE,
-                _luminaire_tags(site, gateway, r.id, placement),
-                {
-                    "energy_wh": e,
-                    "level": r.level,
-                    "power_w": p,
-                    "status": r.status,
-                    "temperature_c": None if t is None else float(t),
-                },
+                LUMINAIRE, _luminaire_tags(site, gateway, r.id, placement), _luminaire_fields(r),
                 r.ts,
             )
         )

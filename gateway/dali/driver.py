@@ -57,8 +57,11 @@ class Luminaire:
 
 @dataclass
 class _Telemetry:
-    energy_wh: float = 0.0
-    power_w: float = 0.0
+    # None until the gear's D4i bank 202 is read (and forever for gear without D4i): a reading
+    # then carries no power/energy at all rather than a placeholder 0 (unknown is not zero).
+    energy_wh: float | None = None
+    power_w: float | None = None
+    power_level: int | None = None  # the level power_w was measured at
     temperature_c: float | None = None
     d4i: bool = True
     lamp_failure: bool = False
@@ -247,13 +250,17 @@ class DaliLuminaireDriver:
                 if level is not None and level.raw_value is not None and not level.raw_value.error
                 else 0
             )
+            level_now = raw_level if raw_level <= 254 else 0
+            # power read at another level says nothing about the power now (a dimming step
+            # since the last bank read): leave it out rather than pair it with the new level
+            power = tel.power_w if tel.power_level == level_now else None
             readings.append(
                 LuminaireReading(
                     id=lum.id,
                     ts=ts,
-                    level=raw_level if raw_level <= 254 else 0,
-                    power_w=max(0.0, tel.power_w),
-                    energy_wh=max(0.0, tel.energy_wh),
+                    level=level_now,
+                    power_w=None if power is None else max(0.0, power),
+                    energy_wh=None if tel.energy_wh is None else max(0.0, tel.energy_wh),
                     status=status_byte,
                     temperature_c=tel.temperature_c,
                 )
@@ -284,6 +291,13 @@ class DaliLuminaireDriver:
             tel.energy_wh = float(wh)
         if not isinstance(w, FlagValue):
             tel.power_w = float(w)
+            # the actual level right after the power read (one query, ~41 ms of bus time
+            # next to ~0.8 s for the bank): the level this power belongs to
+            level = await self.send(QueryActualLevel(address), background=True)
+            answered = level is not None and level.raw_value is not None
+            tel.power_level = (
+                level.raw_value.as_integer if answered and not level.raw_value.error else None
+            )
         if not isinstance(temp, FlagValue):
             tel.temperature_c = float(temp)
         return True

@@ -71,7 +71,8 @@ def write_demo_site(
                     "short_address": a,
                     "group": group_of.get(a, ""),
                     "design_class": like["design_class"],
-                    "rated_power_w": like["rated_power_w"],
+                    # the simulated gear's own rating, so a healthy demo raises no energy alarm
+                    "rated_power_w": g.rated_power_w,
                 }
             )
         gateways.append(DemoGateway(gw, zone, cab.dali.name, lums))

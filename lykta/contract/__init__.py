@@ -7,6 +7,7 @@ nothing else defines a topic string or a payload field.
 from lykta.contract.codec import ContractError, decode, encode, schema
 from lykta.contract.messages import (
     AlarmNotice,
+    Basis,
     Command,
     CommandName,
     CommandResult,
@@ -23,6 +24,7 @@ from lykta.contract.topics import Topic, TopicError, TopicKind
 
 __all__ = [
     "AlarmNotice",
+    "Basis",
     "Command",
     "CommandName",
     "CommandResult",

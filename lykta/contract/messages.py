@@ -35,14 +35,27 @@ class State(Base):
     luminaires: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 
+class Basis(enum.StrEnum):
+    """How a luminaire's ``power_w`` and ``energy_wh`` were obtained."""
+
+    MEASURED = "measured"  # read from the gear (D4i memory bank 202) or a meter
+    ESTIMATED = "estimated"  # computed (e.g. rated power x level); never judged by alarms
+
+
 class LuminaireReading(Base):
-    """One luminaire's state at ``ts``."""
+    """One luminaire's state at ``ts``.
+
+    ``power_w`` and ``energy_wh`` are absent when nothing measured them (gear without D4i, or
+    before the gateway's first D4i read): unknown is not zero. ``basis`` says how the values
+    that are present were obtained.
+    """
 
     id: Id
     ts: Ms
     level: ArcLevel
-    power_w: Annotated[float, msgspec.Meta(ge=0)]
-    energy_wh: Annotated[float, msgspec.Meta(ge=0)]
+    power_w: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    energy_wh: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    basis: Basis = Basis.MEASURED
     status: Annotated[int, msgspec.Meta(ge=0, le=255, description="DALI status byte")] = 0
     temperature_c: float | None = None
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lykta.contract import (
+    Basis,
     Command,
     CommandResult,
     ContractError,
@@ -47,8 +48,9 @@ luminaire = st.builds(
     id=ids,
     ts=ms,
     level=st.integers(0, 254),
-    power_w=nonneg,
-    energy_wh=nonneg,
+    power_w=st.none() | nonneg,
+    energy_wh=st.none() | nonneg,
+    basis=st.sampled_from(Basis),
     status=st.integers(0, 255),
     temperature_c=st.none() | finite,
 )

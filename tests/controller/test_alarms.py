@@ -20,7 +20,15 @@ from controller.alarms import (
     expected_power_w,
     zone_priority,
 )
-from lykta.contract import Event, EventKind, LuminaireReading, MeterReading, State, TelemetryBatch
+from lykta.contract import (
+    Basis,
+    Event,
+    EventKind,
+    LuminaireReading,
+    MeterReading,
+    State,
+    TelemetryBatch,
+)
 from lykta.strategy import load_strategy
 
 STRATEGY = Path(__file__).parents[2] / "config" / "norrkoping" / "strategy.toml"
@@ -254,6 +262,37 @@ def test_energy_anomaly(site_map: SiteMap) -> None:
             "gw-soderleden", batch(NIGHT + 20 + i, reading("SDL-001", NIGHT + 20 + i, power=exp))
         )
     assert [(c.kind, c.active) for c in out] == [(AlarmKind.ENERGY_ANOMALY, False)]
+
+
+@pytest.mark.parametrize("basis", [None, "estimated"])
+def test_power_not_measured_is_no_evidence_of_an_energy_anomaly(
+    site_map: SiteMap, basis: str | None
+) -> None:
+    """Unknown is not zero: a reading without power (gear without D4i, or before the first D4i
+    read) or with an estimated power neither raises nor clears an energy anomaly."""
+    eng = AlarmEngine(AlarmRules(), site_map)
+
+    def unmeasured(ts: int) -> LuminaireReading:
+        if basis is None:
+            return LuminaireReading(id="SDL-001", ts=ts, level=254)
+        return LuminaireReading(
+            id="SDL-001", ts=ts, level=254, power_w=0.0, energy_wh=0.0, basis=Basis(basis)
+        )
+
+    assert not any(
+        eng.on_telemetry("gw-soderleden", batch(NIGHT + i, unmeasured(NIGHT + i)))
+        for i in range(10)
+    )
+    out = []
+    for i in range(3):  # a measured 0 W at full level is a fault
+        out += eng.on_telemetry(
+            "gw-soderleden", batch(NIGHT + 20 + i, reading("SDL-001", NIGHT + 20 + i, power=0))
+        )
+    assert [(c.kind, c.active) for c in out] == [(AlarmKind.ENERGY_ANOMALY, True)]
+    assert not any(
+        eng.on_telemetry("gw-soderleden", batch(NIGHT + 30 + i, unmeasured(NIGHT + 30 + i)))
+        for i in range(10)
+    )  # nor clears it
 
 
 def test_supply_loss(site_map: SiteMap) -> None:

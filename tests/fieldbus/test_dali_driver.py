@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -168,3 +169,46 @@ def test_budget_never_exceeds_its_share_in_any_window(attempts: list[tuple[float
     for end, _ in admitted:
         used = sum(c for s, c in admitted if end - 2.0 < s <= end)
         assert used <= share * 2.0 + 1e-9
+
+
+async def test_power_and_energy_are_absent_until_measured_and_survive_a_restart() -> None:
+    """Unknown is not zero: before the first D4i read a reading carries no power or energy (no
+    placeholder 0), and a restarted driver (a gateway restart) never reports a counter reset."""
+    clock = [0.0]
+    bus = SimulatedDaliBus(1, now=lambda: clock[0])
+    driver = DaliLuminaireDriver(SimulatedDaliTransport(bus), [Luminaire("A", 0)])
+    await driver.set_levels({"A": 254})
+    [before], _ = await driver.read_states()
+    assert before.power_w is None and before.energy_wh is None
+    assert b"power_w" not in msgspec.json.encode(before)
+    clock[0] = 3600.0
+    assert await driver.read_energy("A")
+    [first], _ = await driver.read_states()
+    assert first.energy_wh is not None and first.energy_wh > 40
+    restarted = DaliLuminaireDriver(SimulatedDaliTransport(bus), [Luminaire("A", 0)])
+    [fresh], _ = await restarted.read_states()
+    assert fresh.energy_wh is None  # not yet read: absent, not 0
+    clock[0] = 7200.0
+    assert await restarted.read_energy("A")
+    [later], _ = await restarted.read_states()
+    assert later.energy_wh is not None and later.energy_wh > first.energy_wh
+
+
+async def test_power_measured_at_another_level_is_not_reported_as_the_power_now() -> None:
+    """A dimming step after the last D4i bank read makes the cached power stale: the reading
+    leaves power out (energy stays: it is a counter) until the next bank read."""
+    clock = [0.0]
+    bus = SimulatedDaliBus(1, now=lambda: clock[0])
+    driver = DaliLuminaireDriver(SimulatedDaliTransport(bus), [Luminaire("A", 0)])
+    await driver.set_levels({"A": 254})
+    clock[0] = 60.0
+    assert await driver.read_energy("A")
+    [full], _ = await driver.read_states()
+    assert full.power_w == pytest.approx(40.5, abs=0.1)
+    await driver.set_levels({"A": 150})
+    clock[0] = 120.0
+    [dimmed], _ = await driver.read_states()
+    assert dimmed.level == 150 and dimmed.power_w is None and dimmed.energy_wh is not None
+    assert await driver.read_energy("A")
+    [measured], _ = await driver.read_states()
+    assert measured.power_w is not None and measured.power_w < full.power_w

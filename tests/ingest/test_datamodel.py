@@ -9,6 +9,7 @@ from controller import datamodel as dm
 from controller.influx_writer import InfluxConfig, InfluxWriter
 from controller.lineprotocol import encode_line
 from lykta.contract import (
+    Basis,
     Event,
     EventKind,
     LuminaireReading,
@@ -31,8 +32,9 @@ luminaires = st.builds(
     id=ids,
     ts=ms,
     level=st.integers(0, 254),
-    power_w=pos,
-    energy_wh=pos,
+    power_w=st.none() | pos,
+    energy_wh=st.none() | pos,
+    basis=st.sampled_from(Basis),
     status=st.integers(0, 255),
     temperature_c=st.none() | st.floats(-40, 120),
 )
@@ -54,10 +56,11 @@ def _documented(site: str, gw: str, b: TelemetryBatch, placement: dict) -> list[
     for r in b.luminaires:
         zone, group = placement.get(r.id, (None, None))
         tags = {"site": site, "gateway": gw, "luminaire": r.id, "zone": zone, "group": group}
+        est = "_estimated" if r.basis == "estimated" else ""
         fields = {
             "level": r.level,
-            "power_w": float(r.power_w),
-            "energy_wh": float(r.energy_wh),
+            f"power{est}_w": None if r.power_w is None else float(r.power_w),
+            f"energy{est}_wh": None if r.energy_wh is None else float(r.energy_wh),
             "status": r.status,
             "temperature_c": None if r.temperature_c is None else float(r.temperature_c),
         }
