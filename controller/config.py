@@ -8,12 +8,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from controller.alarms import AlarmRules
 from controller.influx_config import InfluxConfig
 from lykta.config import MqttConfig, Strict, load_config
 from lykta.contract.topics import check_id
+
+
+class ControllerMqttConfig(MqttConfig):
+    """The broker connection plus the controller's MQTT identity (see docs/controller.md,
+    "Running several controllers")."""
+
+    client_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.-]{1,128}$",
+        description="MQTT client id; default lykta-controller-{site}-{instance id in state_dir}",
+    )
+    session_expiry_s: int = Field(
+        300,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="how long the broker keeps this controller's session (and its share of "
+        "the shared subscription) while it is away; gateways re-send what it never confirmed",
+    )
 
 
 class ApiConfig(Strict):
@@ -73,11 +91,19 @@ class ControllerConfig(Strict):
     command_ttl_s: int = Field(
         60, ge=1, le=3600, description="MQTT message expiry and expires_ts of commands"
     )
-    mqtt: MqttConfig = MqttConfig()
+    mqtt: ControllerMqttConfig = ControllerMqttConfig()
     influx: InfluxConfig = InfluxConfig()
     programs: ProgramsConfig = ProgramsConfig()
     alarms: AlarmRules = AlarmRules()
     api: ApiConfig = ApiConfig()
+
+    @field_validator("mqtt", mode="before")
+    @classmethod
+    def _plain_mqtt(cls, v: object) -> object:
+        # a plain MqttConfig (as the roles share it) gains the controller's defaults
+        if isinstance(v, MqttConfig) and not isinstance(v, ControllerMqttConfig):
+            return v.model_dump()
+        return v
 
     @model_validator(mode="after")
     def _site_id(self) -> ControllerConfig:

@@ -1,11 +1,14 @@
 """The controller's ingest: MQTT in, strict decoding, gateway tracking, InfluxDB out.
 
-Nothing is lost on the way: the controller's MQTT session persists (clean start off, session
-expiry), messages are acknowledged to the broker only after their readings are in InfluxDB
-or in the writer's disk spool (manual PUBACK), and MQTT v5 *Receive Maximum* caps how many
-unacknowledged messages the broker sends, so a slow database slows the broker's delivery
-instead of filling memory. Whatever is unacknowledged when the controller dies, the broker
-delivers again; identical points overwrite in InfluxDB, so a replay never duplicates.
+Nothing is lost on the way. End to end: every batch and event that is stored is confirmed to
+its gateway (:mod:`controller.confirmations`), which keeps it in its outbox until then and
+sends it again otherwise; a re-send this process already took is confirmed and dropped (by
+gateway, seq and ts). Within the broker hop: the controller's MQTT session persists (clean
+start off, session expiry), messages are acknowledged to the broker only after their readings
+are in InfluxDB or in the writer's disk spool (manual PUBACK), and MQTT v5 *Receive Maximum*
+caps how many unacknowledged messages the broker sends, so a slow database slows the broker's
+delivery instead of filling memory. Whatever is unacknowledged when the controller dies, the
+broker delivers again; identical points overwrite in InfluxDB, so a replay never duplicates.
 
 Telemetry and events come through a shared subscription (``$share/controllers/...``) so
 several controller processes split the load; gateway state is subscribed by every controller
@@ -26,6 +29,9 @@ from typing import Protocol
 
 import aiomqtt
 
+from controller.confirmations import EVENT as C_EVENT
+from controller.confirmations import TELEMETRY as C_TELEMETRY
+from controller.confirmations import Confirmations, Key
 from controller.datamodel import Placement, event_lines, state_lines, telemetry_lines
 from controller.gateways import Gap, GatewayTracker
 from controller.influx_writer import InfluxWriter
@@ -71,6 +77,7 @@ class IngestStats:
     malformed_reasons: dict[str, int] = field(default_factory=dict)
     gaps: int = 0
     rebirths_requested: int = 0
+    duplicates: int = 0  # re-sent batches/events this process had already taken
 
 
 class IngestObserver(Protocol):
@@ -104,7 +111,7 @@ class Ingest:
         writer: InfluxWriter,
         *,
         client_id: str | None = None,
-        session_expiry_s: int = 7 * 24 * 3600,
+        session_expiry_s: int = 300,
         receive_maximum: int = 2000,
         ack_every: int = 500,
         ack_interval_s: float = 0.2,
@@ -116,7 +123,9 @@ class Ingest:
         self.mqtt = mqtt
         self.site = site
         self.writer = writer
-        self.client_id = client_id or f"lykta-controller-{site}-{uuid.uuid4().hex[:8]}"
+        # The service passes its stable identity (controller.identity); a random id here would
+        # leave an orphaned session in the shared group after every restart.
+        self.client_id = client_id or f"lykta-controller-{site}"
         self.session_expiry_s = session_expiry_s
         self.receive_maximum = receive_maximum
         self.ack_every = ack_every
@@ -133,8 +142,11 @@ class Ingest:
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._client: aiomqtt.Client | None = None
+        self.confirmations = Confirmations(mqtt, site, client_id=self.client_id, clock=clock)
+        self._keys: list[Key] = []  # what the open round will confirm once it is stored
 
     async def __aenter__(self) -> Ingest:
+        await self.confirmations.__aenter__()
         self._task = asyncio.create_task(self._run(), name="ingest")
         return self
 
@@ -149,6 +161,7 @@ class Ingest:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        await self.confirmations.__aexit__(None, None, None)
 
     async def wait_connected(self, within_s: float = 10.0) -> None:
         """Return once subscribed; raise ``TimeoutError`` otherwise."""
@@ -223,12 +236,15 @@ class Ingest:
         round is decoded, and its messages are acknowledged once the writer has stored them."""
         pending: list[aiomqtt.Message] = []
         lines: list[str] = []
-        rounds: asyncio.Queue[tuple[int, list[aiomqtt.Message], int]] = asyncio.Queue()
+        rounds: asyncio.Queue[tuple[int, list[aiomqtt.Message], int, list[Key]]] = (
+            asyncio.Queue()
+        )
 
         async def acknowledge() -> None:
             while True:
-                mark, msgs, readings = await rounds.get()
+                mark, msgs, readings, keys = await rounds.get()
                 await self.writer.committed(mark)
+                self.confirmations.stored(keys)  # durable now: tell the gateways
                 for m in msgs:
                     ack(client, m)
                 self.stats.readings_committed = readings
@@ -238,8 +254,8 @@ class Ingest:
             nonlocal pending, lines
             if lines:
                 await self.writer.write(lines)  # waits while the writer's queue is full
-            rounds.put_nowait((self.writer.checkpoint(), pending, self.stats.readings))
-            pending, lines = [], []
+            rounds.put_nowait((self.writer.checkpoint(), pending, self.stats.readings, self._keys))
+            pending, lines, self._keys = [], [], []
 
         acker = asyncio.create_task(acknowledge(), name="ingest-ack")
         messages = aiter(client.messages)
@@ -292,6 +308,12 @@ class Ingest:
                 return []
             if t.kind is TopicKind.TELEMETRY:
                 batch = decode(payload, TelemetryBatch)
+                self._keys.append((t.gateway, C_TELEMETRY, batch.seq))
+                if self.confirmations.seen.check_and_add(
+                    t.gateway, C_TELEMETRY, batch.seq, batch.ts
+                ):
+                    self.stats.duplicates += 1
+                    return []
                 self.stats.batches += 1
                 self.stats.readings += batch.reading_count()
                 lines = telemetry_lines(t.site, t.gateway, batch, placement=self.placement)
@@ -328,6 +350,13 @@ class Ingest:
                 return []
             if t.kind is TopicKind.EVENT:
                 event = decode(payload, Event)
+                if event.seq is not None:
+                    self._keys.append((t.gateway, C_EVENT, event.seq))
+                    if self.confirmations.seen.check_and_add(
+                        t.gateway, C_EVENT, event.seq, event.ts
+                    ):
+                        self.stats.duplicates += 1
+                        return []
                 self.stats.events += 1
                 if self.observer is not None:
                     self.observer.event(t.gateway, event)

@@ -26,6 +26,7 @@ import sdnotify
 
 from controller.alarms import AlarmChange, AlarmEngine, SiteMap
 from controller.config import ControllerConfig
+from controller.identity import claim
 from controller.incidents import (
     IncidentError,
     incident_override,
@@ -66,6 +67,8 @@ class ControllerService:
         self.site = config.site
         self.clock = clock
         config.state_dir.mkdir(parents=True, exist_ok=True)
+        # refuses to start when another process runs on this state dir (IdentityError)
+        self.identity = claim(config.state_dir, self.site, config.mqtt.client_id)
         self.registry = Registry(config.registry())
         self.key = load_or_generate_key(config.programs.key_file)
         self.engine = AlarmEngine(config.alarms)
@@ -81,7 +84,15 @@ class ControllerService:
             refresh_margin_h=config.programs.refresh_margin_h,
             observer=self.engine.expect_program,
         )
-        self.ingest = Ingest(config.mqtt, self.site, self.writer, clock=clock, observer=self)
+        self.ingest = Ingest(
+            config.mqtt,
+            self.site,
+            self.writer,
+            client_id=self.identity.client_id,
+            session_expiry_s=config.mqtt.session_expiry_s,
+            clock=clock,
+            observer=self,
+        )
         self.strategy: Strategy | None = None
         self._version: int | None = None
         self._changes: asyncio.Queue[AlarmChange | None] = asyncio.Queue()  # None: stop
@@ -152,6 +163,7 @@ class ControllerService:
         await self._flush_changes()
         await self._stack.aclose()
         self.registry.close()
+        self.identity.release()
 
     async def wait_ready(self, within_s: float = 10.0) -> None:
         """Return once ingest is subscribed."""

@@ -4,9 +4,15 @@ One object with an ``async with`` lifecycle. It keeps reconnecting while the bro
 every connection registers a will (``online: false``) and publishes a retained birth carrying
 the same ``bdseq``, so the controller can tell a current death from a stale one.
 
-Telemetry goes through the on-disk outbox first and is published from there in order; a
-batch leaves the outbox only after the broker acknowledged it (QoS 1 PUBACK), so a broker
-outage, a network cut or a gateway restart loses nothing.
+Telemetry and events go through the on-disk outbox (:mod:`gateway.outbox`) first and are
+published from there; a record leaves the outbox only once a controller confirmed it durable
+(``confirm`` topic, :class:`~lykta.contract.Confirm`), not at the broker's PUBACK, so a broker
+crash without persistence, a lost session, a controller killed before it wrote, or a gateway
+restart loses nothing. Unconfirmed records are sent again after ``confirm_timeout_s`` and
+whenever a controller says ``resume``.
+
+Counters that must never repeat (``seq`` of batches and events, ``bdseq`` of connections) are
+written durably (fsync) before they are used, so not even a power cut makes one repeat.
 """
 
 from __future__ import annotations
@@ -14,21 +20,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
-import struct
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiomqtt
 
+from gateway.outbox import EVENT, TELEMETRY, Outbox
 from lykta.clock import now_ms
 from lykta.config import MqttConfig
 from lykta.contract import (
     Command,
     CommandName,
     CommandResult,
+    Confirm,
     ContractError,
     Event,
+    EventKind,
     State,
     TelemetryBatch,
     Topic,
@@ -38,7 +48,6 @@ from lykta.contract import (
 )
 from lykta.contract.program import Program
 from lykta.mqtt import make_client, publish_properties
-from lykta.spool import Spool
 
 log = logging.getLogger("lykta.gateway.link")
 
@@ -47,6 +56,8 @@ ProgramHandler = Callable[[Program | None, bytes], Awaitable[None]]
 
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
+CONFIRM_TIMEOUT_S = 30.0
+DROP_REPORT_S = 60.0  # at most one outbox_dropped event this often
 
 
 async def cancel_and_wait(task: asyncio.Task, within_s: float = 5.0) -> None:
@@ -83,13 +94,19 @@ class GatewayLink:
         clock: Callable[[], int] = now_ms,
         version: str = "lykta-gateway",
         wait_for_controller: bool = True,
+        confirm_timeout_s: float = CONFIRM_TIMEOUT_S,
+        outbox_max_bytes: int | None = None,
     ) -> None:
         self.mqtt = mqtt
         self.site = site
         self.gateway = gateway
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.outbox = Spool(self.state_dir / "outbox")
+        self.outbox = Outbox(
+            self.state_dir / "outbox",
+            confirm_timeout_s=confirm_timeout_s,
+            **({} if outbox_max_bytes is None else {"max_bytes": outbox_max_bytes}),
+        )
         self.on_command = on_command
         self.on_program = on_program
         self.clock = clock
@@ -109,9 +126,15 @@ class GatewayLink:
             "commands": 0,
             "commands_expired": 0,
             "malformed": 0,
+            "confirms": 0,
+            "state_write_errors": 0,
         }
-        self._seq = self._load_counter("seq")
+        # The next numbers to use; the outbox may hold higher ones than a counter file that
+        # could not be written (disk full), so take the larger.
+        self._seq = max(self._load_counter("seq"), (self.outbox.max_seq(TELEMETRY) or -1) + 1)
+        self._eseq = max(self._load_counter("eseq"), (self.outbox.max_seq(EVENT) or -1) + 1)
         self._bdseq = self._load_counter("bdseq")
+        self._last_drop_report = 0.0
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -133,17 +156,23 @@ class GatewayLink:
         return self._bdseq
 
     def send_telemetry(self, batch: TelemetryBatch) -> None:
-        """Queue ``batch`` for publishing (durably, on disk). Assigns ``batch.seq``."""
+        """Queue ``batch`` for publishing (durably, on disk). Assigns ``batch.seq``.
+
+        Never raises for a full disk: the outbox then holds it in memory (and counts it)."""
         batch.seq = self._seq
         self._seq += 1
         self._store_counter("seq", self._seq)
-        self.outbox.append(b"T" + struct.pack(">I", batch.reading_count()) + encode(batch))
+        self.outbox.add(TELEMETRY, batch.seq, encode(batch), batch.reading_count())
         self._empty.clear()
         self._wake.set()
 
     def send_event(self, event: Event) -> None:
-        """Queue an event for publishing (durably, in order with telemetry)."""
-        self.outbox.append(b"E" + encode(event))
+        """Queue an event for publishing (durably; events go before waiting telemetry).
+        Assigns ``event.seq``."""
+        event.seq = self._eseq
+        self._eseq += 1
+        self._store_counter("eseq", self._eseq)
+        self.outbox.add(EVENT, event.seq, encode(event))
         self._empty.clear()
         self._wake.set()
 
@@ -156,8 +185,8 @@ class GatewayLink:
         self._rebirth.set()
 
     async def drained(self, within_s: float = 10.0) -> bool:
-        """Wait until the outbox is empty (everything acknowledged); False if it is not
-        within ``within_s`` seconds."""
+        """Wait until the outbox is empty (everything confirmed by a controller); False if it
+        is not within ``within_s`` seconds."""
         try:
             async with asyncio.timeout(within_s):
                 await self._empty.wait()
@@ -221,6 +250,9 @@ class GatewayLink:
     async def _run(self) -> None:
         delay = RECONNECT_MIN_S
         while not self._closing:
+            # Every connection is a new life with its own bdseq, stored as used *before* the
+            # will is registered: a crash or power cut can never make the next start reuse it.
+            self._store_counter("bdseq", self._bdseq + 1)
             # The will carries no ts: the broker sends it later, the controller stamps it.
             will_state = State(online=False, bdseq=self._bdseq, version=self.version)
             will = aiomqtt.Will(self.topic(TopicKind.STATE), encode(will_state), qos=1, retain=True)
@@ -233,6 +265,7 @@ class GatewayLink:
                     # (resume, rebirth), and the answer must find us listening.
                     await client.subscribe(self.topic(TopicKind.CMD), qos=1)
                     await client.subscribe(self.topic(TopicKind.PROGRAM), qos=1)
+                    await client.subscribe(self.topic(TopicKind.CONFIRM), qos=1)
                     self.stats["births"] += 1
                     await client.publish(
                         self.topic(TopicKind.STATE), encode(self._state(True)), qos=1, retain=True
@@ -258,29 +291,74 @@ class GatewayLink:
                 self.controller_ready.clear()
                 # The next connection is a new life: its will and birth carry the next bdseq.
                 self._bdseq += 1
-                self._store_counter("bdseq", self._bdseq)
             if not self._closing:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
 
     async def _publisher(self, client: aiomqtt.Client) -> None:
-        tele, event = self.topic(TopicKind.TELEMETRY), self.topic(TopicKind.EVENT)
+        topics = {
+            TELEMETRY: self.topic(TopicKind.TELEMETRY),
+            EVENT: self.topic(TopicKind.EVENT),
+        }
         if self.wait_for_controller:
             await self.controller_ready.wait()
         while True:
             self._wake.clear()
-            for record in self.outbox.peek(64):
-                if record[:1] == b"T":
-                    (count,) = struct.unpack_from(">I", record, 1)
-                    await client.publish(tele, record[5:], qos=1)  # returns after PUBACK
+            self._report_drops()
+            entries = self.outbox.due(time.monotonic(), 64)
+            for e in entries:
+                if e.gone:  # confirmed (or dropped) while we were publishing others
+                    continue
+                await client.publish(topics[e.kind], self.outbox.payload(e), qos=1)  # PUBACK
+                if e.kind == TELEMETRY and not e.sends:
                     self.stats["published_batches"] += 1
-                    self.stats["published_readings"] += count
-                else:
-                    await client.publish(event, record[1:], qos=1)
-                self.outbox.ack(1)
-            if not len(self.outbox):
-                self._empty.set()
-                await self._wake.wait()
+                    self.stats["published_readings"] += e.readings
+                self.outbox.mark_sent(e, time.monotonic())
+            if not entries:
+                wait = self.outbox.next_due_in(time.monotonic())
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
+
+    def _report_drops(self) -> None:
+        """Turn telemetry the full outbox dropped into an ``outbox_dropped`` event."""
+        now = time.monotonic()
+        if now - self._last_drop_report < DROP_REPORT_S:
+            return
+        drops = self.outbox.take_drops()
+        if drops is None:
+            return
+        self._last_drop_report = now
+        log.error(
+            "%s: outbox full: dropped %d telemetry batch(es), %d readings (seq %s..%s)",
+            self.gateway, drops.batches, drops.readings, drops.first_seq, drops.last_seq,
+        )
+        self.send_event(
+            Event(
+                ts=self.clock(),
+                kind=EventKind.OUTBOX_DROPPED,
+                source=self.gateway,
+                detail={
+                    "batches": drops.batches,
+                    "readings": drops.readings,
+                    "first_seq": drops.first_seq,
+                    "last_seq": drops.last_seq,
+                },
+            )
+        )
+
+    def _handle_confirm(self, payload: bytes) -> None:
+        try:
+            c = decode(payload, Confirm)
+        except ContractError as e:
+            self.stats["malformed"] += 1
+            log.warning("%s: malformed confirmation dropped: %s", self.gateway, e)
+            return
+        self.stats["confirms"] += 1
+        self.outbox.confirm(TELEMETRY, c.telemetry)
+        self.outbox.confirm(EVENT, c.events)
+        if not len(self.outbox):
+            self._empty.set()
 
     async def _rebirther(self, client: aiomqtt.Client) -> None:
         while True:
@@ -295,7 +373,9 @@ class GatewayLink:
         async for message in client.messages:
             kind = Topic.parse(str(message.topic)).kind
             payload = bytes(message.payload) if message.payload is not None else b""
-            if kind is TopicKind.PROGRAM:
+            if kind is TopicKind.CONFIRM:
+                self._handle_confirm(payload)
+            elif kind is TopicKind.PROGRAM:
                 await self._handle_program(payload)
             elif kind is TopicKind.CMD:
                 await self._handle_command(client, message, payload)
@@ -335,7 +415,10 @@ class GatewayLink:
             self.request_rebirth()
             result = CommandResult(id=cmd.id, ts=now, ok=True, detail="rebirth published")
         elif cmd.name == CommandName.RESUME:
+            # A controller (re)subscribed: send everything it has not confirmed, now.
+            self.outbox.resend_all()
             self.controller_ready.set()
+            self._wake.set()
             result = CommandResult(
                 id=cmd.id, ts=now, ok=True, detail=f"sending {len(self.outbox)} spooled records"
             )
@@ -369,6 +452,21 @@ class GatewayLink:
             return 0
 
     def _store_counter(self, name: str, value: int) -> None:
+        """Durably (fsync, atomic rename); a full disk is counted and logged, never raised."""
         tmp = self.state_dir / f"{name}.tmp"
-        tmp.write_text(str(value))
-        tmp.replace(self.state_dir / name)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, str(value).encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            tmp.replace(self.state_dir / name)
+            dfd = os.open(self.state_dir, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError as e:
+            self.stats["state_write_errors"] += 1
+            log.error("%s: cannot store %s=%d (%s)", self.gateway, name, value, e)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from controller.config import ControllerConfig, load_controller_config
+from controller.identity import IdentityError
 from controller.registry import Registry, RegistryError, Role
 from lykta.config import ConfigError
 from lykta.signing import SigningKeyError, load_or_generate_key, public_key_pem
@@ -68,7 +69,7 @@ def run(
     cfg = load(config)
     try:
         asyncio.run(run_service(cfg))
-    except SigningKeyError as e:
+    except (SigningKeyError, IdentityError) as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:

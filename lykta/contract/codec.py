@@ -11,6 +11,7 @@ from lykta.contract.messages import (
     AlarmNotice,
     Command,
     CommandResult,
+    Confirm,
     Event,
     State,
     TelemetryBatch,
@@ -27,6 +28,7 @@ PAYLOAD_TYPES: dict[TopicKind, type] = {
     TopicKind.PROGRAM: Program,
     TopicKind.CMD: Command,
     TopicKind.CMD_RES: CommandResult,
+    TopicKind.CONFIRM: Confirm,
 }
 
 _decoders: dict[type, msgspec.json.Decoder] = {

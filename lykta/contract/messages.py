@@ -109,15 +109,21 @@ class EventKind(enum.StrEnum):
     OVERRIDE_ENDED = "override_ended"
     SEQ_GAP = "seq_gap"
     REBIRTH = "rebirth"
+    OUTBOX_DROPPED = "outbox_dropped"  # the outbox was full: its oldest telemetry was dropped
 
 
 class Event(Base):
-    """Something that happened, with the where (``source``) and the detail."""
+    """Something that happened, with the where (``source``) and the detail.
+
+    A gateway numbers its events (``seq``, +1 per event, its own counter apart from the
+    telemetry ``seq``) so a controller can confirm them (:class:`Confirm`); events made by a
+    controller itself carry none."""
 
     ts: Ms
     kind: EventKind
     source: Id
     detail: dict[str, Any] = {}
+    seq: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 
 class CommandName(enum.StrEnum):
@@ -148,6 +154,29 @@ class CommandResult(Base):
     ok: bool
     detail: str = ""
     data: dict[str, Any] = {}
+
+
+Seq = Annotated[int, msgspec.Meta(ge=0)]
+SeqRange = tuple[Seq, Seq]
+"""``[first, last]``, inclusive, ``first <= last``."""
+MAX_CONFIRM_RANGES = 4096
+
+
+class Confirm(Base):
+    """Published by a controller on a gateway's ``confirm`` topic (QoS 1, not retained): the
+    ``seq`` numbers of that gateway's telemetry batches and events that are now durable (in
+    InfluxDB or the controller's disk spool). The gateway keeps every batch and event in its
+    outbox until one arrives; ranges are coalesced and inclusive."""
+
+    ts: Ms
+    telemetry: Annotated[list[SeqRange], msgspec.Meta(max_length=MAX_CONFIRM_RANGES)] = []
+    events: Annotated[list[SeqRange], msgspec.Meta(max_length=MAX_CONFIRM_RANGES)] = []
+    controller: Id | None = None
+
+    def __post_init__(self) -> None:
+        for first, last in (*self.telemetry, *self.events):
+            if first > last:
+                raise ValueError(f"range [{first}, {last}] has first > last")
 
 
 class AlarmNotice(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

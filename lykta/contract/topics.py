@@ -31,6 +31,7 @@ class TopicKind(enum.StrEnum):
     PROGRAM = "program"
     CMD = "cmd"
     CMD_RES = "cmd/res"
+    CONFIRM = "confirm"
 
 
 def check_id(value: str, what: str) -> str:

@@ -372,7 +372,7 @@ async def test_broker_down_gives_503_and_nothing_is_applied(
 ) -> None:
     import socket
 
-    from lykta.config import MqttConfig as Mqtt
+    from controller.config import ControllerMqttConfig as Mqtt
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lykta.spool import Spool
+from lykta.spool import HEADER_BYTES, Spool
 
 ops = st.lists(
     st.one_of(
@@ -51,7 +51,7 @@ def test_torn_appends_at_any_byte_lose_only_the_torn_record(program: list) -> No
                 spool.append(record)
                 spool.close()
                 last = _last_segment(d)
-                frame = 8 + len(record)
+                frame = HEADER_BYTES + len(record)
                 keep = int(fraction * frame)  # 0 .. frame-1 bytes of the record survive
                 os.truncate(last, last.stat().st_size - frame + keep)
                 spool = Spool(d, segment_bytes=300, fsync=False)
