@@ -17,6 +17,7 @@ from rich.table import Table
 from lykta.contract import encode
 from lykta.strategy import (
     CompileError,
+    EnergyReport,
     Strategy,
     StrategyError,
     compile_program,
@@ -105,14 +106,14 @@ def preview(
     shown: datetime | None = None
     for r in rows:
         # print a row where something changes, each full hour and where the offset changes
-        key = (r.lit, r.period, r.lighting_class, r.level, r.source)
+        key = (r.lit, r.period, r.setting, r.level, r.source)
         dst = shown is not None and shown.utcoffset() != r.local.utcoffset()
         if key != prev or r.local.minute == 0 or dst:
             t.add_row(
                 _clock(r.local, shown),
                 f"{r.sun_elevation_deg:6.1f}",
                 r.period or "-",
-                r.lighting_class or "-",
+                r.setting or "-",
                 str(r.level),
                 f"{r.output_percent:5.1f}",
                 r.source,
@@ -129,9 +130,15 @@ def energy(
     file: Path = typer.Argument(..., help="strategy TOML file"),
     year: int = typer.Option(..., "--year", min=1901, max=2199, help="calendar year"),
     compare: Path | None = typer.Option(None, "--compare", help="another strategy: what-if"),
-    price: float | None = typer.Option(None, "--price", help="SEK per kWh, for the cost"),
+    price: float | None = typer.Option(
+        None, "--price", min=0, help="SEK per kWh: cost per zone and of the difference"
+    ),
+    monthly: bool = typer.Option(False, "--monthly", help="also a table of kWh per month"),
 ) -> None:
-    """kWh per zone and total for YEAR, the saving against all-on dusk to dawn, the cost."""
+    """kWh per zone and total for YEAR, the saving against all-on dusk to dawn, the cost.
+
+    Standby, driver losses and constant-light-output drivers count where the inventory gives
+    them (standby_w, driver_loss_w, clo_maintenance_factor)."""
     s = _load(file)
     r = year_energy(s, year)
     other = year_energy(_load(compare), year) if compare else None
@@ -140,7 +147,7 @@ def energy(
     if price is not None:
         cols.append("cost SEK")
     if other is not None:
-        cols += ["compare kWh", "Δ kWh"]
+        cols += ["compare kWh", "Δ kWh"] + (["Δ SEK"] if price is not None else [])
     for c in cols:
         t.add_column(c, justify="left" if c == "zone" else "right")
     zones = list(dict.fromkeys([*r.zones, *(other.zones if other else [])]))
@@ -160,14 +167,34 @@ def energy(
             row.append(f"{kwh * price:,.0f}")
         if okwh is not None:
             row += [f"{okwh:,.0f}", f"{okwh - kwh:+,.0f}"]
+            if price is not None:
+                row.append(f"{(okwh - kwh) * price:+,.0f}")
         t.add_row(*row, style="bold" if zn == "TOTAL" else None)
     _out.print(t)
+    if monthly:
+        _out.print(_monthly_table(s, r, year))
     if price is not None:
         _out.print(
             f"saving against all-on: {(r.baseline_kwh - r.kwh) * price:,.0f} SEK at {price} SEK/kWh"
         )
     if other is not None:
         _out.print(compare_summary(str(compare), str(file), other.kwh, r.kwh, price), markup=False)
+
+
+def _monthly_table(s: Strategy, r: EnergyReport, year: int) -> Table:
+    t = Table(title=f"{s.site.name}: kWh per month {year} (a night counts in its evening's month)")
+    t.add_column("month")
+    for zn in r.zones:
+        t.add_column(zn, justify="right")
+    t.add_column("TOTAL", justify="right")
+    totals = r.months()
+    for m in range(1, 13):
+        t.add_row(
+            date(year, m, 1).strftime("%b"),
+            *(f"{z.months.get(m, 0.0):,.0f}" for z in r.zones.values()),
+            f"{totals.get(m, 0.0):,.0f}",
+        )
+    return t
 
 
 def compare_summary(new: str, old: str, new_kwh: float, old_kwh: float, price: float | None) -> str:

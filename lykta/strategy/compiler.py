@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_right
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import msgspec
 
@@ -71,6 +71,51 @@ def _points(
     return pts
 
 
+Window = tuple[datetime, datetime]
+
+
+def _intersect(a: Sequence[Window], b: Sequence[Window]) -> list[Window]:
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo < hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _union(a: Sequence[Window], b: Sequence[Window]) -> list[Window]:
+    out: list[Window] = []
+    for lo, hi in sorted([*a, *b]):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def floor_windows(
+    strategy: Strategy, zones: Sequence[str], nights: Sequence[date], start: datetime,
+    end: datetime,
+) -> list[Window]:  # fmt: skip
+    """The program's ``lit`` windows: where **every** zone of the gateway that has a safety
+    floor is lit (zones have their own switching), clipped to [start, end).
+
+    The gateway raises every level to its floor inside these windows; outside them a zone's
+    own lit time is still at or above its floor through its switch points, so the street and
+    the preview agree. With no floored zone, the union of the zones' windows."""
+    floored = [z for z in zones if strategy.zones[z].safety_floor is not None]
+    combine = _intersect if floored else _union
+    out: list[Window] | None = None
+    for zn in floored or zones:
+        mine = [w for n in nights for w in night_plan(strategy, n, zn).lit]
+        out = mine if out is None else combine(out, mine)
+    return [(max(a, start), min(b, end)) for a, b in out or [] if a < end and b > start]
+
+
 def compile_program(
     strategy: Strategy,
     gateway_id: str,
@@ -96,10 +141,17 @@ def compile_program(
             f"gateway {gateway_id!r} has no luminaires in the strategy (known: {known})"
         )
     ovs = list(strategy.overrides if overrides is None else overrides)
-    plans = [night_plan(strategy, n) for n in nights_between(strategy, start, end)]
-    instants = change_instants(plans, ovs, start, end)
-    plan_starts = [p.start for p in plans]
-    plan_at = [plans[max(0, bisect_right(plan_starts, t) - 1)] for t in instants]
+    nights = nights_between(strategy, start, end)
+    zones = sorted({lum.zone for lum in lums})
+    # each zone runs its own plans (calendar, switching, events): its own sampling instants
+    sampling: dict[str, tuple[list[datetime], list[NightPlan]]] = {}
+    for zn in zones:
+        plans = [night_plan(strategy, n, zn) for n in nights]
+        instants = change_instants(plans, ovs, start, end)
+        plan_starts = [p.start for p in plans]
+        sampling[zn] = (
+            instants, [plans[max(0, bisect_right(plan_starts, t) - 1)] for t in instants]
+        )
     individually = {lid for o in ovs for lid in o.luminaires}
 
     cache: dict[tuple[str, str, str | None], list[SwitchPoint]] = {}
@@ -107,6 +159,7 @@ def compile_program(
     def points(zone: str, design: LightingClass, lid: str | None) -> list[SwitchPoint]:
         key = (zone, design.name, lid)
         if key not in cache:
+            instants, plan_at = sampling[zone]
             cache[key] = _points(strategy, zone, design, lid, instants, plan_at, ovs)
         return cache[key]
 
@@ -114,7 +167,7 @@ def compile_program(
     lprogs: list[LuminaireProgram] = []
     for lum in sorted(lums, key=lambda x: (x.zone, x.position_m, x.id)):
         z = strategy.zones[lum.zone]
-        floor = class_level(lum.design_class, z.safety_floor)
+        floor = class_level(lum.design_class, z.safety_floor) if z.safety_floor else 0
         boost = class_level(lum.design_class, z.presence.boost) if z.presence else None
         if lum.group is not None and (lum.bus, lum.group) not in groups:
             groups[(lum.bus, lum.group)] = GroupProgram(
@@ -140,7 +193,6 @@ def compile_program(
                 points=points(lum.zone, lum.design_class, lum.id) if own else [],
             )
         )
-    zones = sorted({lum.zone for lum in lums})
     presence = [
         PresenceRule(
             zone=zn,
@@ -154,10 +206,8 @@ def compile_program(
         if (p := strategy.zones[zn].presence) is not None
     ]
     lit = [
-        LitWindow(from_ts=utc_ms(max(on, start)), until_ts=utc_ms(min(off, end)))
-        for p in plans
-        for on, off in p.lit
-        if on < end and off > start
+        LitWindow(from_ts=utc_ms(on), until_ts=utc_ms(off))
+        for on, off in floor_windows(strategy, zones, nights, start, end)
     ]
     site, sw = strategy.site, strategy.switching
     program = Program(

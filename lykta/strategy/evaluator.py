@@ -8,15 +8,18 @@ Rules, in order:
 
 1. **Lit?** The night's lit windows (sun below the switching elevation, offsets applied), or
    the lux-sensor state when the caller passes ``lux_lit``.
-2. **Schedule.** While lit, the class of the active period of the night's profile.
+2. **Schedule.** While lit, what the active period of the night's profile sets for the zone:
+   an EN 13201 class, a plain level (``"30%"``) or ``"off"``. The night's plan (profile, lit
+   windows, events) is the zone's own (:func:`lykta.strategy.schedule.night_plan`).
 3. **Overrides** (highest priority wins: incident > maintenance > event > schedule; among
    equals the first listed): *incident* raises to its class (never lowers), day or night;
    *maintenance* sets a fixed level or ``off``, day or night, presence ignored; *event* replaces
-   the schedule's class while lit.
+   the schedule's class while lit; calendar events (``[[events]]``) are event overrides.
 4. **Presence** raises a boosted luminaire to the zone's boost class while lit (not during
    maintenance).
 5. **Safety floor.** While lit the level is never below the zone's safety floor class. The
-   only way below is an explicit maintenance ``off`` outside a safety route.
+   only way below is an explicit maintenance ``off`` outside a safety route. A zone without a
+   ``safety_floor`` has none (its floor level is 0): plain levels and part-night off.
 
 Class → level: light output = class value / design class value (capped at 100 %), then the
 smallest DALI arc level giving at least that output (:func:`dali_curve.arc_level_at_least`).
@@ -61,6 +64,8 @@ class Target:
     """``off``, ``schedule``, ``presence``, ``floor`` or ``<override kind>:<override id>``."""
     fade_up_s: float
     fade_down_s: float
+    setting: str | None = None
+    """What the level delivers, for people: a class (``"P3"``), a level (``"30%"``), ``"off"``."""
 
 
 def class_level(design: LightingClass, target: LightingClass) -> int:
@@ -128,15 +133,24 @@ def unit_target(
     """
     z: Zone = strategy.zones[zone_name]
     if plan is None:
-        plan = night_plan(strategy, night_of(at, zone(strategy.site.timezone)))
+        plan = night_plan(strategy, night_of(at, zone(strategy.site.timezone)), zone_name)
     lit = plan.is_lit(at) if lux_lit is None else lux_lit
     levels = _class_levels[design.name]
-    floor = levels[z.safety_floor.name]
+    floor = levels[z.safety_floor.name] if z.safety_floor is not None else 0
     period = plan.period_at(at) if lit else None
-    cls: LightingClass | None = z.classes[period] if period is not None else None
-    level = levels[cls.name] if cls is not None else 0
+    setting = z.classes[period] if period is not None else None
+    cls: LightingClass | None = None
+    if isinstance(setting, LightingClass):
+        cls, level = setting, levels[setting.name]
+    elif setting is not None:  # a plain level; 0 % is off (no floor: part-night switch-off)
+        level = arc_level_at_least(setting.percent) if setting.percent > 0 else 0
+    else:
+        level = 0
     source = "schedule" if lit else "off"
+    label = str(setting) if setting is not None else None
     up, down = z.fade_up_s, z.fade_down_s
+    if plan.events:
+        overrides = [*overrides, *plan.events]
     ovs = applicable_overrides(overrides, zone_name, luminaire_id, at) if overrides else []
     top = ovs[0] if ovs else None
     maintenance = top is not None and top.kind is OverrideKind.MAINTENANCE
@@ -147,28 +161,33 @@ def unit_target(
             raised = _override_level(levels, top, zone_name)
             if raised > level:
                 level, cls, source = raised, top.lighting_class, tag
+                label = str(cls)
         elif maintenance:
             source, cls = tag, top.lighting_class
             if top.off:
-                level = 0
+                level, label = 0, "off"
             elif top.lighting_class is not None:
-                level = _override_level(levels, top, zone_name)
+                level, label = _override_level(levels, top, zone_name), str(top.lighting_class)
             else:
                 assert top.level_percent is not None
                 level = arc_level_at_least(top.level_percent)
+                label = f"{top.level_percent:g}%"
         elif lit:  # event
             assert top.lighting_class is not None
             level, cls, source = _override_level(levels, top, zone_name), top.lighting_class, tag
+            label = str(cls)
     if boost and lit and not maintenance and z.presence is not None:
         b = levels[z.presence.boost.name]
         if b > level:
             level, cls, source = b, z.presence.boost, "presence"
+            label = str(cls)
             up, down = z.presence.fade_up_s, z.presence.fade_down_s
     if lit and level < floor:
         switched_off = maintenance and top is not None and top.off and not z.safety_route
         if not switched_off:
             level, source = floor, "floor" if not maintenance else source
-    return Target(level, lit, floor, cls, plan.profile, period, source, up, down)
+            label = str(z.safety_floor)
+    return Target(level, lit, floor, cls, plan.profile, period, source, up, down, label)
 
 
 def _path_index(strategy: Strategy, lum: Luminaire) -> tuple[list[float], int]:

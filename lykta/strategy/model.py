@@ -52,6 +52,52 @@ def _parse_class(v: Any) -> LightingClass:
 
 
 Class = Annotated[LightingClass, PlainValidator(_parse_class), PlainSerializer(str)]
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """A plain light output in percent of the luminaire's full output; 0 is off
+    (*nattsläckning*). The alternative to an EN 13201 class in a zone's schedule."""
+
+    percent: float
+
+    @property
+    def off(self) -> bool:
+        """Whether this switches the luminaire off."""
+        return self.percent == 0
+
+    def __str__(self) -> str:
+        return "off" if self.off else f"{self.percent:g}%"
+
+
+_LEVEL_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
+
+
+def _parse_setting(v: Any) -> LightingClass | Level:
+    if isinstance(v, LightingClass | Level):
+        return v
+    if isinstance(v, bool) or not isinstance(v, str):
+        raise ValueError(f'{v!r} is not a class, a level or off (write "P3", "30%" or "off")')
+    text = v.strip().lower()
+    if text == "off":
+        return Level(0.0)
+    if m := _LEVEL_RE.match(text):
+        pct = float(m.group(1))
+        if not 0 <= pct <= 100:
+            raise ValueError(f"{v!r}: a level is 0–100 %")
+        return Level(pct)
+    try:
+        return LightingClass.parse(v)
+    except ValueError:
+        raise ValueError(
+            f'{v} is not an EN 13201 class, a level ("30%") or "off"'
+        ) from None
+
+
+Setting = Annotated[
+    LightingClass | Level, PlainValidator(_parse_setting), PlainSerializer(str)
+]
+"""What a zone does in a period: an EN 13201 class, a plain level (``"30%"``) or ``"off"``."""
 def _fade(v: float) -> float:
     if not 0 <= v <= MAX_FADE_S:
         raise ValueError(
@@ -138,13 +184,70 @@ class LuxSwitching(_Model):
         return self
 
 
-class Switching(_Model):
-    """When the lights are on: sun below ``sun_elevation_deg``, shifted by the offsets."""
+def _parse_clock(v: Any) -> time:
+    if isinstance(v, time):
+        return v
+    m = _CLOCK_RE.match(str(v).strip())
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise ValueError(f'{v!r} is not a local time (write "HH:MM")')
+    return time(int(m.group(1)), int(m.group(2)))
+
+
+Clock = Annotated[
+    time, PlainValidator(_parse_clock), PlainSerializer(lambda t: t.strftime("%H:%M"))
+]
+"""A local wall-clock time, ``"HH:MM"``; at or after 12:00 the evening, before 12:00 the morning."""
+
+
+class AstroLimits(_Model):
+    """Clock limits on the astronomical switch (TALQ astro clock limits), local times.
+
+    ``on_not_before`` / ``on_not_after`` bound the evening's switch-on, ``off_not_before`` /
+    ``off_not_after`` the morning's switch-off (``off_not_before = "07:30"`` keeps a school
+    route lit until 07:30). They shape nights that have a lit window; a night without one
+    (midnight sun) stays unlit.
+    """
+
+    on_not_before: Clock | None = None
+    on_not_after: Clock | None = None
+    off_not_before: Clock | None = None
+    off_not_after: Clock | None = None
+
+
+class Switching(AstroLimits):
+    """When the lights are on: sun below ``sun_elevation_deg``, shifted by the offsets, within
+    the astro limits."""
 
     sun_elevation_deg: float = Field(default=-4.0, ge=-18, le=10)
     on_offset_min: int = Field(default=0, ge=-120, le=120)
     off_offset_min: int = Field(default=0, ge=-120, le=120)
     lux: LuxSwitching | None = None
+
+
+class ZoneSwitching(AstroLimits):
+    """A zone's own switching; a key not given is the site's ``[switching]``.
+
+    ``always_lit = true``: lit day and night (tunnels, underpasses); the floor applies always.
+    """
+
+    sun_elevation_deg: float | None = Field(default=None, ge=-18, le=10)
+    on_offset_min: int | None = Field(default=None, ge=-120, le=120)
+    off_offset_min: int | None = Field(default=None, ge=-120, le=120)
+    always_lit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveSwitching:
+    """The switching one zone runs (site settings with the zone's own on top); hashable."""
+
+    sun_elevation_deg: float
+    on_offset_min: int
+    off_offset_min: int
+    on_not_before: time | None = None
+    on_not_after: time | None = None
+    off_not_before: time | None = None
+    off_not_after: time | None = None
+    always_lit: bool = False
 
 
 class Period(_Model):
@@ -202,6 +305,29 @@ class DateRange(_Model):
         return self
 
 
+def _check_weekdays(v: list[str] | None) -> list[str] | None:
+    if v is None:
+        return v
+    bad = [d for d in v if d.lower()[:3] not in WEEKDAYS]
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: weekdays are {', '.join(WEEKDAYS)}")
+    return [d.lower()[:3] for d in v]
+
+
+def _check_special(v: list[str] | None) -> list[str] | None:
+    if v is None:
+        return v
+    from lykta.strategy.calendar import SPECIAL_NIGHTS
+
+    names = [special_night_name(n) for n in v]
+    bad = [n for n, c in zip(v, names, strict=True) if c is None]
+    if bad:
+        raise ValueError(
+            f"unknown special night(s) {', '.join(bad)}; known: {', '.join(SPECIAL_NIGHTS)}"
+        )
+    return [c for c in names if c]
+
+
 class CalendarRule(_Model):
     """Pick ``profile`` for a night when every condition given holds (none given: always)."""
 
@@ -215,27 +341,12 @@ class CalendarRule(_Model):
     @field_validator("weekdays")
     @classmethod
     def _weekdays(cls, v: list[str] | None) -> list[str] | None:
-        if v is None:
-            return v
-        bad = [d for d in v if d.lower()[:3] not in WEEKDAYS]
-        if bad:
-            raise ValueError(f"{', '.join(bad)}: weekdays are {', '.join(WEEKDAYS)}")
-        return [d.lower()[:3] for d in v]
+        return _check_weekdays(v)
 
     @field_validator("special_nights")
     @classmethod
     def _special(cls, v: list[str] | None) -> list[str] | None:
-        if v is None:
-            return v
-        from lykta.strategy.calendar import SPECIAL_NIGHTS
-
-        names = [special_night_name(n) for n in v]
-        bad = [n for n, c in zip(v, names, strict=True) if c is None]
-        if bad:
-            raise ValueError(
-                f"unknown special night(s) {', '.join(bad)}; known: {', '.join(SPECIAL_NIGHTS)}"
-            )
-        return [c for c in names if c]
+        return _check_special(v)
 
     @property
     def unconditional(self) -> bool:
@@ -271,16 +382,35 @@ class Presence(_Model):
 
 
 class Zone(_Model):
-    """A zone: lighting class per period, safety floor, ramps, presence behaviour."""
+    """A zone: what it does per period (class, level or off), safety floor, its calendar and
+    switching (default: the site's), ramps, presence behaviour."""
 
     kind: ZoneKind
     name: str | None = None
-    classes: dict[str, Class]
-    safety_floor: Class
+    classes: dict[str, Setting]
+    safety_floor: Class | None = None
     safety_route: bool = False
+    calendar: str | None = None
+    switching: ZoneSwitching | None = None
     fade_up_s: FadeSeconds = 2.0
     fade_down_s: FadeSeconds = 45.0
     presence: Presence | None = None
+
+    @model_validator(mode="after")
+    def _floor(self) -> Zone:
+        if self.safety_route and self.safety_floor is None:
+            raise ValueError("a safety route needs a safety_floor")
+        return self
+
+    @property
+    def series(self) -> str | None:
+        """The EN 13201 series of the zone's classes (``None``: plain levels only)."""
+        if self.safety_floor is not None:
+            return self.safety_floor.series
+        for c in self.classes.values():
+            if isinstance(c, LightingClass):
+                return c.series
+        return self.presence.boost.series if self.presence else None
 
 
 class Luminaire(_Model):
@@ -295,6 +425,19 @@ class Luminaire(_Model):
     group: int | None = Field(default=None, ge=0, le=15)
     design_class: Class
     rated_power_w: float = Field(gt=0, le=2000)
+    standby_w: float = Field(default=0.0, ge=0, le=50)
+    """Power drawn while off (driver and DALI interface powered)."""
+    driver_loss_w: float = Field(default=0.0, ge=0, le=500)
+    """The part of ``rated_power_w`` the driver loses whenever the lamp is on, at any level."""
+    clo_maintenance_factor: float | None = Field(default=None, gt=0.3, le=1)
+    """Constant light output: the driver starts at this share of full power and rises to 100 %
+    at end of life; energy counts the lifetime average."""
+
+    @model_validator(mode="after")
+    def _losses(self) -> Luminaire:
+        if self.driver_loss_w >= self.rated_power_w:
+            raise ValueError("driver_loss_w must be below rated_power_w (it is part of it)")
+        return self
 
 
 class OverrideKind(enum.StrEnum):
@@ -356,17 +499,87 @@ class Override(_Model):
         return (self.starts is None or self.starts <= t) and t < self.expires
 
 
+class Event(_Model):
+    """A planned or recurring event (a Saturday market in December, a football match): on the
+    nights its calendar conditions hold, ``zones`` run ``class`` from ``from`` to ``to``
+    (local; ``dusk``/``dawn`` with offsets allowed), with the priority of an event override.
+    With no condition it happens every night; ``dates`` with ``YYYY-MM-DD`` make it one-off."""
+
+    id: str = Field(min_length=1)
+    zones: list[str] = Field(min_length=1)
+    lighting_class: Class = Field(alias="class")
+    start: Start = Field(alias="from")
+    end: Start = Field(alias="to")
+    weekdays: list[str] | None = None
+    dates: list[DateRange] | None = None
+    public_holiday: bool | None = None
+    before_public_holiday: bool | None = None
+    special_nights: list[str] | None = None
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, v: list[str] | None) -> list[str] | None:
+        return _check_weekdays(v)
+
+    @field_validator("special_nights")
+    @classmethod
+    def _special(cls, v: list[str] | None) -> list[str] | None:
+        return _check_special(v)
+
+    @property
+    def rule(self) -> CalendarRule:
+        """The event's conditions as a calendar rule (its profile name unused)."""
+        return CalendarRule(profile="", weekdays=self.weekdays, dates=self.dates,
+                            public_holiday=self.public_holiday,
+                            before_public_holiday=self.before_public_holiday,
+                            special_nights=self.special_nights)  # fmt: skip
+
+
 class Strategy(_Model):
     """A validated lighting strategy. Build it with :func:`load_strategy`."""
 
     site: Site
     switching: Switching = Switching()
     profiles: dict[str, Profile] = Field(min_length=1)
-    calendar: list[CalendarRule] = Field(min_length=1)
+    calendar: list[CalendarRule] = []
+    calendars: dict[str, list[CalendarRule]] = {}
     zones: dict[str, Zone] = Field(min_length=1)
     inventory: str | None = None
     luminaires: list[Luminaire] = []
     overrides: list[Override] = []
+    events: list[Event] = []
+
+    def zone_calendar(self, zone: str) -> list[CalendarRule]:
+        """The calendar rules ``zone`` runs (its named calendar, else the shared one)."""
+        name = self.zones[zone].calendar
+        return self.calendar if name is None else self.calendars[name]
+
+    def zone_switching(self, zone: str) -> EffectiveSwitching:
+        """The switching ``zone`` runs: the site's with the zone's own keys on top."""
+        key = ("switching", zone)
+        got = self._cache.get(key)
+        if got is None:
+            sw, own = self.switching, self.zones[zone].switching
+            fields = {
+                k: getattr(sw, k)
+                for k in ("sun_elevation_deg", "on_offset_min", "off_offset_min",
+                          "on_not_before", "on_not_after", "off_not_before", "off_not_after")
+            }  # fmt: skip
+            if own is not None:
+                fields.update(
+                    {k: getattr(own, k) for k in fields if getattr(own, k) is not None}
+                )
+                fields["always_lit"] = own.always_lit
+            got = self._cache[key] = EffectiveSwitching(**fields)
+        return got
+
+    def site_switching(self) -> EffectiveSwitching:
+        """The site's own switching (what "all-on dusk to dawn" means)."""
+        sw = self.switching
+        return EffectiveSwitching(
+            sw.sun_elevation_deg, sw.on_offset_min, sw.off_offset_min, sw.on_not_before,
+            sw.on_not_after, sw.off_not_before, sw.off_not_after,
+        )  # fmt: skip
 
     _index: dict[str, Luminaire] = PrivateAttr(default_factory=dict)
     _cache: dict[Any, Any] = PrivateAttr(default_factory=dict)
@@ -528,44 +741,62 @@ def _cross_check(
         f, p = where.get(i, (file, f"luminaires[{i}]"))
         return f, f"{p}.{key}" if not p.startswith("line") else f"{p}: {key}"
 
-    for i, rule in enumerate(s.calendar):
-        if rule.profile not in s.profiles and rule.profile not in invalid:
-            out.append(Problem(file, f"calendar[{i}].profile", f"no profile {rule.profile!r}"))
-    if s.calendar and not s.calendar[-1].unconditional:
-        out.append(
-            Problem(
-                file,
-                f"calendar[{len(s.calendar) - 1}]",
-                "the last rule must have no conditions, so every night has a profile",
-            )
-        )
-    period_users: dict[str, str] = {}
-    for pname, prof in s.profiles.items():
-        for per in prof.periods:
-            period_users.setdefault(per.name, pname)
+    calendars = {"calendar": s.calendar} | {f"calendars.{k}": v for k, v in s.calendars.items()}
+    for where_c, rules in calendars.items():
+        for i, rule in enumerate(rules):
+            if rule.profile not in s.profiles and rule.profile not in invalid:
+                out.append(Problem(file, f"{where_c}[{i}].profile", f"no profile {rule.profile!r}"))
+        if rules and not rules[-1].unconditional:
+            out.append(Problem(file, f"{where_c}[{len(rules) - 1}]",
+                               "the last rule must have no conditions, so every night has a "
+                               "profile"))  # fmt: skip
+    lux = s.switching.lux is not None
     for zname, z in s.zones.items():
-        for per, prof in period_users.items():
+        if z.calendar is not None and z.calendar not in s.calendars:
+            if z.calendar not in invalid:
+                out.append(Problem(file, f"zones.{zname}.calendar", f"no calendar {z.calendar!r}"
+                                   f" (known: {', '.join(s.calendars) or 'none'})"))  # fmt: skip
+            continue
+        rules = s.calendar if z.calendar is None else s.calendars[z.calendar]
+        if z.calendar is None and not s.calendar and "calendar" not in invalid:
+            out.append(Problem(file, f"zones.{zname}", "no calendar: add [[calendar]] rules or "
+                               "name one of [calendars] with calendar = NAME"))  # fmt: skip
+        if lux and z.switching is not None:
+            out.append(Problem(file, f"zones.{zname}.switching", "not possible with lux "
+                               "switching ([switching.lux]): the sensor switches every "
+                               "zone"))  # fmt: skip
+        users: dict[str, str] = {}
+        for rule in rules:
+            prof = s.profiles.get(rule.profile)
+            for per in prof.periods if prof else []:
+                users.setdefault(per.name, rule.profile)
+        for per, prof_name in users.items():
             if per not in z.classes:
-                out.append(
-                    Problem(
-                        file,
-                        f"zones.{zname}.classes",
-                        f"no class for period {per!r} (used by profile {prof!r})",
-                    )
-                )
-        series = z.safety_floor.series
-        named = [(f"classes.{k}", c) for k, c in z.classes.items()]
+                out.append(Problem(file, f"zones.{zname}.classes",
+                                   f"no class for period {per!r} (used by profile "
+                                   f"{prof_name!r})"))  # fmt: skip
+        series = z.series
+        named: list[tuple[str, LightingClass | Level]] = [
+            (f"classes.{k}", c) for k, c in z.classes.items()
+        ]
         if z.presence:
             named.append(("presence.boost", z.presence.boost))
         for key, c in named:
-            if c.series != series:
-                out.append(
-                    Problem(
-                        file,
-                        f"zones.{zname}.{key}",
-                        f"{c} is not in the {series} series of the safety floor {z.safety_floor}",
-                    )
+            if isinstance(c, LightingClass) and c.series != series:
+                what = (
+                    f"the safety floor {z.safety_floor}" if z.safety_floor else "its other classes"
                 )
+                out.append(Problem(file, f"zones.{zname}.{key}",
+                                   f"{c} is not in the {series} series of {what}"))  # fmt: skip
+    for i, ev in enumerate(s.events):
+        for zn in ev.zones:
+            zz = s.zones.get(zn)
+            if zz is None:
+                if zn not in invalid:
+                    out.append(Problem(file, f"events[{i}].zones", f"no zone {zn!r}"))
+            elif (ser := zone_series(s, zn)) is not None and ev.lighting_class.series != ser:
+                out.append(Problem(file, f"events[{i}].class", f"{ev.lighting_class} does not "
+                                   f"fit zone {zn}'s {ser} classes"))  # fmt: skip
     seen_ids: dict[str, int] = {}
     addresses: dict[tuple[str, str, int], str] = {}
     groups: dict[tuple[str, str, int], tuple[str, str, str]] = {}
@@ -577,12 +808,11 @@ def _cross_check(
         if z is None:
             if lum.zone not in invalid:
                 out.append(Problem(*lum_loc(i, "zone"), f"no zone {lum.zone!r}"))
-        elif lum.design_class.series != z.safety_floor.series:
+        elif z.series is not None and lum.design_class.series != z.series:
             out.append(
                 Problem(
                     *lum_loc(i, "design_class"),
-                    f"{lum.design_class} cannot deliver zone {lum.zone}'s "
-                    f"{z.safety_floor.series} classes",
+                    f"{lum.design_class} cannot deliver zone {lum.zone}'s {z.series} classes",
                 )
             )
         addr = (lum.gateway, lum.bus, lum.short_address)
@@ -644,26 +874,58 @@ def _reference_problems(
 
 def _advice(s: Strategy, file: str) -> list[Problem]:
     """Warnings: the strategy runs, but not as it reads (the floor or the design class wins)."""
+    from lykta.strategy.dali_curve import arc_level_at_least
+    from lykta.strategy.evaluator import class_level
+
     out: list[Problem] = []
     designs: dict[str, dict[str, list[str]]] = {}
     for lum in s.luminaires:
         designs.setdefault(lum.zone, {}).setdefault(lum.design_class.name, []).append(lum.id)
     for zname, z in s.zones.items():
-        named = [(f"zones.{zname}.classes.{k}", c) for k, c in z.classes.items()]
+        named: list[tuple[str, LightingClass | Level]] = [
+            (f"zones.{zname}.classes.{k}", c) for k, c in z.classes.items()
+        ]
         if z.presence:
             named.append((f"zones.{zname}.presence.boost", z.presence.boost))
+        floor = z.safety_floor
         for key, c in named:
-            if c.series != z.safety_floor.series:
+            if isinstance(c, Level):
+                if floor is None:
+                    continue
+                if c.off:
+                    out.append(Problem(file, key, f"off in a zone with safety floor {floor}: "
+                                       "the floor applies while lit (no floor: part-night "
+                                       "off)"))  # fmt: skip
+                    continue
+                for d, ids in sorted(designs.get(zname, {}).items()):
+                    if d[0] == floor.series and arc_level_at_least(c.percent) < class_level(
+                        LightingClass(d), floor
+                    ):
+                        out.append(Problem(file, key, f"{c} is below the safety floor {floor} "
+                                           f"of {len(ids)} {d} luminaire(s): the floor applies "
+                                           "while lit"))  # fmt: skip
+                continue
+            if c.series != z.series:
                 continue  # an error already
-            if c.value < z.safety_floor.value:
-                out.append(Problem(file, key, f"{c} is below the safety floor {z.safety_floor}: "
+            if floor is not None and c.value < floor.value:
+                out.append(Problem(file, key, f"{c} is below the safety floor {floor}: "
                                    f"the floor applies while lit"))  # fmt: skip
             for d, ids in sorted(designs.get(zname, {}).items()):
-                if c.value > LightingClass(d).value:
+                if d[0] == c.series and c.value > LightingClass(d).value:
                     out.append(Problem(
                         file, key, f"{c} is brighter than design class {d} of {len(ids)} "
                         f"luminaire(s) (e.g. {ids[0]}): at 100 % they give {d}"))  # fmt: skip
     return out
+
+
+def zone_series(strategy: Strategy, zone: str) -> str | None:
+    """The EN 13201 series a zone's luminaires deliver: its classes', else its design classes'
+    (``None``: plain levels and no luminaires)."""
+    z = strategy.zones[zone]
+    if z.series is not None:
+        return z.series
+    lum = next((x for x in strategy.luminaires if x.zone == zone), None)
+    return lum.design_class.series if lum else None
 
 
 def override_problems(
@@ -690,8 +952,8 @@ def override_problems(
             zones.append(lum.zone)
     if ov.lighting_class is not None:
         for z in dict.fromkeys(zones):
-            series = strategy.zones[z].safety_floor.series
-            if ov.lighting_class.series != series:
+            series = zone_series(strategy, z)
+            if series is not None and ov.lighting_class.series != series:
                 out.append(Problem(file, f"{path}.class", f"{ov.lighting_class} does not fit zone "
                                    f"{z}'s {series} classes"))  # fmt: skip
     return out
@@ -726,7 +988,18 @@ def _partial(doc: dict[str, Any]) -> tuple[Strategy, frozenset[str]]:
     profiles = entries(Profile, doc.get("profiles"))
     zones = entries(Zone, doc.get("zones"))
     rules = [_valid(CalendarRule, r) for r in _list(doc.get("calendar"))]
+    if not all(rules):
+        invalid.add("calendar")
+    calendars: dict[str, list[CalendarRule]] = {}
+    raw_cals = doc.get("calendars")
+    for name, raw in (raw_cals if isinstance(raw_cals, dict) else {}).items():
+        got = [_valid(CalendarRule, r) for r in _list(raw)]
+        if all(got) and got:
+            calendars[name] = [r for r in got if r is not None]
+        else:
+            invalid.add(name)
     overrides = [_valid(Override, o) for o in _list(doc.get("overrides"))]
+    events = [_valid(Event, e) for e in _list(doc.get("events"))]
     site = _valid(Site, doc.get("site")) or Site.model_construct(
         name="?", latitude=0.0, longitude=0.0, timezone="UTC"
     )
@@ -735,7 +1008,9 @@ def _partial(doc: dict[str, Any]) -> tuple[Strategy, frozenset[str]]:
         switching=Switching(),
         profiles=profiles,
         calendar=[r for r in rules if r is not None] if all(rules) else [],
+        calendars=calendars,
         zones=zones,
+        events=[e for e in events if e is not None] if all(events) else [],
         inventory=None,
         luminaires=[],
         overrides=[o for o in overrides if o is not None],
@@ -774,7 +1049,10 @@ def parse_strategy(
         except ValidationError as e:
             f, p = where[i]
             for pr in _pydantic_problems(f, e):
-                path = f"{p}: {pr.path}" if p.startswith("line") else f"{p}.{pr.path}"
+                if not pr.path:
+                    path = p
+                else:
+                    path = f"{p}: {pr.path}" if p.startswith("line") else f"{p}.{pr.path}"
                 lum_problems.append(Problem(f, path, pr.reason))
             continue
         good_where[len(good)] = where[i]

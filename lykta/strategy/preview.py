@@ -36,6 +36,8 @@ class PreviewRow:
     output_percent: float
     floor_level: int
     source: str
+    setting: str | None = None
+    """What the level delivers: class, plain level or ``off`` (``None``: not lit)."""
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready dict (ISO times)."""
@@ -62,7 +64,7 @@ def preview_night(
     if zone not in strategy.zones:
         raise KeyError(f"no zone {zone!r}; zones: {', '.join(strategy.zones)}")
     design = design or zone_design_class(strategy, zone)
-    plan = night_plan(strategy, night)
+    plan = night_plan(strategy, night, zone)
     tz = tzone(strategy.site.timezone)
     rows = []
     t = plan.start
@@ -81,6 +83,7 @@ def preview_night(
                 output_percent=arc_level_to_percent(tg.level),
                 floor_level=tg.floor_level,
                 source=tg.source,
+                setting=tg.setting,
             )
         )
         t += timedelta(minutes=1)

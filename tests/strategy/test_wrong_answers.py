@@ -63,7 +63,7 @@ def test_compile_start_without_offset_is_site_local(tmp_path: Path) -> None:
 
 
 def test_text_preview_shows_the_offset_where_it_changes() -> None:
-    res = runner.invoke(app, ["strategy", "preview", str(NORRKOPING), "--zone", "ektorp",
+    res = runner.invoke(app, ["strategy", "preview", str(NORRKOPING), "--zone", "stromstraket",
                               "--date", "2026-10-24"])  # fmt: skip
     assert res.exit_code == 0, res.output
     lines = [ln for ln in res.output.splitlines() if "│" in ln]
