@@ -37,8 +37,10 @@ def test_all_problems_are_listed() -> None:
     doc["luminaires"][3]["short_address"] = 64
     doc["luminaires"][4]["zone"] = "nowhere"
     probs = _problems(doc)
-    assert ('strategy.toml: zones.street.classes.late: X1 is not an EN 13201 class, a level ("30%") '
-            'or "off"' in probs)
+    assert (
+        'strategy.toml: zones.street.classes.late: X1 is not an EN 13201 class, a level ("30%") '
+        'or "off"' in probs
+    )
     assert any(p.startswith("strategy.toml: site.timezone: 'Mars/Olympus' is not") for p in probs)
     assert "strategy.toml: switching.typo: unknown key" in probs
     assert any(p.startswith("strategy.toml: luminaires[3].short_address:") for p in probs)
