@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from controller.incidents import IncidentError, Point, luminaires_within
 from controller.registry import RegistryError, Role
-from lykta.contract import CommandName
+from lykta.contract import CommandName, ContractError
 from lykta.contract.topics import TopicError, check_id
 from lykta.strategy import CompileError, Strategy, StrategyError, estimate_energy, preview_night
 from lykta.strategy.model import parse_strategy
@@ -91,7 +91,8 @@ class Position(_Body):
 
 
 class CommandRequest(_Body):
-    """A command to one gateway (``args`` as the gateway expects them)."""
+    """A command to one gateway; ``args`` are checked against the contract's type for
+    ``name`` (docs/contract.md), and the controller signs the command."""
 
     gateway: str
     name: CommandName
@@ -366,8 +367,11 @@ def create_app(svc: "ControllerService") -> FastAPI:
         known = {g["id"] for g in await db(reg.gateways, site)}
         if body.gateway not in known:
             raise HTTPException(404, f"no gateway {body.gateway!r} in site {site}")
-        cmd = await svc.send_command(body.gateway, body.name, body.args, caller.name,
-                                     ttl_s=body.ttl_s)  # fmt: skip
+        try:
+            cmd = await svc.send_command(body.gateway, body.name, body.args, caller.name,
+                                         ttl_s=body.ttl_s)  # fmt: skip
+        except ContractError as e:  # args checked against the contract's type for the name
+            raise HTTPException(422, str(e)) from None
         return {"id": cmd.id, "expires_ts": cmd.expires_ts}
 
     @app.get("/api/v1/commands/{command}", tags=["commands"])

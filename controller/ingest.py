@@ -22,13 +22,13 @@ import contextlib
 import logging
 import math
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiomqtt
 
+from controller.commands import CommandIssuer
 from controller.confirmations import EVENT as C_EVENT
 from controller.confirmations import TELEMETRY as C_TELEMETRY
 from controller.confirmations import Confirmations, Key
@@ -38,7 +38,6 @@ from controller.influx_writer import InfluxWriter
 from lykta.clock import now_ms
 from lykta.config import MqttConfig
 from lykta.contract import (
-    Command,
     CommandName,
     CommandResult,
     ContractError,
@@ -119,8 +118,11 @@ class Ingest:
         clock: Callable[[], int] = now_ms,
         observer: IngestObserver | None = None,
         placement: Placement | None = None,
+        issuer: CommandIssuer | None = None,
     ) -> None:
         self.mqtt = mqtt
+        # signs the resume/rebirth commands (the service passes its own, with the key)
+        self.issuer = issuer or CommandIssuer(site, None, None, clock=clock)
         self.site = site
         self.writer = writer
         # The service passes its stable identity (controller.identity); a random id here would
@@ -378,14 +380,7 @@ class Ingest:
         self, client: aiomqtt.Client, gateway: str, name: CommandName, args: dict | None = None
     ) -> None:
         """Publish a short-lived command to ``gateway`` (in the background)."""
-        now = self.clock()
-        cmd = Command(
-            id=uuid.uuid4().hex,
-            name=name,
-            issued_ts=now,
-            expires_ts=now + REBIRTH_EXPIRY_S * 1000,
-            args=args or {},
-        )
+        cmd = self.issuer.issue(gateway, name, args or {}, REBIRTH_EXPIRY_S)
         topic = str(Topic(self.site, gateway, TopicKind.CMD))
         task = asyncio.get_running_loop().create_task(
             client.publish(

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlalchemy import create_engine, delete, event, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -418,8 +419,8 @@ class Registry:
                     id=cmd.id,
                     site=site,
                     gateway=gateway,
-                    name=cmd.name,
-                    args=json.dumps(cmd.args, ensure_ascii=False),
+                    name=str(cmd.name),
+                    args=json.dumps(msgspec.to_builtins(cmd.args), ensure_ascii=False),
                     actor=actor,
                     issued_ts=cmd.issued_ts,
                     expires_ts=cmd.expires_ts,

@@ -25,6 +25,7 @@ from typing import Any
 import sdnotify
 
 from controller.alarms import AlarmChange, AlarmEngine, SiteMap
+from controller.commands import CommandIssuer
 from controller.config import ControllerConfig
 from controller.identity import claim
 from controller.incidents import (
@@ -84,6 +85,7 @@ class ControllerService:
             refresh_margin_h=config.programs.refresh_margin_h,
             observer=self.engine.expect_program,
         )
+        self.issuer = CommandIssuer(self.site, self.key, config.state_dir, clock=clock)
         self.ingest = Ingest(
             config.mqtt,
             self.site,
@@ -92,6 +94,7 @@ class ControllerService:
             session_expiry_s=config.mqtt.session_expiry_s,
             clock=clock,
             observer=self,
+            issuer=self.issuer,
         )
         self.strategy: Strategy | None = None
         self._version: int | None = None
@@ -214,10 +217,8 @@ class ControllerService:
         """Send a command to ``gateway`` with MQTT message expiry, ``expires_ts`` and the
         command id as correlation data; the result comes back on ``cmd/res``."""
         ttl = ttl_s or self.config.command_ttl_s
-        now = self.clock()
-        cmd = Command(
-            id=uuid.uuid4().hex, name=name, issued_ts=now, expires_ts=now + ttl * 1000, args=args
-        )
+        cmd = self.issuer.issue(gateway, name, args, ttl)  # ContractError: args do not fit
+        now = cmd.issued_ts
         await asyncio.to_thread(self.registry.add_command, self.site, gateway, cmd, actor)
         await self.publisher.publish(
             str(Topic(self.site, gateway, TopicKind.CMD)),

@@ -88,6 +88,11 @@ class GatewayConfig(Strict):
         None,
         description="Ed25519 key programs must verify against; without it no program is trusted",
     )
+    next_public_key_file: Path | None = Field(
+        None,
+        description="a second trusted key during a key rotation (programs and commands signed "
+        "by either key are accepted); see docs/security.md",
+    )
     latitude: float = Field(ge=-90, le=90, description="for the fail-safe astronomical clock")
     longitude: float = Field(ge=-180, le=180)
     sun_elevation_deg: float = -4.0
@@ -114,6 +119,10 @@ class GatewayConfig(Strict):
             if s.bus not in buses:
                 raise ValueError(f"presence_sensors[{i}]: no DALI bus {s.bus!r}")
         return self
+
+    def trusted_key_files(self) -> list[Path]:
+        """The public keys programs and commands may be signed with (current, next)."""
+        return [p for p in (self.public_key_file, self.next_public_key_file) if p is not None]
 
     def all_luminaires(self) -> list[LuminaireConfig]:
         """The luminaires listed inline plus this gateway's rows of ``luminaires_file``."""
@@ -142,7 +151,7 @@ def load_gateway_config(path: Path) -> GatewayConfig:
     base = Path(path).parent
     fix = {
         k: base / v
-        for k in ("luminaires_file", "public_key_file", "profile_dir")
+        for k in ("luminaires_file", "public_key_file", "next_public_key_file", "profile_dir")
         if (v := getattr(cfg, k)) is not None and not Path(v).is_absolute()
     }
     cfg = cfg.model_copy(update=fix)

@@ -87,6 +87,7 @@ class Gateway:
             clock=clock,
             on_command=self._on_command if runner else None,
             on_program=self._on_program if runner else None,
+            command_keys=runner.public_key if runner else None,  # the same trust as programs
         )
         self.link.luminaire_count = field_reader.luminaire_count()
         if runner is not None:

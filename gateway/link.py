@@ -48,12 +48,14 @@ from lykta.contract import (
 )
 from lykta.contract.program import Program
 from lykta.mqtt import make_client, publish_properties
+from lykta.signing import PublicKeys, ReplayWindow, trusted_keys, verify_command
 
 log = logging.getLogger("lykta.gateway.link")
 
 CommandHandler = Callable[[Command], Awaitable[CommandResult]]
 ProgramHandler = Callable[[Program | None, bytes], Awaitable[None]]
 
+REPLAY_FILE = "command-counters.json"  # the accepted command counters (lykta.signing)
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
 CONFIRM_TIMEOUT_S = 30.0
@@ -77,8 +79,10 @@ async def cancel_and_wait(task: asyncio.Task, within_s: float = 5.0) -> None:
 class GatewayLink:
     """The MQTT side of one gateway.
 
-    ``on_command`` is called for every command that has not expired; its result is published
-    on ``cmd/res``. ``on_program`` gets every retained program (decoded, or ``None`` with the
+    ``on_command`` is called for every command that verifies (:func:`lykta.signing.
+    verify_command`: signed by one of ``command_keys``, for this gateway, a counter not seen
+    before, not expired); its result, or the reason for refusing, is published on
+    ``cmd/res``. ``on_program`` gets every retained program (decoded, or ``None`` with the
     raw bytes when it does not decode — the gateway then keeps its fail-safe default).
     """
 
@@ -96,8 +100,11 @@ class GatewayLink:
         wait_for_controller: bool = True,
         confirm_timeout_s: float = CONFIRM_TIMEOUT_S,
         outbox_max_bytes: int | None = None,
+        command_keys: PublicKeys | None = None,
     ) -> None:
         self.mqtt = mqtt
+        # Controller keys commands must be signed with; none: only rebirth/resume run.
+        self.command_keys = trusted_keys(command_keys)
         self.site = site
         self.gateway = gateway
         self.state_dir = Path(state_dir)
@@ -125,10 +132,12 @@ class GatewayLink:
             "births": 0,
             "commands": 0,
             "commands_expired": 0,
+            "commands_refused": 0,
             "malformed": 0,
             "confirms": 0,
             "state_write_errors": 0,
         }
+        self.replay = self._load_replay()
         # The next numbers to use; the outbox may hold higher ones than a counter file that
         # could not be written (disk full), so take the larger.
         self._seq = max(self._load_counter("seq"), (self.outbox.max_seq(TELEMETRY) or -1) + 1)
@@ -401,16 +410,17 @@ class GatewayLink:
             log.warning("%s: malformed command dropped: %s", self.gateway, e)
             return
         now = self.clock()
-        if cmd.expires_ts <= now:
-            # The broker drops expired messages too (message expiry); this catches clocks,
-            # retained copies and anything that slipped through. A stale command never runs.
-            self.stats["commands_expired"] += 1
-            result = CommandResult(
-                id=cmd.id,
-                ts=now,
-                ok=False,
-                detail=f"expired {now - cmd.expires_ts} ms ago; not executed",
-            )
+        reason = verify_command(cmd, keys=self.command_keys, site=self.site,
+                                gateway=self.gateway, now_ms=now, replay=self.replay)  # fmt: skip
+        if reason is not None:
+            # A stale, forged, replayed or misaddressed command never runs; the controller
+            # (or whoever sent it) is told why.
+            self.stats["commands_expired" if cmd.expires_ts <= now else "commands_refused"] += 1
+            log.warning("%s: command %s (%s) refused: %s", self.gateway, cmd.id, cmd.name, reason)
+            result = CommandResult(id=cmd.id, ts=now, ok=False, detail=reason)
+        elif self.command_keys and not self._accept_counter(cmd.counter):
+            result = CommandResult(id=cmd.id, ts=now, ok=False,
+                                   detail="cannot record the counter; not executed")  # fmt: skip
         elif cmd.name == CommandName.REBIRTH:
             self.request_rebirth()
             result = CommandResult(id=cmd.id, ts=now, ok=True, detail="rebirth published")
@@ -444,6 +454,35 @@ class GatewayLink:
             qos=1,
             properties=publish_properties(correlation=corr),
         )
+
+    def _load_replay(self) -> ReplayWindow:
+        path = self.state_dir / REPLAY_FILE
+        try:
+            return ReplayWindow.loads(path.read_bytes())
+        except FileNotFoundError:
+            return ReplayWindow()
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            # Which counters ran is unknown: accept only commands issued from now on.
+            log.warning("%s: %s unreadable (%s); refusing commands issued before now",
+                        self.gateway, path, e)  # fmt: skip
+            w = ReplayWindow()
+            w.highest = self.clock() + w.window
+            return w
+
+    def _accept_counter(self, counter: int) -> bool:
+        """Record ``counter`` durably before the command runs, so no restart can replay it."""
+        self.replay.accept(counter)
+        tmp = self.state_dir / f"{REPLAY_FILE}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(self.replay.dumps())
+                f.flush()
+                os.fsync(f.fileno())
+            tmp.replace(self.state_dir / REPLAY_FILE)
+        except OSError:
+            log.exception("%s: cannot store %s", self.gateway, REPLAY_FILE)
+            return False
+        return True
 
     def _load_counter(self, name: str) -> int:
         try:

@@ -16,14 +16,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from gateway.dali.driver import DaliLuminaireDriver
 from gateway.levels import ActiveOverride, Boost, desired_levels
 from lykta.clock import now_ms
 from lykta.contract import Command, CommandResult, ContractError, Event, EventKind, decode
+from lykta.contract.messages import CancelOverrideCommand, OverrideCommand
 from lykta.contract.program import Program
-from lykta.signing import program_hash, verify_program
+from lykta.signing import PublicKeys, program_hash, trusted_keys, verify_program
 from lykta.strategy import presence_corridor, program_valid, safe_default_level
 
 log = logging.getLogger("lykta.gateway.program")
@@ -53,7 +52,7 @@ class ProgramRunner:
         drivers: Mapping[str, DaliLuminaireDriver],
         luminaires: Mapping[str, str],
         state_dir: Path,
-        public_key: Ed25519PublicKey | None,
+        public_key: PublicKeys | None,
         latitude: float,
         longitude: float,
         sun_elevation_deg: float = -4.0,
@@ -68,7 +67,7 @@ class ProgramRunner:
         self.luminaires = dict(luminaires)
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.public_key = public_key
+        self.public_key = trusted_keys(public_key)  # several during a key rotation
         self.latitude, self.longitude = latitude, longitude
         self.sun_elevation_deg = sun_elevation_deg
         self.fail_safe_level = fail_safe_level
@@ -100,12 +99,16 @@ class ProgramRunner:
             return (
                 f"program is for {program.site}/{program.gateway}, not {self.site}/{self.gateway}"
             )
-        if self.public_key is None:
+        if not self.public_key:
             return "no public key configured: refusing unsigned trust"
         if not verify_program(program, self.public_key):
             return "bad signature"
         if program.valid_until <= now_ms:
             return f"expired at {program.valid_until}"
+        if self.program is not None and program.created_ts < self.program.created_ts:
+            # a replayed old program (signed, but superseded) must not turn back the schedule
+            return (f"older than the program in force (created {program.created_ts} < "
+                    f"{self.program.created_ts})")  # fmt: skip
         return None
 
     async def on_program(self, program: Program | None, raw: bytes) -> None:
@@ -158,7 +161,7 @@ class ProgramRunner:
     async def on_command(self, cmd: Command) -> CommandResult:
         """Execute an (unexpired) command: ``override`` / ``cancel_override``."""
         now = self.clock()
-        if cmd.name == "override":
+        if isinstance(cmd, OverrideCommand):
             try:
                 ov = self._parse_override(cmd, now)
             except (KeyError, TypeError, ValueError) as e:
@@ -185,8 +188,8 @@ class ProgramRunner:
                 ok=True,
                 detail=f"override {ov.id} on {len(ov.luminaires)} luminaires",
             )
-        if cmd.name == "cancel_override":
-            ov_id = str(cmd.args.get("id", ""))
+        if isinstance(cmd, CancelOverrideCommand):
+            ov_id = cmd.args.id
             if self.overrides.pop(ov_id, None) is None:
                 return CommandResult(id=cmd.id, ts=now, ok=False, detail=f"no override {ov_id!r}")
             self.emit(
@@ -201,25 +204,20 @@ class ProgramRunner:
             return CommandResult(id=cmd.id, ts=now, ok=True, detail=f"override {ov_id} ended")
         return CommandResult(id=cmd.id, ts=now, ok=False, detail=f"unknown command {cmd.name!r}")
 
-    def _parse_override(self, cmd: Command, now: int) -> ActiveOverride:
+    def _parse_override(self, cmd: OverrideCommand, now: int) -> ActiveOverride:
+        # The contract has typed and bounded the args (level 0..254, one of luminaires/zone).
         a = cmd.args
-        level = int(a["level"])
-        if not 0 <= level <= 254:
-            raise ValueError(f"level {level} outside 0..254")
-        until = min(int(a["until_ms"]), now + MAX_OVERRIDE_MS)
+        until = min(a.until_ms, now + MAX_OVERRIDE_MS)
         if until <= now:
             raise ValueError("until_ms is in the past")
-        if "luminaires" in a:
-            lums = frozenset(str(x) for x in a["luminaires"]) & self.luminaires.keys()
-        elif "zone" in a and self.program is not None:
-            lums = frozenset(p.id for p in self.program.luminaires if p.zone == a["zone"])
+        if a.luminaires is not None:
+            lums = frozenset(a.luminaires) & self.luminaires.keys()
+        elif self.program is not None:
+            lums = frozenset(p.id for p in self.program.luminaires if p.zone == a.zone)
         else:
-            raise KeyError("luminaires or zone (zone needs a program)")
-        mode = a.get("mode", "raise")
-        if mode not in ("raise", "set"):
-            raise ValueError(f"mode {mode!r} is not raise or set")
+            raise KeyError("zone needs a program")
         return ActiveOverride(
-            id=str(a.get("id", cmd.id)), luminaires=lums, level=level, until_ms=until, mode=mode
+            id=a.id or cmd.id, luminaires=lums, level=a.level, until_ms=until, mode=a.mode
         )
 
     # -- presence ----------------------------------------------------------------------------

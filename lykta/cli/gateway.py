@@ -16,7 +16,7 @@ from gateway.daemon import Gateway
 from gateway.fieldbus import FieldBusReader
 from gateway.program_runner import PresenceSensor, ProgramRunner
 from lykta.config import ConfigError
-from lykta.signing import SigningKeyError, load_public_key
+from lykta.signing import SigningKeyError, load_public_keys
 
 app = typer.Typer(
     help="The edge gateway: field buses, program executor, MQTT link.", no_args_is_help=True
@@ -58,14 +58,14 @@ def run(
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # its own timeouts are our events
     cfg = _load(config)
     try:
-        key = load_public_key(cfg.public_key_file) if cfg.public_key_file else None
+        key = load_public_keys(cfg.trusted_key_files())
     except SigningKeyError as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(1) from None
-    if key is None:
+    if not key:
         console.print(
-            "[yellow]warning:[/] no public_key_file: every program will be rejected "
-            "and the gateway runs its fail-safe (dusk to dawn at full light)"
+            "[yellow]warning:[/] no public_key_file: every program and every override will be "
+            "rejected and the gateway runs its fail-safe (dusk to dawn at full light)"
         )
     asyncio.run(_run(cfg, key))
 

@@ -4,11 +4,14 @@ This package is the single source of truth for what crosses MQTT. Both roles imp
 nothing else defines a topic string or a payload field.
 """
 
-from lykta.contract.codec import ContractError, decode, encode, schema
+from lykta.contract.codec import ContractError, build_command, decode, encode, schema
 from lykta.contract.messages import (
+    COMMAND_TYPES,
     AlarmNotice,
     Basis,
+    CancelOverrideArgs,
     Command,
+    CommandBase,
     CommandName,
     CommandResult,
     Confirm,
@@ -16,6 +19,9 @@ from lykta.contract.messages import (
     EventKind,
     LuminaireReading,
     MeterReading,
+    OverrideArgs,
+    RebirthArgs,
+    ResumeArgs,
     SensorReading,
     State,
     TelemetryBatch,
@@ -24,9 +30,12 @@ from lykta.contract.program import Program
 from lykta.contract.topics import Topic, TopicError, TopicKind
 
 __all__ = [
+    "COMMAND_TYPES",
     "AlarmNotice",
     "Basis",
+    "CancelOverrideArgs",
     "Command",
+    "CommandBase",
     "CommandName",
     "CommandResult",
     "Confirm",
@@ -35,13 +44,17 @@ __all__ = [
     "EventKind",
     "LuminaireReading",
     "MeterReading",
+    "OverrideArgs",
     "Program",
+    "RebirthArgs",
+    "ResumeArgs",
     "SensorReading",
     "State",
     "TelemetryBatch",
     "Topic",
     "TopicError",
     "TopicKind",
+    "build_command",
     "decode",
     "encode",
     "schema",

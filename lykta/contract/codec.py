@@ -65,9 +65,25 @@ def decode(payload: bytes | str, message_type: type[T]) -> T:
         return dec.decode(payload)
     except msgspec.ValidationError as e:
         field, reason = _split(str(e))
-        raise ContractError(message_type.__name__, field, reason) from None
+        raise ContractError(_name(message_type), field, reason) from None
     except msgspec.DecodeError as e:
-        raise ContractError(message_type.__name__, "$", f"not valid JSON ({e})") from None
+        raise ContractError(_name(message_type), "$", f"not valid JSON ({e})") from None
+
+
+def _name(message_type: Any) -> str:
+    return "Command" if message_type is Command else getattr(message_type, "__name__", "message")
+
+
+def build_command(name: str, args: Any, **fields: Any) -> Command:
+    """The command ``name`` with ``args`` (a dict or an args struct) validated against the
+    contract's type for that name; raise :class:`ContractError` naming the field."""
+    if isinstance(args, msgspec.Struct):
+        args = msgspec.to_builtins(args)
+    try:
+        return msgspec.convert({"name": str(name), "args": args, **fields}, Command)
+    except msgspec.ValidationError as e:
+        field, reason = _split(str(e))
+        raise ContractError("Command", field, reason) from None
 
 
 def decode_for(kind: TopicKind, payload: bytes | str) -> Any:

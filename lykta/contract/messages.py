@@ -7,7 +7,7 @@ gateway and controller that disagree about the contract should find out loudly.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -135,15 +135,121 @@ class CommandName(enum.StrEnum):
     CANCEL_OVERRIDE = "cancel_override"
 
 
-class Command(Base):
-    """A command to a gateway. Also sent with MQTT message expiry; ``expires_ts`` is checked
-    by the gateway too, so a command that sat in a queue is never executed late."""
+MAX_OVERRIDE_LUMINAIRES = 4096  # 64 DALI short addresses × 64 buses: more than a cabinet drives
+MAX_OVERRIDE_ZONES = 256
+Text = Annotated[str, msgspec.Meta(max_length=1024)]
+
+
+class RebirthArgs(Base):
+    """``rebirth``: the controller saw a ``seq`` gap (``missing_from``..``missing_to``)."""
+
+    missing_from: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    missing_to: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+class ResumeArgs(Base):
+    """``resume`` takes no arguments."""
+
+
+class OverrideInfo(Base, kw_only=True):
+    """The operator's override as the controller's strategy states it (for the gateway's log
+    and events); the gateway executes the level, luminaires and expiry of :class:`OverrideArgs`."""
 
     id: Id
-    name: Id
+    kind: Annotated[str, msgspec.Meta(max_length=32)]
+    zones: Annotated[list[Id], msgspec.Meta(max_length=MAX_OVERRIDE_ZONES)] = []
+    luminaires: Annotated[list[Id], msgspec.Meta(max_length=MAX_OVERRIDE_LUMINAIRES)] = []
+    lighting_class: Annotated[str, msgspec.Meta(max_length=8)] | None = msgspec.field(
+        default=None, name="class"
+    )
+    level_percent: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
+    off: bool = False
+    starts: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    expires: Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class OverrideArgs(Base, kw_only=True):
+    """``override``: hold ``luminaires`` (or every luminaire of ``zone``) at arc ``level`` until
+    ``until_ms``; ``raise`` never lowers, ``set`` replaces the schedule (never below a floor)."""
+
+    id: Id | None = None
+    level: ArcLevel
+    until_ms: Ms
+    luminaires: Annotated[list[Id], msgspec.Meta(max_length=MAX_OVERRIDE_LUMINAIRES)] | None = None
+    zone: Id | None = None
+    mode: Literal["raise", "set"] = "raise"
+    override: OverrideInfo | None = None
+
+    def __post_init__(self) -> None:
+        if (self.luminaires is None) == (self.zone is None):
+            raise ValueError("give either luminaires or zone")
+
+
+class CancelOverrideArgs(Base):
+    """``cancel_override``: end override ``id`` early."""
+
+    id: Id
+
+
+class CommandBase(Base, tag_field="name", kw_only=True):
+    """Fields every command has; the concrete commands below add typed ``args``.
+
+    ``site``, ``gateway`` and ``counter`` are covered by the controller's Ed25519
+    ``signature`` (:func:`lykta.signing.sign_command`): the gateway refuses a command for
+    another gateway, a ``counter`` it has already accepted, and one past ``expires_ts``.
+    ``counter`` increases per gateway at each controller (``max(last + 1, now in ms)``,
+    persisted), so it keeps increasing across controller restarts and between controllers.
+    Also sent with MQTT message expiry; ``expires_ts`` is checked by the gateway too, so a
+    command that sat in a queue is never executed late.
+    """
+
+    id: Id
+    site: Id
+    gateway: Id
+    counter: Annotated[int, msgspec.Meta(ge=1, le=2**62)]
     issued_ts: Ms
     expires_ts: Ms
-    args: dict[str, Any] = {}
+    signature: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+
+    @property
+    def name(self) -> CommandName:
+        """The command's name (its tag on the wire)."""
+        return CommandName(type(self).__struct_config__.tag)
+
+
+class RebirthCommand(CommandBase, tag=CommandName.REBIRTH.value, kw_only=True):
+    """Publish a fresh birth."""
+
+    args: RebirthArgs = msgspec.field(default_factory=RebirthArgs)
+
+
+class ResumeCommand(CommandBase, tag=CommandName.RESUME.value, kw_only=True):
+    """A controller has its subscriptions in place: send the outbox."""
+
+    args: ResumeArgs = msgspec.field(default_factory=ResumeArgs)
+
+
+class OverrideCommand(CommandBase, tag=CommandName.OVERRIDE.value, kw_only=True):
+    """Start (or replace) an override."""
+
+    args: OverrideArgs
+
+
+class CancelOverrideCommand(CommandBase, tag=CommandName.CANCEL_OVERRIDE.value, kw_only=True):
+    """End an override early."""
+
+    args: CancelOverrideArgs
+
+
+Command = RebirthCommand | ResumeCommand | OverrideCommand | CancelOverrideCommand
+"""A command to a gateway: a tagged union on ``name`` with typed, bounded ``args``."""
+
+COMMAND_TYPES: dict[CommandName, type[CommandBase]] = {
+    CommandName.REBIRTH: RebirthCommand,
+    CommandName.RESUME: ResumeCommand,
+    CommandName.OVERRIDE: OverrideCommand,
+    CommandName.CANCEL_OVERRIDE: CancelOverrideCommand,
+}
 
 
 class CommandResult(Base):

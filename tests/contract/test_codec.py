@@ -11,13 +11,15 @@ from hypothesis import strategies as st
 
 from lykta.contract import (
     Basis,
-    Command,
+    CancelOverrideArgs,
     CommandResult,
     ContractError,
     Event,
     EventKind,
     LuminaireReading,
     MeterReading,
+    OverrideArgs,
+    RebirthArgs,
     SensorReading,
     State,
     TelemetryBatch,
@@ -28,7 +30,14 @@ from lykta.contract import (
     encode,
     schema,
 )
-from lykta.contract.codec import PAYLOAD_TYPES, decode_for
+from lykta.contract.codec import PAYLOAD_TYPES, _name, decode_for
+from lykta.contract.messages import (
+    CancelOverrideCommand,
+    OverrideCommand,
+    OverrideInfo,
+    RebirthCommand,
+    ResumeCommand,
+)
 
 ms = st.integers(0, 2**50)
 ids = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=20)
@@ -58,6 +67,33 @@ meter = st.builds(MeterReading, device=ids, ts=ms, values=st.dictionaries(ids, f
 sensor = st.builds(
     SensorReading, device=ids, ts=ms, kind=ids, values=st.dictionaries(ids, finite, max_size=3)
 )
+command_fields = {
+    "id": ids,
+    "site": ids,
+    "gateway": ids,
+    "counter": st.integers(1, 2**62),
+    "issued_ts": ms,
+    "expires_ts": ms,
+    "signature": st.none() | st.text(max_size=88),
+}
+lum_ids = st.lists(ids, max_size=5)
+override_info = st.builds(
+    OverrideInfo, id=ids, kind=st.just("incident"), zones=lum_ids, expires=st.text(max_size=30)
+)
+override_args = st.one_of(
+    st.builds(OverrideArgs, level=st.integers(0, 254), until_ms=ms, luminaires=lum_ids,
+              mode=st.sampled_from(["raise", "set"]), id=st.none() | ids),
+    st.builds(OverrideArgs, level=st.integers(0, 254), until_ms=ms, zone=ids,
+              override=st.none() | override_info),
+)  # fmt: skip
+commands = st.one_of(
+    st.builds(RebirthCommand, args=st.builds(RebirthArgs, missing_from=st.none() | ms,
+                                             missing_to=st.none() | ms), **command_fields),
+    st.builds(ResumeCommand, **command_fields),
+    st.builds(OverrideCommand, args=override_args, **command_fields),
+    st.builds(CancelOverrideCommand, args=st.builds(CancelOverrideArgs, id=ids),
+              **command_fields),
+)
 messages = st.one_of(
     st.builds(
         State,
@@ -83,14 +119,7 @@ messages = st.one_of(
         source=ids,
         detail=st.dictionaries(st.text(max_size=5), json_values, max_size=3),
     ),
-    st.builds(
-        Command,
-        id=ids,
-        name=ids,
-        issued_ts=ms,
-        expires_ts=ms,
-        args=st.dictionaries(st.text(max_size=5), json_values, max_size=3),
-    ),
+    commands,
     st.builds(
         CommandResult,
         id=ids,
@@ -123,7 +152,7 @@ def test_random_json_gives_a_message_or_a_typed_error(value: object, kind: Topic
     try:
         out = decode_for(kind, json.dumps(value))
     except ContractError as e:
-        assert e.message_type == PAYLOAD_TYPES[kind].__name__
+        assert e.message_type == _name(PAYLOAD_TYPES[kind])
         assert e.field.startswith("$")
     else:
         assert isinstance(out, PAYLOAD_TYPES[kind])

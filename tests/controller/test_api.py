@@ -176,7 +176,8 @@ async def test_incident_override_reaches_gateways_and_ends(
 
     v = await _upload(api, op)
     assert (await api.post(f"/api/v1/strategies/{v['id']}/apply", headers=op)).status_code == 200
-    links = [GatewayLink(mqtt_cfg, controller.site, gw, tmp_path / gw, on_command=handler(gw))
+    links = [GatewayLink(mqtt_cfg, controller.site, gw, tmp_path / gw, on_command=handler(gw),
+                         command_keys=controller.key.public_key())
              for gw in ("gw-centrum", "gw-saltangen")]  # fmt: skip
     for link in links:
         await link.__aenter__()
@@ -200,17 +201,17 @@ async def test_incident_override_reaches_gateways_and_ends(
         cmd = got["gw-centrum"][0]
         assert cmd.name == "override" and cmd.expires_ts - cmd.issued_ts == 60_000
         args = cmd.args
-        assert args["mode"] == "raise" and args["id"] == created["id"]
-        assert args["until_ms"] == created["expires_ts"] == args["until_ms"]
-        assert args["override"]["kind"] == "incident" and args["override"]["class"] == "P1"
-        assert args["override"]["zones"] == ["stromstraket"]
-        assert len(args["luminaires"]) == 45 and args["level"] == 254  # P1 on P2 design: full
+        assert args.mode == "raise" and args.id == created["id"]
+        assert args.until_ms == created["expires_ts"]
+        assert args.override.kind == "incident" and args.override.lighting_class == "P1"
+        assert args.override.zones == ["stromstraket"]
+        assert len(args.luminaires) == 45 and args.level == 254  # P1 on P2 design: full
         # the gateway's executor accepts exactly these args
         runner = ProgramRunner(
             site=controller.site,
             gateway="gw-centrum",
             drivers={},
-            luminaires={lid: "dali1" for lid in args["luminaires"]},
+            luminaires={lid: "dali1" for lid in args.luminaires},
             state_dir=tmp_path / "runner",
             public_key=None,
             latitude=58.59,
@@ -233,7 +234,7 @@ async def test_incident_override_reaches_gateways_and_ends(
         await eventually(
             lambda: [c.name for c in got["gw-saltangen"]] == ["override", "cancel_override"]
         )
-        assert got["gw-saltangen"][1].args == {"id": created["id"]}
+        assert got["gw-saltangen"][1].args.id == created["id"]
         r = await api.delete(f"/api/v1/incidents/{created['id']}", headers=sec)
         assert r.status_code == 409 and "already cancelled" in r.json()["detail"]
         assert (await api.get("/api/v1/incidents?active=true", headers=sec)).json() == []
@@ -340,7 +341,8 @@ async def test_maintenance_override(
     v = await _upload(api, op)
     await api.post(f"/api/v1/strategies/{v['id']}/apply", headers=op)
     async with GatewayLink(mqtt_cfg, controller.site, "gw-ektorp", tmp_path / "gw",
-                           on_command=on_command) as link:  # fmt: skip
+                           on_command=on_command,
+                           command_keys=controller.key.public_key()) as link:  # fmt: skip
         await eventually(link.connected.is_set)
         await asyncio.sleep(0.2)
         body = {"area": {"luminaires": ["EKT-001", "EKT-002"]}, "level_percent": 30,
@@ -351,7 +353,7 @@ async def test_maintenance_override(
         assert r.status_code == 201, r.text
         m = r.json()
         await eventually(lambda: len(got) == 1)
-        assert got[0].args["mode"] == "set" and got[0].args["luminaires"] == ["EKT-001", "EKT-002"]
+        assert got[0].args.mode == "set" and got[0].args.luminaires == ["EKT-001", "EKT-002"]
         assert [x["id"] for x in (await api.get("/api/v1/maintenance", headers=viewer)).json()] == [
             m["id"]
         ]

@@ -14,6 +14,7 @@ from pathlib import Path
 import aiomqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from controller.commands import CommandIssuer
 from controller.ingest import Ingest
 from fieldsim.dali import GearSpec, SimulatedDaliBus
 from fieldsim.modbus import ModbusTcpSimulator, SimulatedModbusDevice
@@ -78,6 +79,7 @@ async def test_gateway_process_runs_the_field_and_obeys_a_signed_program(
     )
     key = Ed25519PrivateKey.generate()
     (tmp_path / "signing.pub").write_bytes(public_key_pem(key.public_key()))
+    ingest.issuer = CommandIssuer(site_id, key, tmp_path / "controller")  # signs its resume
     pty = PtyPort()
     async with Emulator(pty, dali, EmulatorOptions()), ModbusTcpSimulator([meter]) as modbus:
         cfg = tmp_path / "gateway.toml"

@@ -13,7 +13,7 @@ from fieldsim.dali import GearSpec, SimulatedDaliBus, SimulatedDaliTransport
 from gateway.dali.driver import DaliLuminaireDriver, Luminaire
 from gateway.levels import desired_levels
 from gateway.program_runner import PresenceSensor, ProgramRunner
-from lykta.contract import Command, Event, EventKind, encode
+from lykta.contract import Event, EventKind, build_command, encode
 from lykta.contract.program import Program
 from lykta.strategy import presence_corridor, program_level
 
@@ -149,12 +149,11 @@ async def test_incident_override_raises_a_zone_until_it_expires(
     await r.on_program(program, encode(program))
     zone = program.luminaires[0].zone
     res = await r.on_command(
-        Command(
-            id="c1",
-            name="override",
-            issued_ts=NIGHT,
-            expires_ts=NIGHT + 60_000,
-            args={"id": "inc-1", "zone": zone, "level": 254, "until_ms": NIGHT + 600_000},
+        build_command(
+            "override",
+            {"id": "inc-1", "zone": zone, "level": 254, "until_ms": NIGHT + 600_000},
+            id="c1", site=program.site, gateway=program.gateway, counter=1,
+            issued_ts=NIGHT, expires_ts=NIGHT + 60_000,
         )
     )
     assert res.ok, res.detail
@@ -176,12 +175,11 @@ async def test_a_maintenance_set_cannot_take_a_luminaire_below_its_floor(
     await r.on_program(program, encode(program))
     lum = max(program.luminaires, key=lambda x: x.floor_level)
     res = await r.on_command(
-        Command(
-            id="c2",
-            name="override",
-            issued_ts=NIGHT,
-            expires_ts=NIGHT + 60_000,
-            args={"luminaires": [lum.id], "level": 0, "mode": "set", "until_ms": NIGHT + 60_000},
+        build_command(
+            "override",
+            {"luminaires": [lum.id], "level": 0, "mode": "set", "until_ms": NIGHT + 60_000},
+            id="c2", site=program.site, gateway=program.gateway, counter=2,
+            issued_ts=NIGHT, expires_ts=NIGHT + 60_000,
         )
     )
     assert res.ok
