@@ -51,6 +51,7 @@ class AlarmKind(enum.StrEnum):
     ENERGY_ANOMALY = "energy_anomaly"
     SUPPLY_LOSS = "supply_loss"
     PROGRAM_DRIFT = "program_drift"
+    UNKNOWN_GATEWAY = "unknown_gateway"  # messages from a gateway the registry does not know
 
 
 # -- hysteresis ----------------------------------------------------------------------------
@@ -466,6 +467,21 @@ class AlarmEngine:
         if online:
             self.reported_hash[gateway] = state.program_hash
             out += self._drift(gateway, ts)
+        return out
+
+    def on_unknown_gateway(self, gateway: str, ts: int) -> list[AlarmChange]:
+        """Ingest rejected messages of ``gateway``: not in the registry. One alarm per id."""
+        out: list[AlarmChange] = []
+        self._force(out, AlarmKind.UNKNOWN_GATEWAY, gateway, gateway, True, ts,
+                    "messages from a gateway not in the registry are dropped")  # fmt: skip
+        return out
+
+    def known_gateways(self, gateways: Iterable[str], ts: int) -> list[AlarmChange]:
+        """Clear ``unknown_gateway`` of gateways the registry now knows."""
+        out: list[AlarmChange] = []
+        for gw in gateways:
+            self._force(out, AlarmKind.UNKNOWN_GATEWAY, gw, gw, False, ts,
+                        "now in the registry")  # fmt: skip
         return out
 
     def on_event(self, gateway: str, event: Event) -> list[AlarmChange]:

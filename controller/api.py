@@ -258,6 +258,8 @@ def create_app(svc: "ControllerService") -> FastAPI:
                 "readings": st.readings,
                 "readings_committed": st.readings_committed,
                 "malformed": st.malformed,
+                "readings_rejected": st.readings_rejected,
+                "malformed_reasons": dict(st.malformed_reasons),
                 "gaps": st.gaps,
             },
         }

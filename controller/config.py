@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
+from controller.admission import IngestLimits
 from controller.alarms import AlarmRules
 from controller.influx_config import InfluxConfig
 from lykta.config import MqttConfig, Strict, load_config
@@ -95,6 +96,7 @@ class ControllerConfig(Strict):
     influx: InfluxConfig = InfluxConfig()
     programs: ProgramsConfig = ProgramsConfig()
     alarms: AlarmRules = AlarmRules()
+    limits: IngestLimits = IngestLimits()
     api: ApiConfig = ApiConfig()
 
     @field_validator("mqtt", mode="before")

@@ -28,6 +28,7 @@ from typing import Protocol
 
 import aiomqtt
 
+from controller.admission import Admission, Rejected
 from controller.commands import CommandIssuer
 from controller.confirmations import EVENT as C_EVENT
 from controller.confirmations import TELEMETRY as C_TELEMETRY
@@ -74,6 +75,7 @@ class IngestStats:
     events: int = 0
     malformed: int = 0
     malformed_reasons: dict[str, int] = field(default_factory=dict)
+    readings_rejected: int = 0  # single readings dropped from an otherwise admitted batch
     gaps: int = 0
     rebirths_requested: int = 0
     duplicates: int = 0  # re-sent batches/events this process had already taken
@@ -94,6 +96,9 @@ class IngestObserver(Protocol):
 
     def command_result(self, gateway: str, result: CommandResult) -> None:
         """A gateway's answer on ``cmd/res``."""
+
+    def unknown_gateway(self, gateway: str, ts: int) -> None:
+        """The first message of a gateway the directory does not know (once per id)."""
 
 
 class Ingest:
@@ -119,6 +124,7 @@ class Ingest:
         observer: IngestObserver | None = None,
         placement: Placement | None = None,
         issuer: CommandIssuer | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.mqtt = mqtt
         # signs the resume/rebirth commands (the service passes its own, with the key)
@@ -138,6 +144,10 @@ class Ingest:
         self._background: set[asyncio.Task[None]] = set()
         self.placement = placement
         """Luminaire id -> (zone, group) to tag readings with; replace it when it changes."""
+        self.admission = admission or Admission()
+        """Limits and the site's directory; replace its ``directory`` when the registry changes."""
+        self.unknown_gateways: set[str] = set()
+        self._logged: dict[str, float] = {}
         self.tracker = GatewayTracker()
         self.stats = IngestStats()
         self.gap_log: list[Gap] = []
@@ -300,81 +310,135 @@ class Ingest:
                 next_msg.cancel()
 
     def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> list[str]:
-        """Decode one message; return its lines. Bad input is counted and logged, never fatal."""
+        """Decode, admit and handle one message; return its lines.
+
+        The one guard of ingest: whatever a message makes go wrong (a contract violation, a
+        limit, an unknown gateway, or any exception in decoding or in the observer) counts it
+        as malformed with the reason and drops it; the caller acknowledges it with its round
+        and ingest goes on. Nothing from outside can end this loop."""
         self.stats.messages += 1
         topic = str(message.topic)
-        payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
         try:
-            t = Topic.parse(topic)
-            if t.gateway == "_controller":
+            return self._handle_unguarded(client, topic, message.payload)
+        except (ContractError, TopicError, Rejected) as e:
+            self._malformed(topic, e)
+        except RecursionError:
+            self._malformed(topic, Rejected("too_deep", "nesting beyond the decoder's limit"))
+        except Exception as e:  # noqa: BLE001 - the guard: nothing from outside stops ingest
+            self._malformed(topic, e, unexpected=True)
+        return []
+
+    def _handle_unguarded(self, client: aiomqtt.Client, topic: str, raw: object) -> list[str]:
+        payload = raw if isinstance(raw, bytes | bytearray) else b""
+        admit = self.admission
+        t = Topic.parse(topic)
+        if t.gateway == "_controller":
+            return []
+        admit.payload(payload)
+        try:
+            admit.gateway(t.gateway)
+        except Rejected:
+            if t.gateway not in self.unknown_gateways and len(self.unknown_gateways) < 10_000:
+                self.unknown_gateways.add(t.gateway)
+                if self.observer is not None:
+                    self.observer.unknown_gateway(t.gateway, self.clock())
+            raise
+        now = self.clock()
+        if t.kind is TopicKind.TELEMETRY:
+            batch = decode(payload, TelemetryBatch)
+            batch, dropped = admit.telemetry(t.gateway, batch, now)
+            for reason in dropped:
+                self._malformed(topic, reason, reading=True)
+            self._keys.append((t.gateway, C_TELEMETRY, batch.seq))
+            if self.confirmations.seen.check_and_add(t.gateway, C_TELEMETRY, batch.seq, batch.ts):
+                self.stats.duplicates += 1
                 return []
-            if t.kind is TopicKind.TELEMETRY:
-                batch = decode(payload, TelemetryBatch)
-                self._keys.append((t.gateway, C_TELEMETRY, batch.seq))
-                if self.confirmations.seen.check_and_add(
-                    t.gateway, C_TELEMETRY, batch.seq, batch.ts
-                ):
+            self.stats.batches += 1
+            self.stats.readings += batch.reading_count()
+            lines = telemetry_lines(t.site, t.gateway, batch, placement=self.placement)
+            if self.observer is not None:
+                self.observer.telemetry(t.gateway, batch)
+            if self.detect_gaps:
+                gap = self.tracker.on_telemetry(t.gateway, batch.seq)
+                if gap is not None:
+                    lines += event_lines(t.site, t.gateway, self._on_gap(client, gap))
+            return lines
+        if t.kind is TopicKind.STATE:
+            if not payload:
+                return []  # a cleared retained state
+            state = decode(payload, State)
+            admit.state(state, now)
+            if state.online:
+                # Our subscriptions are in place (we are consuming): the gateway may send
+                # its outbox. Mosquitto does not restore shared subscriptions after a
+                # broker restart, so a gateway that sent before we resubscribed would
+                # lose its backlog; it waits for this instead.
+                self._command(client, t.gateway, CommandName.RESUME)
+            known_bdseq = self.tracker.status(t.gateway).bdseq
+            changed = self.tracker.on_state(t.gateway, state, now)
+            stale = not state.online and known_bdseq not in (None, state.bdseq)
+            if self.observer is not None and not stale:
+                self.observer.state(t.gateway, state, changed)
+            if changed is not None:
+                log.info(
+                    "gateway %s %s (bdseq %d)",
+                    t.gateway,
+                    "online" if changed else "OFFLINE",
+                    state.bdseq,
+                )
+                return state_lines(t.site, t.gateway, state, received_ms=now)
+            return []
+        if t.kind is TopicKind.EVENT:
+            event = decode(payload, Event)
+            admit.event(t.gateway, event, now)
+            if event.seq is not None:
+                self._keys.append((t.gateway, C_EVENT, event.seq))
+                if self.confirmations.seen.check_and_add(t.gateway, C_EVENT, event.seq, event.ts):
                     self.stats.duplicates += 1
                     return []
-                self.stats.batches += 1
-                self.stats.readings += batch.reading_count()
-                lines = telemetry_lines(t.site, t.gateway, batch, placement=self.placement)
-                if self.observer is not None:
-                    self.observer.telemetry(t.gateway, batch)
-                if self.detect_gaps:
-                    gap = self.tracker.on_telemetry(t.gateway, batch.seq)
-                    if gap is not None:
-                        lines += event_lines(t.site, t.gateway, self._on_gap(client, gap))
-                return lines
-            if t.kind is TopicKind.STATE:
-                if not payload:
-                    return []  # a cleared retained state
-                state = decode(payload, State)
-                if state.online:
-                    # Our subscriptions are in place (we are consuming): the gateway may send
-                    # its outbox. Mosquitto does not restore shared subscriptions after a
-                    # broker restart, so a gateway that sent before we resubscribed would
-                    # lose its backlog; it waits for this instead.
-                    self._command(client, t.gateway, CommandName.RESUME)
-                known_bdseq = self.tracker.status(t.gateway).bdseq
-                changed = self.tracker.on_state(t.gateway, state, self.clock())
-                stale = not state.online and known_bdseq not in (None, state.bdseq)
-                if self.observer is not None and not stale:
-                    self.observer.state(t.gateway, state, changed)
-                if changed is not None:
-                    log.info(
-                        "gateway %s %s (bdseq %d)",
-                        t.gateway,
-                        "online" if changed else "OFFLINE",
-                        state.bdseq,
-                    )
-                    return state_lines(t.site, t.gateway, state, received_ms=self.clock())
-                return []
-            if t.kind is TopicKind.EVENT:
-                event = decode(payload, Event)
-                if event.seq is not None:
-                    self._keys.append((t.gateway, C_EVENT, event.seq))
-                    if self.confirmations.seen.check_and_add(
-                        t.gateway, C_EVENT, event.seq, event.ts
-                    ):
-                        self.stats.duplicates += 1
-                        return []
-                self.stats.events += 1
-                if self.observer is not None:
-                    self.observer.event(t.gateway, event)
-                return event_lines(t.site, t.gateway, event)
-            if t.kind is TopicKind.CMD_RES:
-                result = decode(payload, CommandResult)
-                if self.observer is not None:
-                    self.observer.command_result(t.gateway, result)
-            return []
-        except (ContractError, TopicError) as e:
+            self.stats.events += 1
+            if self.observer is not None:
+                self.observer.event(t.gateway, event)
+            return event_lines(t.site, t.gateway, event)
+        if t.kind is TopicKind.CMD_RES:
+            result = decode(payload, CommandResult)
+            admit.command_result(result, now)
+            if self.observer is not None:
+                self.observer.command_result(t.gateway, result)
+        return []
+
+    def _malformed(
+        self, topic: str, e: Exception, *, reading: bool = False, unexpected: bool = False
+    ) -> None:
+        """Count a dropped message (or, ``reading``, one reading of a batch) by its reason;
+        log it, at most once a minute per reason (a flood must not flood the log too)."""
+        if reading:
+            self.stats.readings_rejected += 1
+        else:
             self.stats.malformed += 1
-            reason = str(e)
-            key = reason.split(":", 2)[1].strip() if ":" in reason else reason
-            self.stats.malformed_reasons[key] = self.stats.malformed_reasons.get(key, 0) + 1
-            log.warning("dropped malformed message on %s: %s", topic, reason)
-            return []
+        if isinstance(e, Rejected):
+            key = e.key
+        elif isinstance(e, ContractError):
+            key = e.field
+        elif isinstance(e, TopicError):
+            key = "topic"
+        else:
+            key = f"error: {type(e).__name__}"
+        reasons = self.stats.malformed_reasons
+        if key not in reasons and len(reasons) >= 1000:
+            key = "other"  # the reasons themselves must stay bounded
+        reasons[key] = reasons.get(key, 0) + 1
+        now = time.monotonic()
+        if now - self._logged.get(key, -math.inf) >= 60.0:
+            self._logged[key] = now
+            what = "a reading of" if reading else "a message on"
+            text = str(e)[:300]
+            if unexpected:
+                log.exception("dropped %s %s (%s); %d so far with this reason",
+                              what, topic[:200], text, reasons[key])  # fmt: skip
+            else:
+                log.warning("dropped %s %s: %s (%d so far with this reason)",
+                            what, topic[:200], text, reasons[key])  # fmt: skip
 
     def _command(
         self, client: aiomqtt.Client, gateway: str, name: CommandName, args: dict | None = None

@@ -24,6 +24,7 @@ from typing import Any
 
 import sdnotify
 
+from controller.admission import Admission, Directory
 from controller.alarms import AlarmChange, AlarmEngine, SiteMap
 from controller.commands import CommandIssuer
 from controller.config import ControllerConfig
@@ -95,6 +96,7 @@ class ControllerService:
             clock=clock,
             observer=self,
             issuer=self.issuer,
+            admission=Admission(config.limits),
         )
         self.strategy: Strategy | None = None
         self._version: int | None = None
@@ -196,6 +198,10 @@ class ControllerService:
             lum.id: (lum.zone, None if lum.group is None else str(lum.group))
             for lum in strategy.luminaires
         }
+        directory = Directory.of((lum.id, lum.gateway) for lum in strategy.luminaires)
+        self.ingest.admission.directory = directory
+        for ch in self.engine.known_gateways(directory.gateways, self.clock()):
+            self._changes.put_nowait(ch)
 
     # -- strategy ----------------------------------------------------------------------------
 
@@ -374,6 +380,11 @@ class ControllerService:
             asyncio.to_thread(self.registry.command_result, self.site, gateway, result)
         )
         self._background(task)
+
+    def unknown_gateway(self, gateway: str, ts: int) -> None:
+        """Ingest hook: the first message of a gateway the registry does not know."""
+        for ch in self.engine.on_unknown_gateway(gateway, ts):
+            self._changes.put_nowait(ch)
 
     def _background(self, task: asyncio.Task[Any]) -> None:
         self._pending.add(task)

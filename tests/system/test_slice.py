@@ -156,7 +156,7 @@ async def test_malformed_payload_is_counted_and_does_not_stop_ingest(
                 ts=int(time.time() * 1000),
                 luminaires=[
                     LuminaireReading(
-                        id="L1", ts=1_700_000_000_000, level=254, power_w=40, energy_wh=1
+                        id="L1", ts=int(time.time() * 1000), level=254, power_w=40, energy_wh=1
                     )
                 ],
             )

@@ -7,6 +7,7 @@ after a controller answered its birth with ``resume`` — the outage test restar
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from controller.ingest import Ingest
@@ -17,9 +18,11 @@ from lykta.stack import LocalStack, StackInfo
 from tests.system.conftest import query
 from tests.waiting import eventually
 
+T0 = (int(time.time()) - 3600) * 1000  # within ingest's plausible window (an hour ago)
+
 
 def batch(i: int) -> TelemetryBatch:
-    ts = 1_760_000_000_000 + i * 1000
+    ts = T0 + i * 1000
     return TelemetryBatch(
         seq=0,
         ts=ts,
