@@ -94,8 +94,7 @@ def preview(
         _err.print(f"--date: {night!r} is not YYYY-MM-DD", markup=False)
         raise typer.Exit(2) from None
     rows = preview_night(s, zone, d)
-    if png is not None:
-        plot_night(s, zone, d, rows, png)
+    summary = plot_night(s, zone, d, rows, png) if png is not None else None
     if as_json:
         typer.echo(json.dumps([r.as_json() for r in rows], ensure_ascii=False))
         return
@@ -122,7 +121,7 @@ def preview(
         prev = key
     _out.print(t)
     if png is not None:
-        _out.print(f"plot written to {png}", markup=False)
+        _out.print(f"{summary}\nplot written to {png}", markup=False)
 
 
 @app.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lykta.strategy.calendar import SPECIAL_NIGHTS, is_public_holiday, special_nights_on
@@ -13,6 +13,7 @@ from lykta.strategy.schedule import profile_for
 from .conftest import mini_doc
 
 
+@settings(deadline=None)  # holidays builds a year's table on first use: a cold call is slow
 @given(st.integers(1953, 2100))  # the Friday rule since 1953
 def test_midsommarafton_is_the_friday_19_to_25_june(year: int) -> None:
     d = SPECIAL_NIGHTS["midsommarafton"](year)

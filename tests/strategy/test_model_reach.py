@@ -330,3 +330,32 @@ def test_norrkoping_example_uses_the_new_reach() -> None:
     park = next(x.id for x in s.luminaires if x.zone == "strompparken")
     assert evaluate(s, park, _local(2026, 12, 5, 17)).source == "event:julmarknad"
     assert copy.deepcopy(s.events[0]).id == "julmarknad"
+
+
+# --- the preview PNG -----------------------------------------------------------------------
+
+
+def test_preview_png_says_what_a_person_needs(tmp_path) -> None:
+    from lykta.strategy import preview_night
+    from lykta.strategy.preview import plot_night
+
+    s = _nk(_nk_doc())
+    night = date(2026, 10, 24)  # the autumn DST night
+    png = tmp_path / "n.png"
+    summary = plot_night(s, "ektorp", night, preview_night(s, "ektorp", night), png)
+    on, off = night_plan(s, night, "ektorp").lit[0]
+    kwh = estimate_energy(s, night, night).zones["ektorp"].kwh
+    assert summary.startswith(
+        f"on {on.astimezone(TZ):%H:%M} CEST – off {off.astimezone(TZ):%H:%M} CET"
+    )
+    assert f"{kwh:,.1f} kWh this night (120 luminaires)" in summary
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    far = mini_doc()
+    far["site"]["latitude"] = 68.35
+    fs = parse_strategy(far)
+    summer = date(2026, 6, 21)
+    got = plot_night(fs, "path", summer, preview_night(fs, "path", summer), tmp_path / "m.png")
+    assert got.startswith("no lit window (midnight sun)")
+    tunnel = plot_night(s, "resecentrum", night, preview_night(s, "resecentrum", night),
+                        tmp_path / "t.png")  # fmt: skip
+    assert tunnel.startswith("lit around the clock") and "more than all-on" in tunnel
