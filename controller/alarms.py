@@ -6,8 +6,9 @@ for the rules that fire on silence (a luminaire that stopped answering, program 
 returns :class:`AlarmChange` records; the service stores them in the registry, writes them to
 InfluxDB (:func:`controller.datamodel.alarm_lines`) and publishes them.
 
-Every alarm is identified by ``(kind, source)`` — ``source`` is the luminaire, meter or gateway
-it is about — and has a :class:`Condition` that changes state only with hysteresis:
+Every alarm is identified by ``(kind, gateway, source)`` — ``source`` is the luminaire, meter
+or gateway it is about, ``gateway`` the gateway it belongs to (two cabinets may both have a
+``meter-1``) — and has a :class:`Condition` that changes state only with hysteresis:
 
 - a measured value is judged against a :class:`Band` with separate raise and clear thresholds;
   a value between them is no evidence either way, so a value wandering inside the band can never
@@ -101,6 +102,10 @@ class Condition:
 
     active: bool = False
     streak: int = 0
+    # Fixed when the alarm is raised, so its clear lands in the same InfluxDB series (zone and
+    # priority are tags) even if the site map arrived or changed in between.
+    zone: str | None = None
+    priority: int | None = None
 
     def step(self, verdict: bool | None, debounce: Debounce) -> bool:
         """Apply one observation (True bad, False good, None no evidence); True if the alarm
@@ -219,6 +224,21 @@ class SiteMap:
         return cls(strategy.site.latitude, strategy.site.longitude, lums, gw)
 
 
+AlarmKey = tuple[AlarmKind, str | None, str]
+"""(kind, gateway, source): one alarm."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAlarm:
+    """An alarm the registry holds open (restored into the engine after a restart)."""
+
+    kind: str
+    gateway: str | None
+    source: str
+    zone: str | None = None
+    priority: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class AlarmChange:
     """An alarm raised (``active``) or cleared at ``ts``."""
@@ -294,7 +314,7 @@ class AlarmEngine:
     def __init__(self, rules: AlarmRules | None = None, site_map: SiteMap | None = None) -> None:
         self.rules = rules or AlarmRules()
         self.site_map = site_map or SiteMap()
-        self.conditions: dict[tuple[AlarmKind, str], Condition] = {}
+        self.conditions: dict[AlarmKey, Condition] = {}
         self._sources: set[str] = set()  # sources with any condition (fast healthy path)
         self.last_seen: dict[str, int] = {}  # luminaire -> ts of its last reading
         self.online: dict[str, tuple[bool, int]] = {}  # gateway -> (online, since ms)
@@ -308,15 +328,16 @@ class AlarmEngine:
 
     # -- state -------------------------------------------------------------------------------
 
-    def active(self) -> list[tuple[AlarmKind, str]]:
-        """Every active alarm as (kind, source)."""
+    def active(self) -> list[AlarmKey]:
+        """Every active alarm as (kind, gateway, source)."""
         return [k for k, c in self.conditions.items() if c.active]
 
-    def restore(self, active: Iterable[tuple[AlarmKind | str, str]]) -> None:
+    def restore(self, active: Iterable[OpenAlarm]) -> None:
         """Mark alarms active that the registry holds open (after a restart), so they clear
-        instead of being raised a second time."""
-        for kind, source in active:
-            self._cond(AlarmKind(kind), source).active = True
+        instead of being raised a second time, in the series they were raised in."""
+        for a in active:
+            c = self._cond(AlarmKind(a.kind), a.gateway, a.source)
+            c.active, c.zone, c.priority = True, a.zone, a.priority
 
     def exempt(self, luminaires: Iterable[str], until_ms: int) -> None:
         """Do not judge day-burning of ``luminaires`` until ``until_ms`` (an incident or
@@ -324,25 +345,26 @@ class AlarmEngine:
         for lid in luminaires:
             self.exempt_until[lid] = max(until_ms, self.exempt_until.get(lid, 0))
 
-    def _cond(self, kind: AlarmKind, source: str) -> Condition:
-        c = self.conditions.get((kind, source))
+    def _cond(self, kind: AlarmKind, gateway: str | None, source: str) -> Condition:
+        c = self.conditions.get((kind, gateway, source))
         if c is None:
-            c = self.conditions[(kind, source)] = Condition()
+            c = self.conditions[(kind, gateway, source)] = Condition()
             self._sources.add(source)
         return c
 
     def _change(
         self, kind: AlarmKind, source: str, gateway: str | None, ts: int, message: str
     ) -> AlarmChange:
-        info = self.site_map.luminaires.get(source)
-        zone = info.zone if info else None
-        if info is not None:
-            prio = info.priority
-        else:
-            gw = gateway or source
-            prio = self.site_map.gateway_priority.get(gw, LOWEST_PRIORITY)
-        active = self.conditions[(kind, source)].active
-        return AlarmChange(kind, source, gateway, zone, prio, active, ts, message)
+        c = self.conditions[(kind, gateway, source)]
+        if c.active or c.priority is None:  # a raise (or a clear of one raised elsewhere)
+            info = self.site_map.luminaires.get(source)
+            c.zone = info.zone if info else None
+            if info is not None:
+                c.priority = info.priority
+            else:
+                gw = gateway or source
+                c.priority = self.site_map.gateway_priority.get(gw, LOWEST_PRIORITY)
+        return AlarmChange(kind, source, gateway, c.zone, c.priority, c.active, ts, message)
 
     def _force(
         self,
@@ -354,9 +376,9 @@ class AlarmEngine:
         ts: int,
         message: str,
     ) -> None:
-        if not active and (kind, source) not in self.conditions:
+        if not active and (kind, gateway, source) not in self.conditions:
             return
-        if self._cond(kind, source).force(active):
+        if self._cond(kind, gateway, source).force(active):
             out.append(self._change(kind, source, gateway, ts, message))
 
     def _sun_elevation(self, ts: int) -> float:
@@ -390,21 +412,23 @@ class AlarmEngine:
             if seen.get(lid, 0) < ts:
                 seen[lid] = ts
             known = lid in sources
-            if known and (AlarmKind.NOT_RESPONDING, lid) in conds:
+            if known and (AlarmKind.NOT_RESPONDING, gateway, lid) in conds:
                 self._force(out, AlarmKind.NOT_RESPONDING, lid, gateway, False, ts,
                             "answers again")  # fmt: skip
             failed = bool(status & _FAILURE_BITS)
             # Healthy path first: no bad evidence and no condition -> no call at all.
-            if failed or (known and (AlarmKind.LAMP_FAILURE, lid) in conds):
+            if failed or (known and (AlarmKind.LAMP_FAILURE, gateway, lid) in conds):
                 judge(out, AlarmKind.LAMP_FAILURE, lid, gateway, failed, r.lamp_failure, ts,
                       _lamp_message, status)  # fmt: skip
             # day-burning: lit while the sun is well above the horizon
             if level > 0 and not failed and exempt.get(lid, 0) <= ts:
                 elev = self._sun_elevation(ts)
-                if elev > day.clear_at or (known and (AlarmKind.DAY_BURNING, lid) in conds):
+                if elev > day.clear_at or (
+                    known and (AlarmKind.DAY_BURNING, gateway, lid) in conds
+                ):
                     judge(out, AlarmKind.DAY_BURNING, lid, gateway, day.judge(elev),
                           r.day_burning, ts, _day_message, level, elev)  # fmt: skip
-            elif known and (AlarmKind.DAY_BURNING, lid) in conds:
+            elif known and (AlarmKind.DAY_BURNING, gateway, lid) in conds:
                 judge(out, AlarmKind.DAY_BURNING, lid, gateway, False, r.day_burning, ts,
                       _day_message, level, None)  # fmt: skip
             # energy anomaly: measured power vs what the level should draw (an absent or
@@ -416,7 +440,7 @@ class AlarmEngine:
                     exp = info.rated_power_w * _PERCENT[level] / 100.0
                     dev = max(0.0, abs(rd.power_w - exp) - tol) / exp
                     if dev > energy.clear_at or (
-                        known and (AlarmKind.ENERGY_ANOMALY, lid) in conds
+                        known and (AlarmKind.ENERGY_ANOMALY, gateway, lid) in conds
                     ):
                         judge(out, AlarmKind.ENERGY_ANOMALY, lid, gateway, energy.judge(dev),
                               r.energy, ts, _energy_message, rd.power_w, level, exp)  # fmt: skip
@@ -440,14 +464,13 @@ class AlarmEngine:
         message: Callable[..., str],
         *args: Any,
     ) -> None:
-        """Step the condition of (kind, source); on a change, record it with
+        """Step the condition of (kind, gateway, source); on a change, record it with
         ``message(active, *args)``. No condition and no bad evidence: nothing to do."""
-        key = (kind, source)
-        c = self.conditions.get(key)
+        c = self.conditions.get((kind, gateway, source))
         if c is None:
             if not verdict:
                 return
-            c = self._cond(kind, source)
+            c = self._cond(kind, gateway, source)
         if c.step(verdict, debounce):
             out.append(self._change(kind, source, gateway, ts, message(c.active, *args)))
 

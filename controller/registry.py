@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, delete, event, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from controller.alarms import AlarmChange, zone_priority
+from controller.alarms import AlarmChange, OpenAlarm, zone_priority
 from controller.registry_models import (
     AlarmRow,
     AuditRow,
@@ -274,6 +274,9 @@ class Registry:
                 AlarmRow.active.is_(True),
                 AlarmRow.kind == change.kind.value,
                 AlarmRow.source == change.source,
+                AlarmRow.gateway.is_(None)
+                if change.gateway is None
+                else AlarmRow.gateway == change.gateway,
             )
             row = s.scalars(q).first()
             if change.active:
@@ -311,13 +314,14 @@ class Registry:
         with self.session() as s:
             return [_row(r) for r in s.scalars(q.limit(limit))]
 
-    def open_alarms(self, site: str) -> list[tuple[str, str]]:
-        """(kind, source) of every open alarm: what the alarm engine restores after a restart."""
+    def open_alarms(self, site: str) -> list[OpenAlarm]:
+        """Every open alarm: what the alarm engine restores after a restart (with the zone
+        and priority it was raised with, so its clear lands in the same series)."""
         with self.session() as s:
-            q = select(AlarmRow.kind, AlarmRow.source).where(
-                AlarmRow.site == site, AlarmRow.active.is_(True)
-            )
-            return [(k, src) for k, src in s.execute(q)]
+            q = select(
+                AlarmRow.kind, AlarmRow.gateway, AlarmRow.source, AlarmRow.zone, AlarmRow.priority
+            ).where(AlarmRow.site == site, AlarmRow.active.is_(True))
+            return [OpenAlarm(*row) for row in s.execute(q)]
 
     def ack_alarm(self, site: str, alarm: int, actor: str, now_ms: int) -> dict[str, Any]:
         """Acknowledge an alarm."""

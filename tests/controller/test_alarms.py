@@ -16,6 +16,7 @@ from controller.alarms import (
     Band,
     Condition,
     Debounce,
+    OpenAlarm,
     SiteMap,
     expected_power_w,
     zone_priority,
@@ -264,6 +265,39 @@ def test_energy_anomaly(site_map: SiteMap) -> None:
     assert [(c.kind, c.active) for c in out] == [(AlarmKind.ENERGY_ANOMALY, False)]
 
 
+def test_a_clear_lands_in_the_series_of_its_raise(site_map: SiteMap) -> None:
+    """A retained death judged before the site map is known gets the default priority; its
+    clear, judged after the map arrived, keeps the raise's zone and priority (both are tags of
+    the InfluxDB series, so a clear in another series would leave the raise open for good)."""
+    eng = AlarmEngine(AlarmRules())
+    [up] = eng.on_gateway("gw-centrum", State(online=False, bdseq=1), False, NIGHT)
+    eng.site_map = site_map
+    [down] = eng.on_gateway("gw-centrum", State(online=True, bdseq=2), True, NIGHT + 1)
+    assert (up.active, down.active) == (True, False)
+    assert (up.priority, up.zone) == (down.priority, down.zone)
+    assert up.lines("s")[0].split(" ")[0] == down.lines("s")[0].split(" ")[0]  # same series
+    [again] = eng.on_gateway("gw-centrum", State(online=False, bdseq=2), False, NIGHT + 2)
+    assert again.priority == 1  # a new raise is judged with what is known now
+
+
+def test_alarms_are_per_gateway_and_source(site_map: SiteMap) -> None:
+    """Two cabinets may both have a meter-1: their supply alarms are two alarms."""
+    eng = AlarmEngine(AlarmRules(), site_map)
+    dead = [MeterReading(device="meter-1", ts=NIGHT, values={"voltage_l1": 0.0})]
+    out = []
+    for i in range(2):
+        out += eng.on_telemetry("gw-centrum", batch(NIGHT + i, meters=dead))
+        out += eng.on_telemetry("gw-ektorp", batch(NIGHT + i, meters=dead))
+    assert sorted((c.gateway, c.source, c.active) for c in out) == [
+        ("gw-centrum", "meter-1", True), ("gw-ektorp", "meter-1", True)]  # fmt: skip
+    ok = [MeterReading(device="meter-1", ts=NIGHT, values={"voltage_l1": 230.0})]
+    out = []
+    for i in range(2):
+        out += eng.on_telemetry("gw-centrum", batch(NIGHT + 5 + i, meters=ok))
+    assert [(c.gateway, c.active) for c in out] == [("gw-centrum", False)]
+    assert eng.active() == [(AlarmKind.SUPPLY_LOSS, "gw-ektorp", "meter-1")]
+
+
 @pytest.mark.parametrize("basis", [None, "estimated"])
 def test_power_not_measured_is_no_evidence_of_an_energy_anomaly(
     site_map: SiteMap, basis: str | None
@@ -327,7 +361,7 @@ def test_program_drift(site_map: SiteMap) -> None:
 
 def test_restore_clears_instead_of_raising_again(site_map: SiteMap) -> None:
     eng = AlarmEngine(AlarmRules(lamp_failure=Debounce(raise_after=1, clear_after=1)), site_map)
-    eng.restore([("lamp_failure", "STR-002")])
+    eng.restore([OpenAlarm("lamp_failure", "gw-centrum", "STR-002", "stromstraket", 1)])
     assert eng.on_telemetry("gw-centrum", batch(NIGHT, reading("STR-002", NIGHT, status=2))) == []
     [ch] = eng.on_telemetry("gw-centrum", batch(NIGHT + 1, reading("STR-002", NIGHT + 1)))
     assert not ch.active
@@ -355,7 +389,7 @@ def test_engine_changes_alternate_per_alarm(site_map: SiteMap, readings) -> None
         ts = NIGHT + offset
         b = batch(ts, reading("SDL-003", ts, level=level, power=power, status=status))
         for ch in eng.on_telemetry("gw-soderleden", b):
-            key = (ch.kind, ch.source)
+            key = (ch.kind, ch.gateway, ch.source)
             assert ch.active is not last.get(key, False), f"{key} repeated {ch.active}"
             assert ch.priority == 3 and ch.zone == "soderleden"  # a motorised road
             last[key] = ch.active
@@ -373,13 +407,15 @@ def test_power_wandering_inside_the_energy_band_never_flaps(site_map: SiteMap, d
     for start_active in (False, True):
         eng = AlarmEngine(rules, site_map)
         if start_active:
-            eng.restore([("energy_anomaly", "SDL-001")])
+            eng.restore([OpenAlarm("energy_anomaly", "gw-soderleden", "SDL-001")])
         for i, d in enumerate(deviations):
             power = exp * (1 + d if i % 2 else 1 - d)
             b = batch(NIGHT + i, reading("SDL-001", NIGHT + i, power=power))
             assert [c for c in eng.on_telemetry("gw-soderleden", b)
                     if c.kind is AlarmKind.ENERGY_ANOMALY] == []  # fmt: skip
-        assert ((AlarmKind.ENERGY_ANOMALY, "SDL-001") in eng.active()) is start_active
+        assert ((AlarmKind.ENERGY_ANOMALY, "gw-soderleden", "SDL-001") in eng.active()) is (
+            start_active
+        )
 
 
 def test_program_events_decide_drift_at_once(site_map: SiteMap) -> None:

@@ -55,7 +55,7 @@ async def test_restart_keeps_alarms_programs_and_acks(
     async with ControllerService(controller_cfg) as svc2:
         await svc2.wait_ready()
         # the open alarm and the expected programs are known again
-        assert (AlarmKind.LAMP_FAILURE, "EKT-007") in svc2.engine.active()
+        assert (AlarmKind.LAMP_FAILURE, "gw-ektorp", "EKT-007") in svc2.engine.active()
         assert {g: h for g, (h, _) in svc2.engine.expected_hash.items()} == hashes
         assert svc2.strategy is not None and len(svc2.strategy.luminaires) == 390
         # the same failure again is not a second alarm; repaired, it clears the first one
