@@ -121,6 +121,11 @@ class Confirmations:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The sending loop (``None`` outside ``async with``)."""
+        return self._task
+
     async def __aenter__(self) -> Confirmations:
         await self.publisher.__aenter__()
         self._task = asyncio.create_task(self._send(), name="ingest-confirm")

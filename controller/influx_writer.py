@@ -273,6 +273,10 @@ class InfluxWriter:
         self._seal()
         await self.committed(self._sealed)
 
+    def tasks(self) -> list[asyncio.Task[None]]:
+        """The writer's loops (timer, senders) while it runs (for the service's supervisor)."""
+        return list(self._tasks)
+
     def checkpoint(self) -> int:
         """A mark for "every line written so far", to pass to :meth:`committed` later.
 

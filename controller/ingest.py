@@ -76,6 +76,7 @@ class IngestStats:
     malformed: int = 0
     malformed_reasons: dict[str, int] = field(default_factory=dict)
     readings_rejected: int = 0  # single readings dropped from an otherwise admitted batch
+    acked: int = 0  # messages acknowledged (stored, or dropped as malformed)
     gaps: int = 0
     rebirths_requested: int = 0
     duplicates: int = 0  # re-sent batches/events this process had already taken
@@ -175,6 +176,10 @@ class Ingest:
         self._task = None
         await self.confirmations.__aexit__(None, None, None)
 
+    def tasks(self) -> list[asyncio.Task[None]]:
+        """The loops that run while ingest does (for the service's supervisor)."""
+        return [t for t in (self._task, self.confirmations.task) if t is not None]
+
     async def wait_connected(self, within_s: float = 10.0) -> None:
         """Return once subscribed; raise ``TimeoutError`` otherwise."""
         async with asyncio.timeout(within_s):
@@ -259,6 +264,7 @@ class Ingest:
                 self.confirmations.stored(keys)  # durable now: tell the gateways
                 for m in msgs:
                     ack(client, m)
+                self.stats.acked += len(msgs)
                 self.stats.readings_committed = readings
                 rounds.task_done()
 

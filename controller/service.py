@@ -61,6 +61,10 @@ from lykta.strategy import Override, Strategy, load_strategy
 log = logging.getLogger("lykta.controller")
 
 
+class LoopFailed(RuntimeError):
+    """One of the service's loops ended: the process must end (non-zero) and be restarted."""
+
+
 class ControllerService:
     """One controller process for ``config.site``."""
 
@@ -105,6 +109,7 @@ class ControllerService:
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[Any]] = set()  # command results being recorded
         self._stack = contextlib.AsyncExitStack()
+        self._progress: tuple[int, int] = (-1, -1)
         self.notifier: sdnotify.SystemdNotifier | None = None
         from controller.api import create_app  # the API imports this module's types
 
@@ -117,13 +122,15 @@ class ControllerService:
             await self._load_applied()
             await self._stack.enter_async_context(self.writer)
             await self._stack.enter_async_context(self.publisher)
+            # The site map (gateways, luminaires, zone priorities) is in place before the first
+            # message: a retained death judged without it would get the wrong priority.
+            if self.strategy is None and self.config.programs.strategy is not None:
+                await self._initial_strategy(self.config.programs.strategy)
             await self._stack.enter_async_context(self.ingest)
             self._tasks = [
                 asyncio.create_task(self._alarm_sink(), name="alarm-sink"),
                 asyncio.create_task(self._ticker(), name="controller-tick"),
             ]
-            if self.strategy is None and self.config.programs.strategy is not None:
-                await self._initial_strategy(self.config.programs.strategy)
         except BaseException:
             await self.close()
             raise
@@ -169,6 +176,43 @@ class ControllerService:
         await self._stack.aclose()
         self.registry.close()
         self.identity.release()
+
+    def loops(self) -> list[asyncio.Task[Any]]:
+        """The tasks that must run as long as the service does (ingest, its confirmations,
+        the writer, the alarm sink and the ticker)."""
+        return [t for t in (*self.ingest.tasks(), *self.writer.tasks(), *self._tasks) if t]
+
+    async def supervise(self) -> None:
+        """Wait on :meth:`loops`; raise :class:`LoopFailed` as soon as one ends (none may)."""
+        done, _ = await asyncio.wait(self.loops(), return_when=asyncio.FIRST_COMPLETED)
+        task = done.pop()
+        exc = None if task.cancelled() else task.exception()
+        raise LoopFailed(f"{task.get_name()} ended ({exc!r})") from exc
+
+    def healthy(self) -> bool:
+        """True if ingest and the writer made progress since the last call, or are idle and
+        connected: what feeds systemd's watchdog. A loop that is stuck (the writer's queue not
+        moving, received messages never acknowledged) or a lost broker link starves it, and
+        systemd restarts the process."""
+        w, i = self.writer.stats, self.ingest.stats
+        moved = (w.lines_written + w.lines_spooled + w.lines_dropped, i.acked)
+        last, self._progress = self._progress, moved
+        writer_ok = moved[0] != last[0] or w.queued_lines == 0
+        idle = i.acked == i.messages
+        ingest_ok = self.ingest.connected.is_set() and (moved[1] != last[1] or idle)
+        return writer_ok and ingest_ok
+
+    async def publish_offline(self) -> None:
+        """Retain ``_controller/state`` offline (a clean stop or a failed loop: ingest's
+        will only covers a lost connection)."""
+        with contextlib.suppress(Exception):
+            await self.publisher.publish(
+                str(Topic.controller_state(self.site)),
+                encode_message(State(online=False, bdseq=0, ts=self.clock())),
+                qos=1,
+                retain=True,
+                timeout_s=5.0,
+            )
 
     async def wait_ready(self, within_s: float = 10.0) -> None:
         """Return once ingest is subscribed."""
@@ -456,7 +500,7 @@ class ControllerService:
             await self.programs.refresh()
         except Exception:
             log.exception("program refresh failed; retrying next tick")
-        if self.notifier is not None:
+        if self.notifier is not None and self.healthy():
             self.notifier.notify("WATCHDOG=1")
 
     async def _ticker(self) -> None:
@@ -496,9 +540,20 @@ async def run(config: ControllerConfig) -> None:
         svc.notifier.notify("READY=1")
         log.info("controller for site %s running", config.site)
         try:
-            if server is not None:
-                await server.serve()
-            else:
-                await stop.wait()
+            # One group: the supervisor raises if any loop of the service ends, which ends the
+            # API server too; the server returning (SIGTERM) ends the supervisor.
+            async with asyncio.TaskGroup() as tg:
+                supervisor = tg.create_task(svc.supervise(), name="supervisor")
+                main = tg.create_task(
+                    server.serve() if server is not None else stop.wait(), name="api"
+                )
+                main.add_done_callback(lambda _: supervisor.cancel())
+        except* LoopFailed as group:
+            failure = group.exceptions[0]
+            log.critical("%s: stopping so that systemd restarts the controller", failure)
+            svc.notifier.notify("STOPPING=1")
+            await svc.publish_offline()
+            raise failure from None
         finally:
             svc.notifier.notify("STOPPING=1")
+        await svc.publish_offline()

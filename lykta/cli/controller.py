@@ -61,6 +61,7 @@ def run(
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING, ERROR"),
 ) -> None:
     """Run ingest, registry, program distribution, alarms and the API until SIGTERM/Ctrl-C."""
+    from controller.service import LoopFailed
     from controller.service import run as run_service
 
     logging.basicConfig(
@@ -70,6 +71,9 @@ def run(
     try:
         asyncio.run(run_service(cfg))
     except (SigningKeyError, IdentityError) as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from None
+    except LoopFailed as e:  # logged with its cause; systemd restarts the controller
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
