@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import random
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -36,13 +37,22 @@ from dali.gear.general import (
     DAPC,
     EnableDeviceType,
     GoToScene,
+    Off,
     QueryActualLevel,
     QueryControlGearFailure,
+    QueryExtendedFadeTime,
     QueryFadeTimeFadeRate,
     QueryLampFailure,
     QueryLampPowerOn,
+    QueryPowerOnLevel,
     QueryStatus,
+    QuerySystemFailureLevel,
+    RecallMaxLevel,
+    RecallMinLevel,
+    SetExtendedFadeTime,
     SetFadeTime,
+    SetPowerOnLevel,
+    SetSystemFailureLevel,
 )
 from dali.memory import diagnostics, energy
 from dali.memory.location import MemoryValue
@@ -74,6 +84,8 @@ class GearSpec:
     rated_power_w: float = 40.0
     random_address: int | None = None
     fade_time: int = 0
+    power_on_level: int = 254
+    system_failure_level: int = 254
 
 
 def _put(contents: list[int | None], value_class: type[MemoryValue], raw: int) -> None:
@@ -172,7 +184,12 @@ class SimulatedGear(fakes.Gear):
         self.fade_time = spec.fade_time
         if spec.random_address is not None:
             self.randomaddr = type(self.randomaddr)(24, spec.random_address)
-        self.level = 254  # power-on level: a street luminaire comes up at full light
+        self.power_on_level = spec.power_on_level
+        self.system_failure_level = spec.system_failure_level
+        self.extended_fade_time = 0
+        self.power_cycle_seen = True  # set at power-on until an arc power command or RESET
+        self.powered = True  # mains (the cabinet contactor)
+        self.level = self.power_on_level  # a street luminaire comes up at its power-on level
         self.lamp_failure = False
         self.energy_wh = 0.0
         self.operating_time_s = 0.0
@@ -182,8 +199,8 @@ class SimulatedGear(fakes.Gear):
         self.lamp_failures = 0
         self.temperature_c = 25.0
         self._t = now()
-        self._fade_from = 254.0
-        self._fade_to = 254.0
+        self._fade_from = float(self.level)
+        self._fade_to = float(self.level)
         self._fade_t0 = self._t
         self._fade_s = 0.0
         for bank_class in (_EnergyBank202, _GearDiagnosticsBank205,
@@ -262,7 +279,7 @@ class SimulatedGear(fakes.Gear):
 
     def status_byte(self) -> int:
         """IEC 62386-102 status: bit 1 lamp failure, 2 lamp on, 4 fade running,
-        6 short address missing."""
+        6 short address missing, 7 power cycle seen."""
         status = 0
         if self.lamp_failure:
             status |= 0x02
@@ -272,6 +289,8 @@ class SimulatedGear(fakes.Gear):
             status |= 0x10
         if self.shortaddr is None:
             status |= 0x40
+        if self.power_cycle_seen:
+            status |= 0x80
         return status
 
     def set_lamp_failure(self, failed: bool) -> None:
@@ -291,7 +310,37 @@ class SimulatedGear(fakes.Gear):
         self._fade_from = start
         self._fade_to = float(target)
         self._fade_t0 = t
-        self._fade_s = FADE_TIMES_S[self.fade_time] if fade else 0.0
+        self._fade_s = self.fade_seconds() if fade else 0.0
+
+    def fade_seconds(self) -> float:
+        """The fade a DAPC runs now: FADE TIME, or with code 0 the EXTENDED FADE TIME."""
+        if self.fade_time:
+            return FADE_TIMES_S[self.fade_time]
+        mult = (self.extended_fade_time >> 4) & 0x7
+        base_s = {1: 0.1, 2: 1.0, 3: 10.0, 4: 60.0}.get(mult, 0.0)
+        return ((self.extended_fade_time & 0xF) + 1) * base_s
+
+    def _jump(self, level: int) -> None:
+        self.advance()
+        self.level = level
+        self._start_level_change(level, fade=False)
+
+    def set_mains(self, on: bool) -> None:
+        """Switch the gear's mains supply (a cabinet contactor). Off: dark, silent on the bus.
+        On again: POWER ON LEVEL at once, status bit "power cycle seen" set."""
+        if on and not self.powered:
+            self.powered = True
+            self.power_cycle_seen = True
+            self._jump(self.power_on_level)
+        elif not on and self.powered:
+            self._jump(0)
+            self.powered = False
+
+    def bus_power_lost(self) -> None:
+        """The DALI bus lost power (cut cable, dead supply): go to SYSTEM FAILURE LEVEL
+        (IEC 62386-102; 255 = MASK keeps the level)."""
+        if self.powered and self.system_failure_level != 255:
+            self._jump(self.system_failure_level)
 
     def _next_random_address(self) -> int:
         return self._rng.randrange(0, 0x1000000)
@@ -301,7 +350,26 @@ class SimulatedGear(fakes.Gear):
     def send(self, cmd: Command) -> int | None:
         """Process one command; return the backward frame value or None (no answer)."""
         self.advance()
+        if not self.powered:
+            return None
         if len(cmd.frame) == 16 and self.valid_address(cmd):
+            if isinstance(cmd, (DAPC, Off, RecallMaxLevel, RecallMinLevel, GoToScene)):
+                self.power_cycle_seen = False  # an arc power command clears it
+            if isinstance(cmd, QueryPowerOnLevel):
+                return self.power_on_level
+            if isinstance(cmd, QuerySystemFailureLevel):
+                return self.system_failure_level
+            if isinstance(cmd, SetPowerOnLevel):
+                self.power_on_level = self.dtr0
+                return None
+            if isinstance(cmd, SetSystemFailureLevel):
+                self.system_failure_level = self.dtr0
+                return None
+            if isinstance(cmd, SetExtendedFadeTime):
+                self.extended_fade_time = self.dtr0 if self.dtr0 <= 0x4F else 0
+                return None
+            if isinstance(cmd, QueryExtendedFadeTime):
+                return self.extended_fade_time
             if isinstance(cmd, QueryActualLevel):
                 self.prev_cmd = cmd
                 return _MASK if self.lamp_failure else self.actual_level
@@ -364,10 +432,8 @@ class SimulatedDaliBus:
             extra = member_of.get(spec.short_address, set()) if spec.short_address is not None \
                 else set()
             if spec.random_address is None:
-                spec = GearSpec(spec.short_address, spec.groups, spec.rated_power_w,
-                                rng.randrange(0, 0x1000000), spec.fade_time)
-            spec = GearSpec(spec.short_address, frozenset(spec.groups | extra),
-                            spec.rated_power_w, spec.random_address, spec.fade_time)
+                spec = dataclasses.replace(spec, random_address=rng.randrange(0, 0x1000000))
+            spec = dataclasses.replace(spec, groups=frozenset(spec.groups | extra))
             self.gear.append(SimulatedGear(spec, now, random.Random(rng.random())))
         self.frames = 0
         self.bus_time_s = 0.0
@@ -440,6 +506,12 @@ class SimulatedDaliBus:
         else:
             self._events.append(event.frame)
         return event.frame
+
+    def contactor(self, on: bool) -> None:
+        """Switch the mains of every gear (the cabinet contactor; see
+        :meth:`SimulatedGear.set_mains`)."""
+        for g in self.gear:
+            g.set_mains(on)
 
     def take_events(self) -> list[ForwardFrame]:
         """Events sent while nobody listened (oldest first); clears them."""

@@ -69,10 +69,13 @@ class ModbusLineConfig(Strict):
 
 
 class PresenceSensorConfig(Strict):
-    """An occupancy sensor on a DALI bus and where it stands along a zone's path."""
+    """A presence sensor and where it stands along a zone's path: a DALI Part 303 occupancy
+    sensor (``bus``, ``short_address``) or a Modbus presence sensor (``device``, the id of a
+    ``kind = "presence"`` device under ``[[modbus.devices]]``)."""
 
-    bus: str
-    short_address: int = Field(ge=0, le=63)
+    bus: str = ""
+    short_address: int = Field(0, ge=0, le=63)
+    device: str | None = None
     zone: str
     position_m: float = Field(ge=0)
 
@@ -115,8 +118,12 @@ class GatewayConfig(Strict):
         for i, lum in enumerate(self.luminaires):
             if lum.bus not in buses:
                 raise ValueError(f"luminaires[{i}] ({lum.id}): no DALI bus {lum.bus!r}")
+        devices = {d.id for m in self.modbus for d in m.devices}
         for i, s in enumerate(self.presence_sensors):
-            if s.bus not in buses:
+            if s.device is not None:
+                if s.device not in devices:
+                    raise ValueError(f"presence_sensors[{i}]: no Modbus device {s.device!r}")
+            elif s.bus not in buses:
                 raise ValueError(f"presence_sensors[{i}]: no DALI bus {s.bus!r}")
         return self
 

@@ -1,8 +1,10 @@
 """The gateway daemon: reads the field buses, publishes telemetry, runs the program.
 
 It ties together the field (anything implementing :class:`FieldReader`), the MQTT link
-(:class:`gateway.link.GatewayLink`) and the telemetry cadence. It runs autonomously: when the
-broker is away, telemetry keeps being read and spooled on disk.
+(:class:`gateway.link.GatewayLink`), the executor (:class:`gateway.program_runner.ProgramRunner`)
+and the telemetry cadence. It runs autonomously: when the broker is away, telemetry keeps being
+read and spooled on disk and the executor keeps the street lit. Presence events go straight from
+the field reader's queue to the executor; telemetry reads never delay them.
 """
 
 from __future__ import annotations
@@ -54,12 +56,24 @@ class FieldReader(Protocol):
         ...
 
     def take_events(self) -> list[Event]:
-        """Events seen since the last call (faults, presence), oldest first."""
+        """Events seen since the last call (faults), oldest first."""
         ...
+
+    # Optional: ``presence``, an ``asyncio.Queue`` of ``(Event, read_at_monotonic)`` that the
+    # reader fills the moment a sensor is read (the daemon then reacts without waiting for
+    # ``read``); ``on_sensor``, a callback slot for sensor readings; ``check()``, raising if
+    # one of the reader's own loops died. :class:`gateway.fieldbus.FieldBusReader` has all.
 
 
 class Gateway:
-    """One cabinet's gateway. ``async with Gateway(...)`` runs it; leaving the block stops it."""
+    """One cabinet's gateway. ``async with Gateway(...)`` runs it; leaving the block stops it.
+
+    Supervised: the telemetry loop, the presence loop and the executor run in one TaskGroup;
+    if any of them — or the MQTT link, or a field bus loop — dies, :attr:`failed` is set and
+    :attr:`error` holds why, and the caller ends the process (systemd restarts it).
+    :meth:`healthy` is the watchdog's question: it is True only while the executor steps and
+    the link runs.
+    """
 
     def __init__(
         self,
@@ -72,6 +86,7 @@ class Gateway:
         telemetry_interval_s: float = 1.0,
         runner: ProgramRunner | None = None,
         clock: Callable[[], int] = now_ms,
+        stall_s: float = 30.0,
     ) -> None:
         self.site = site
         self.id = gateway_id
@@ -79,6 +94,7 @@ class Gateway:
         self.interval = telemetry_interval_s
         self.clock = clock
         self.runner = runner
+        self.stall_s = stall_s
         self.link = GatewayLink(
             mqtt,
             site,
@@ -91,17 +107,22 @@ class Gateway:
         )
         self.link.luminaire_count = field_reader.luminaire_count()
         if runner is not None:
-            runner.emit = self.link.send_event
+            runner.emit = self._send_event
             self.link.program_hash = runner.program_hash
+            on_sensor = getattr(field_reader, "on_sensor", False)
+            if on_sensor is None:
+                field_reader.on_sensor = self._on_sensor  # type: ignore[attr-defined]
         self.readings_read = 0
         self.presence_events = 0
-        self._tasks: list[asyncio.Task[None]] = []
+        self.outbox_errors = 0
+        self.failed = asyncio.Event()
+        self.error: BaseException | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._telemetry_at = time.monotonic()
 
     async def __aenter__(self) -> Gateway:
         await self.link.__aenter__()
-        self._tasks.append(asyncio.create_task(self._telemetry_loop(), name=f"telemetry-{self.id}"))
-        if self.runner is not None:
-            self._tasks.append(asyncio.create_task(self.runner.run(), name=f"program-{self.id}"))
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"gateway-{self.id}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -109,12 +130,59 @@ class Gateway:
 
     async def stop(self, *, drain_s: float = 10.0, graceful: bool = True) -> None:
         """Stop reading; give the outbox ``drain_s`` to empty; close the link."""
-        for task in self._tasks:
-            await cancel_and_wait(task)
-        self._tasks = []
+        if self._supervisor is not None:
+            await cancel_and_wait(self._supervisor)
+            self._supervisor = None
         if graceful and drain_s > 0:
             await self.link.drained(drain_s)
         await self.link.close(graceful=graceful)
+
+    def healthy(self) -> bool:
+        """Whether the watchdog may be fed: no loop died, the executor completed a step and the
+        telemetry loop a round within ``stall_s``, and the MQTT link's loop runs."""
+        if self.failed.is_set() or self.link.dead() is not None:
+            return False
+        now = time.monotonic()
+        if self.runner is not None and now - self.runner.last_step_at > self.stall_s:
+            return False
+        return now - self._telemetry_at <= max(self.stall_s, 3 * self.interval)
+
+    async def _supervise(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._telemetry_loop(), name=f"telemetry-{self.id}")
+                if getattr(self.field, "presence", None) is not None:
+                    tg.create_task(self._presence_loop(), name=f"presence-{self.id}")
+                if self.runner is not None:
+                    tg.create_task(self.runner.run(), name=f"executor-{self.id}")
+                tg.create_task(self._watch(), name=f"watch-{self.id}")
+        except Exception as e:  # noqa: BLE001 - any loop dying ends the gateway
+            self.error = e
+            log.critical("%s: a gateway loop died: %r", self.id, e, exc_info=e)
+            self.failed.set()
+
+    async def _watch(self) -> None:
+        """Loops outside the TaskGroup (the link's, the field buses') die loudly too."""
+        while True:
+            dead = self.link.dead()
+            if dead is not None:
+                raise RuntimeError("the MQTT link loop died") from dead
+            check = getattr(self.field, "check", None)
+            if check is not None:
+                check()
+            await asyncio.sleep(0.5)
+
+    def _send_event(self, event: Event) -> None:
+        try:
+            self.link.send_event(event)
+        except OSError as e:  # disk full: count it; the street does not wait for the disk
+            self.outbox_errors += 1
+            log.error("%s: event %s not stored: %s", self.id, event.kind, e)
+
+    def _on_sensor(self, reading: SensorReading) -> None:
+        assert self.runner is not None
+        if reading.kind == "lux" and "illuminance" in reading.values:
+            self.runner.on_lux(reading.device, reading.values["illuminance"], reading.ts)
 
     async def _on_program(self, program: Program | None, raw: bytes) -> None:
         assert self.runner is not None
@@ -129,26 +197,42 @@ class Gateway:
         assert self.runner is not None
         return await self.runner.on_command(cmd)
 
+    async def _presence_loop(self) -> None:
+        """Presence reaches the executor the moment it is read, never behind telemetry."""
+        queue: asyncio.Queue[tuple[Event, float]] = self.field.presence  # type: ignore[attr-defined]
+        while True:
+            event, read_at = await queue.get()
+            self.presence_events += 1
+            if self.runner is not None:
+                self.runner.on_presence_event(event, read_at=read_at)
+            self._send_event(event)
+
     async def _telemetry_loop(self) -> None:
         next_at = time.monotonic()
         while True:
             now = self.clock()
             try:
                 r = await self.field.read(now)
-            except Exception:  # a field bus fault must never stop the gateway
+            except Exception:  # noqa: BLE001 - a field bus fault must never stop the gateway
                 log.exception("%s: reading the field failed", self.id)
             else:
                 batch = TelemetryBatch(
                     seq=0, ts=now, luminaires=r.luminaires, meters=r.meters, sensors=r.sensors
                 )
                 if batch.reading_count():
-                    self.link.send_telemetry(batch)
-                    self.readings_read += batch.reading_count()
+                    try:
+                        self.link.send_telemetry(batch)
+                    except OSError as e:
+                        self.outbox_errors += 1
+                        log.error("%s: telemetry batch not stored: %s", self.id, e)
+                    else:
+                        self.readings_read += batch.reading_count()
                 for event in self.field.take_events():
-                    if event.kind == "presence":
+                    if event.kind == "presence":  # a reader without a presence queue
                         self.presence_events += 1
                         if self.runner is not None:
                             self.runner.on_presence_event(event)
-                    self.link.send_event(event)
+                    self._send_event(event)
+            self._telemetry_at = time.monotonic()
             next_at += self.interval
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))

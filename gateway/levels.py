@@ -1,8 +1,26 @@
-"""What level every luminaire should have now (pure: no I/O, the clock is an argument).
+"""What every luminaire should do now (pure: no I/O, the clock is an argument).
 
 The order of authority, lowest first: the program (or, without a valid one, the fail-safe
 dusk-to-dawn level), presence boosts, overrides (incident raises, maintenance sets). Last, and
 whatever came before, the safety floor: while lit, no luminaire goes below its zone's floor.
+
+The rules are the evaluator's (:mod:`lykta.strategy.evaluator`), so the street does what the
+preview shows:
+
+- **Lit** means inside one of the program's lit windows, or — when the program switches by a
+  lux sensor and the sensor has a state — the sensor says dark.
+- **Presence acts only while lit** and never on a luminaire the program has switched off for
+  maintenance; a boost lifts to the zone's boost level, it never lowers.
+- **The program's own level is the preview's level.** The compiler computed it with the
+  evaluator, floors included; the one way below the floor the evaluator allows is a planned
+  maintenance *off* outside a safety route, and the gateway keeps that 0. Any other program
+  level below the floor while lit (a safety route, or a level that is not 0) is raised to the
+  floor: the gateway's own check does not trust the program.
+- **Commanded overrides** (``override`` commands) never take a luminaire below its floor while
+  lit; without a valid program they may only raise the fail-safe level.
+
+Levels come with the fade the gear should run to reach them (:class:`Wanted`): a switch point's
+``fade_ms``, the presence fade-up, or the presence fade-down when a boost ends.
 """
 
 from __future__ import annotations
@@ -11,8 +29,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from lykta.contract.program import Program
-from lykta.strategy import enforce_floor, program_level, program_valid
+from lykta.contract.program import PresenceRule, Program
+from lykta.strategy import in_lit_window, lux_program_level, program_target, program_valid
+
+Source = Literal["program", "presence", "override", "fail-safe", "maintenance"]
+
+OVERRIDE_FADE_MS = 1_000
+"""Fade of a commanded override's change (an incident raises fast, a maintenance set too)."""
+FAIL_SAFE_FADE_MS = 2_000
+"""Fade of the fail-safe level's switch on at dusk and off at dawn."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +63,95 @@ class Boost:
     until_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """One luminaire's level now, the fade to reach it, and why."""
+
+    level: int
+    fade_ms: int
+    source: Source
+    rest_fade_ms: int | None = None
+    """The fade time to leave in the gear afterwards: the zone's presence fade-up, so a
+    presence boost is a single DAPC (None: the zone has no presence rule)."""
+
+
+def program_lit(program: Program, now_ms: int, lux_lit: bool | None = None) -> bool:
+    """Whether ``program`` has its luminaires lit at ``now_ms`` (its lit windows, or the lux
+    sensor's state when the program switches by sensor and the sensor has one)."""
+    if program.lux is not None and lux_lit is not None:
+        return lux_lit
+    return in_lit_window(program, now_ms)
+
+
+def wanted_levels(
+    program: Program | None,
+    now_ms: int,
+    luminaires: Sequence[str],
+    *,
+    fail_safe_level: int,
+    overrides: Sequence[ActiveOverride] = (),
+    boosts: Mapping[str, Boost] | None = None,
+    lux_lit: bool | None = None,
+    previous: Mapping[str, Source] | None = None,
+) -> dict[str, Wanted]:
+    """What every luminaire in ``luminaires`` should do at ``now_ms`` (see the module
+    docstring). ``previous`` is why each luminaire has its present level (so the end of a
+    boost fades down over the presence fade-down time)."""
+    valid = program is not None and program_valid(program, now_ms)
+    lums = {}
+    rules: dict[str, PresenceRule] = {}
+    lit = False
+    safety_routes: frozenset[str] = frozenset()
+    if valid:
+        assert program is not None
+        lums = {lum.id: lum for lum in program.luminaires}
+        rules = {r.zone: r for r in program.presence}
+        lit = program_lit(program, now_ms, lux_lit)
+        safety_routes = frozenset(program.safety_routes)
+    out: dict[str, Wanted] = {}
+    for lum_id in luminaires:
+        p = lums.get(lum_id)
+        if p is None:  # no valid program, or this luminaire is not in it
+            level, fade, source = fail_safe_level, FAIL_SAFE_FADE_MS, "fail-safe"
+            for ov in overrides:
+                if ov.until_ms > now_ms and lum_id in ov.luminaires and ov.level > level:
+                    level, fade, source = ov.level, OVERRIDE_FADE_MS, "override"
+            out[lum_id] = Wanted(max(0, min(254, level)), fade, source)
+            continue
+        assert program is not None
+        rule = rules.get(p.zone)
+        point = program_target(program, now_ms, luminaire=lum_id)
+        level, fade = point.level, point.fade_ms
+        source: Source = "program"
+        if program.lux is not None and lux_lit is not None:
+            level = lux_program_level(program, now_ms, lux_lit, luminaire=lum_id)
+        maintenance_off = lit and level == 0 and p.zone not in safety_routes
+        if maintenance_off:
+            source = "maintenance"
+        b = boosts.get(lum_id) if boosts else None
+        if (
+            b is not None
+            and b.until_ms > now_ms
+            and lit
+            and not maintenance_off
+            and b.level > level
+        ):
+            level, fade, source = b.level, rule.fade_up_ms if rule else OVERRIDE_FADE_MS, "presence"
+        for ov in overrides:
+            if ov.until_ms > now_ms and lum_id in ov.luminaires:
+                new = max(level, ov.level) if ov.mode == "raise" else ov.level
+                if new != level:
+                    level, fade, source = new, OVERRIDE_FADE_MS, "override"
+        if lit and level < p.floor_level and not (source == "maintenance" and level == 0):
+            level = p.floor_level
+        if previous is not None and previous.get(lum_id) == "presence" and source != "presence":
+            fade = rule.fade_down_ms if rule else fade
+        out[lum_id] = Wanted(
+            max(0, min(254, level)), fade, source, rule.fade_up_ms if rule else None
+        )
+    return out
+
+
 def desired_levels(
     program: Program | None,
     now_ms: int,
@@ -46,31 +160,18 @@ def desired_levels(
     fail_safe_level: int,
     overrides: Sequence[ActiveOverride] = (),
     boosts: Mapping[str, Boost] | None = None,
+    lux_lit: bool | None = None,
 ) -> dict[str, int]:
-    """Arc level per luminaire id at ``now_ms``.
-
-    Without a program valid now, every luminaire gets ``fail_safe_level`` (the caller computes
-    it from its own astronomical clock), and overrides may only raise it.
-    """
-    valid = program is not None and program_valid(program, now_ms)
-    known = set()
-    if valid:
-        assert program is not None
-        known = {lum.id for lum in program.luminaires}
-    out: dict[str, int] = {}
-    for lum in luminaires:
-        in_program = valid and lum in known
-        level = program_level(program, now_ms, luminaire=lum) if in_program else fail_safe_level
-        if boosts:
-            b = boosts.get(lum)
-            if b is not None and b.until_ms > now_ms:
-                level = max(level, b.level)
-        for ov in overrides:
-            if ov.until_ms > now_ms and lum in ov.luminaires:
-                level = max(level, ov.level) if ov.mode == "raise" or not in_program else ov.level
-        if in_program:
-            level = enforce_floor(program, lum, level, now_ms)  # type: ignore[arg-type]
-        else:
-            level = max(level, fail_safe_level)  # no program: nothing goes below the fail-safe
-        out[lum] = max(0, min(254, level))
-    return out
+    """Arc level per luminaire id at ``now_ms`` (:func:`wanted_levels` without the fades)."""
+    return {
+        k: w.level
+        for k, w in wanted_levels(
+            program,
+            now_ms,
+            luminaires,
+            fail_safe_level=fail_safe_level,
+            overrides=overrides,
+            boosts=boosts,
+            lux_lit=lux_lit,
+        ).items()
+    }

@@ -193,6 +193,16 @@ class GatewayLink:
         """Publish a fresh birth on the current connection (the controller asked for it)."""
         self._rebirth.set()
 
+    def dead(self) -> BaseException | None:
+        """Why the link's loop ended on its own (None while it runs or after :meth:`close`):
+        the gateway's supervisor then ends the process."""
+        task = self._task
+        if task is None or not task.done() or self._closing:
+            return None
+        if task.cancelled():
+            return asyncio.CancelledError("link loop cancelled")
+        return task.exception() or RuntimeError("link loop returned")
+
     async def drained(self, within_s: float = 10.0) -> bool:
         """Wait until the outbox is empty (everything confirmed by a controller); False if it
         is not within ``within_s`` seconds."""

@@ -2,8 +2,17 @@
 buses, reacts to presence, applies override commands, and falls back to the fail-safe.
 
 The decisions are pure (:mod:`gateway.levels`, :mod:`lykta.strategy.execution`); this module
-is the shell that feeds them the clock, the verified program and the bus events, and sends
-only the level changes to the DALI drivers (which turn them into group frames).
+is the shell that feeds them the clock, the verified program and the bus events, and hands the
+wanted levels and fades to the DALI drivers, which send only what differs from what the gear
+has (one group frame per (group, level); the gear fades by itself).
+
+Event-driven: a presence event (:meth:`ProgramRunner.on_presence_event`) boosts its corridor
+and wakes the executor at once; the executor interrupts whatever it is sending between two
+frames and sends the corridor first. Between events it steps every ``tick_s`` (switch points,
+expiries, levels to heal after a state read found them wrong).
+
+Commanded state survives: active overrides are kept in ``state_dir/overrides.json`` with their
+original expiry and resumed after a restart; the last good program in ``program.json``.
 """
 
 from __future__ import annotations
@@ -11,33 +20,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
+import os
+import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.dali.driver import DaliLuminaireDriver
-from gateway.levels import ActiveOverride, Boost, desired_levels
+from dali.exceptions import DALIError
+
+from gateway.dali.driver import DaliLuminaireDriver, GearTarget
+from gateway.levels import ActiveOverride, Boost, Source, Wanted, program_lit, wanted_levels
 from lykta.clock import now_ms
 from lykta.contract import Command, CommandResult, ContractError, Event, EventKind, decode
 from lykta.contract.messages import CancelOverrideCommand, OverrideCommand
 from lykta.contract.program import Program
 from lykta.signing import PublicKeys, program_hash, trusted_keys, verify_program
-from lykta.strategy import presence_corridor, program_valid, safe_default_level
+from lykta.strategy import (
+    LuxHysteresis,
+    lux_switch,
+    presence_corridor,
+    program_valid,
+    safe_default_level,
+)
 
 log = logging.getLogger("lykta.gateway.program")
 
 MAX_OVERRIDE_MS = 12 * 3600 * 1000  # an override never outlives half a day without renewal
 
 
+LUX_STALE_MS = 15 * 60 * 1000
+"""A lux reading older than this is unknown: the program's lit windows decide again."""
+
+
 @dataclass(frozen=True, slots=True)
 class PresenceSensor:
-    """Where an occupancy sensor (DALI Part 303 control device) stands on a zone's path."""
+    """Where a presence sensor stands on a zone's path: a DALI Part 303 occupancy sensor
+    (``bus``, ``short_address``) or a Modbus presence sensor (``device`` id)."""
 
     bus: str
     short_address: int
     zone: str
     position_m: float
+    device: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The ``source`` of this sensor's presence events."""
+        return self.device if self.device is not None else f"{self.bus}/sensor-{self.short_address}"
 
 
 class ProgramRunner:
@@ -71,7 +103,7 @@ class ProgramRunner:
         self.latitude, self.longitude = latitude, longitude
         self.sun_elevation_deg = sun_elevation_deg
         self.fail_safe_level = fail_safe_level
-        self.sensors = {(s.bus, s.short_address): s for s in presence_sensors or []}
+        self.sensors = {s.key: s for s in presence_sensors or []}
         self.emit = emit
         self.clock = clock
         self.tick_s = tick_s
@@ -79,10 +111,26 @@ class ProgramRunner:
         self.overrides: dict[str, ActiveOverride] = {}
         self.boosts: dict[str, Boost] = {}
         self.commanded: dict[str, int] = {}
+        self.sources: dict[str, Source] = {}
         self.frames_sent = 0
+        self.steps = 0
         self.mode = "fail-safe"
+        self.presence_reactions = 0
+        self.presence_latencies_ms: deque[float] = deque(maxlen=10_000)
+        """Sensor event read -> first corridor frame on the bus, per reaction (ms)."""
+        self.lux_lit: bool | None = None
+        self._lux_at: int | None = None
+        self._expired_reported: str | None = None
+        self.last_step_at = time.monotonic()
+        """When the executor last completed a step (monotonic): the watchdog's proof of
+        progress."""
         self._changed = asyncio.Event()
+        self._pending_reads: list[float] = []
+        self._first: set[str] = set()
+        for driver in drivers.values():
+            driver.on_heal = self._changed.set
         self._load_saved_program()
+        self._load_overrides()
 
     # -- programs ----------------------------------------------------------------------------
 
@@ -105,10 +153,51 @@ class ProgramRunner:
             return "bad signature"
         if program.valid_until <= now_ms:
             return f"expired at {program.valid_until}"
-        if self.program is not None and program.created_ts < self.program.created_ts:
+        running = self.program
+        if running is not None and program.created_ts < running.created_ts:
             # a replayed old program (signed, but superseded) must not turn back the schedule
             return (f"older than the program in force (created {program.created_ts} < "
-                    f"{self.program.created_ts})")  # fmt: skip
+                    f"{running.created_ts})")  # fmt: skip
+        return self.layout_problem(program)
+
+    def layout_problem(self, program: Program) -> str | None:
+        """Why ``program``'s luminaires and groups disagree with this gateway's DALI buses
+        (None if they agree): a group frame must reach exactly the gear the program means, so
+        a luminaire on another address or group, or a group whose members differ, refuses the
+        program. A program luminaire this gateway does not drive at all is skipped."""
+        on_bus: dict[tuple[str, int], frozenset[int]] = {}
+        gear: dict[str, tuple[str, int, frozenset[int]]] = {}
+        for bus, driver in self.drivers.items():
+            for g, members in driver.layout.groups.items():
+                on_bus[(bus, g)] = members
+            for lum in driver.luminaires:
+                gear[lum.id] = (bus, lum.short_address, lum.groups)
+        wanted: dict[tuple[str, int], set[int]] = {}
+        named: dict[str, set[int]] = {}
+        for lum in program.luminaires:
+            have = gear.get(lum.id)
+            if have is None:
+                continue  # not wired here (yet): nothing is sent to it; the rest may run
+            bus, address, groups = have
+            named.setdefault(bus, set()).add(address)
+            if (lum.bus, lum.short_address) != (bus, address):
+                return (
+                    f"luminaire {lum.id}: program has bus {lum.bus} address "
+                    f"{lum.short_address}, the gateway has bus {bus} address {address}"
+                )
+            if lum.group is not None:
+                if lum.group not in groups:
+                    return f"luminaire {lum.id}: not in DALI group {lum.group} on bus {bus}"
+                wanted.setdefault((bus, lum.group), set()).add(address)
+        for g in program.groups:
+            members = wanted.get((g.bus, g.group), set())
+            # the bus's members of the group among the gear the program names
+            have_members = on_bus.get((g.bus, g.group), frozenset()) & named.get(g.bus, set())
+            if members != have_members:
+                return (
+                    f"DALI group {g.group} on bus {g.bus}: program has short addresses "
+                    f"{sorted(members)}, the bus has {sorted(have_members)}"
+                )
         return None
 
     async def on_program(self, program: Program | None, raw: bytes) -> None:
@@ -124,13 +213,19 @@ class ProgramRunner:
                     ts=now,
                     kind=EventKind.PROGRAM_REJECTED,
                     source=self.gateway,
-                    detail={"reason": reason, "version": program.version if program else None},
+                    detail={
+                        "reason": reason,
+                        "version": program.version if program else None,
+                        "created_ts": program.created_ts if program else None,
+                        "running_version": self.program.version if self.program else None,
+                    },
                 )
             )
             return
         assert program is not None
         self.program = program
-        (self.state_dir / "program.json").write_bytes(raw)
+        self._expired_reported = None
+        _write_atomic(self.state_dir / "program.json", raw)
         self.emit(
             Event(
                 ts=now,
@@ -155,6 +250,8 @@ class ProgramRunner:
             return
         if self.check_program(program, self.clock()) is None:
             self.program = program
+        elif self.layout_problem(program) is None and program.valid_until <= self.clock():
+            self.program = program  # expired: it still tells a replay of an older one apart
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -166,7 +263,12 @@ class ProgramRunner:
                 ov = self._parse_override(cmd, now)
             except (KeyError, TypeError, ValueError) as e:
                 return CommandResult(id=cmd.id, ts=now, ok=False, detail=f"bad override: {e}")
+            resumed = ov.id in self.overrides
             self.overrides[ov.id] = ov
+            self._save_overrides()
+            if resumed:  # the controller re-sends active overrides on every birth
+                self._changed.set()
+                return CommandResult(id=cmd.id, ts=now, ok=True, detail=f"override {ov.id} held")
             self.emit(
                 Event(
                     ts=now,
@@ -192,6 +294,7 @@ class ProgramRunner:
             ov_id = cmd.args.id
             if self.overrides.pop(ov_id, None) is None:
                 return CommandResult(id=cmd.id, ts=now, ok=False, detail=f"no override {ov_id!r}")
+            self._save_overrides()
             self.emit(
                 Event(
                     ts=now,
@@ -220,21 +323,99 @@ class ProgramRunner:
             id=a.id or cmd.id, luminaires=lums, level=a.level, until_ms=until, mode=a.mode
         )
 
-    # -- presence ----------------------------------------------------------------------------
+    # -- overrides on disk ------------------------------------------------------------
 
-    def on_presence(self, bus: str, short_address: int, now_ms: int) -> int:
-        """A sensor saw someone: light the corridor ahead and behind. Returns luminaires boosted."""
-        sensor = self.sensors.get((bus, short_address))
-        if sensor is None or self.program is None or not program_valid(self.program, now_ms):
+    def _save_overrides(self) -> None:
+        doc = [
+            {
+                "id": ov.id,
+                "luminaires": sorted(ov.luminaires),
+                "level": ov.level,
+                "until_ms": ov.until_ms,
+                "mode": ov.mode,
+            }
+            for ov in self.overrides.values()
+        ]
+        _write_atomic(self.state_dir / "overrides.json", json.dumps(doc).encode())
+
+    def _load_overrides(self) -> None:
+        path = self.state_dir / "overrides.json"
+        try:
+            doc = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as e:
+            log.error("%s: %s unreadable (%s); no overrides resumed", self.gateway, path, e)
+            return
+        now = self.clock()
+        for d in doc if isinstance(doc, list) else []:
+            try:
+                ov = ActiveOverride(
+                    id=str(d["id"]),
+                    luminaires=frozenset(map(str, d["luminaires"])) & self.luminaires.keys(),
+                    level=max(0, min(254, int(d["level"]))),
+                    until_ms=min(int(d["until_ms"]), now + MAX_OVERRIDE_MS),
+                    mode="set" if d.get("mode") == "set" else "raise",
+                )
+            except (KeyError, TypeError, ValueError) as e:
+                log.error("%s: override record %r dropped: %s", self.gateway, d, e)
+                continue
+            if ov.until_ms > now:
+                self.overrides[ov.id] = ov
+        if self.overrides:
+            log.info("%s: resumed overrides %s", self.gateway, ", ".join(self.overrides))
+
+    # -- presence and sensors ----------------------------------------------------------
+
+    def on_presence(self, sensor_key: str, now_ms: int, *, read_at: float | None = None) -> int:
+        """A sensor saw someone: light the corridor ahead and behind, if the schedule has the
+        zone lit. Returns the luminaires boosted (0: unknown sensor, no program or not lit).
+        ``read_at`` (monotonic) is when the event was read, for the reaction time."""
+        sensor = self.sensors.get(sensor_key)
+        program = self.program
+        if sensor is None or program is None or not program_valid(program, now_ms):
             return 0
-        rule = next((r for r in self.program.presence if r.zone == sensor.zone), None)
+        if not program_lit(program, now_ms, self._lux_state(now_ms)):
+            return 0
+        rule = next((r for r in program.presence if r.zone == sensor.zone), None)
         if rule is None:
             return 0
-        corridor = presence_corridor(self.program, sensor.zone, sensor.position_m)
+        corridor = presence_corridor(program, sensor.zone, sensor.position_m)
         for lum, level in corridor:
-            self.boosts[lum.id] = Boost(level, now_ms + rule.hold_ms)
+            if lum.id in self.luminaires:
+                self.boosts[lum.id] = Boost(level, now_ms + rule.hold_ms)
+                self._first.add(lum.id)
+        self.presence_reactions += 1
+        if read_at is not None:
+            self._pending_reads.append(read_at)
         self._changed.set()
         return len(corridor)
+
+    def on_presence_event(self, event: Event, *, read_at: float | None = None) -> None:
+        """A ``presence`` event from a field bus (DALI Part 303 occupancy or a Modbus presence
+        sensor): boost its corridor at once. Records ``boosted`` in the event's detail."""
+        if event.detail.get("occupied", True) is False:
+            return
+        event.detail["boosted"] = self.on_presence(event.source, event.ts, read_at=read_at)
+
+    def on_lux(self, device: str, lux: float, ts_ms: int) -> None:
+        """A lux sensor reading: when the program switches by this sensor, update the on/off
+        state with the program's hysteresis (:func:`lykta.strategy.lux_switch`)."""
+        program = self.program
+        if program is None or program.lux is None or program.lux.sensor != device:
+            return
+        h = LuxHysteresis(program.lux.on_below_lx, program.lux.off_above_lx)
+        was = self.lux_lit if self.lux_lit is not None else True
+        state = lux_switch(was, lux, h)
+        self._lux_at = ts_ms
+        if state != self.lux_lit:
+            self.lux_lit = state
+            self._changed.set()
+
+    def _lux_state(self, now_ms: int) -> bool | None:
+        if self._lux_at is None or now_ms - self._lux_at > LUX_STALE_MS:
+            return None  # unknown is not dark or light: the lit windows decide
+        return self.lux_lit
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -249,33 +430,70 @@ class ProgramRunner:
             sun_elevation_deg=self.sun_elevation_deg,
         )
 
+    def wanted(self, now_ms: int) -> dict[str, Wanted]:
+        """What every luminaire should do at ``now_ms`` (pure given the runner's state)."""
+        program = self.program if self.program and program_valid(self.program, now_ms) else None
+        return wanted_levels(
+            program,
+            now_ms,
+            list(self.luminaires),
+            fail_safe_level=self.fail_safe(now_ms),
+            overrides=list(self.overrides.values()),
+            boosts=self.boosts,
+            lux_lit=self._lux_state(now_ms),
+            previous=self.sources,
+        )
+
     async def step(self) -> int:
-        """Compute every level now and send the changes; returns frames sent."""
+        """Compute every level now and send what the gear does not have; returns frames sent.
+
+        Stops between two frames when something new arrives (a presence event first of all);
+        the caller steps again at once and what was not sent is sent then."""
+        self._changed.clear()
         now = self.clock()
         self._expire(now)
         program = self.program if self.program and program_valid(self.program, now) else None
         self.mode = "program" if program is not None else "fail-safe"
-        levels = desired_levels(
-            program,
-            now,
-            list(self.luminaires),
-            fail_safe_level=self.fail_safe(now),
-            overrides=list(self.overrides.values()),
-            boosts=self.boosts,
-        )
-        changes: dict[str, dict[str, int]] = {}
-        for lum, level in levels.items():
-            if self.commanded.get(lum) != level:
-                changes.setdefault(self.luminaires[lum], {})[lum] = level
+        wanted = self.wanted(now)
+        first, self._first = self._first, set()
+        reads, self._pending_reads = self._pending_reads, []
+        by_bus: dict[str, dict[str, GearTarget]] = {}
+        for lum, w in wanted.items():
+            by_bus.setdefault(self.luminaires[lum], {})[lum] = GearTarget(
+                w.level, w.fade_ms, w.rest_fade_ms
+            )
+        # the buses with a presence reaction first
+        order = sorted(by_bus, key=lambda bus: not (first & by_bus[bus].keys()))
         sent = 0
-        for bus, lv in changes.items():
-            sent += await self.drivers[bus].set_levels(lv)
-            self.commanded.update(lv)
+        for bus in order:
+            driver = self.drivers[bus]
+            targets = by_bus[bus]
+            sent += await driver.apply(
+                targets, first=first & targets.keys(), interrupted=self._changed.is_set
+            )
+            if reads and driver.first_frame_at is not None:
+                for t in reads:
+                    self.presence_latencies_ms.append((driver.first_frame_at - t) * 1000)
+                reads = []
+            for lum, t in targets.items():
+                level = driver.commanded_level(lum)
+                if level is not None:
+                    self.commanded[lum] = level
+                    if level == t.level:
+                        self.sources[lum] = wanted[lum].source
+            if self._changed.is_set():
+                self._first |= first - {
+                    x for x in first if self.commanded.get(x) == wanted[x].level
+                }
+                break
         self.frames_sent += sent
+        self.steps += 1
+        self.last_step_at = time.monotonic()
         return sent
 
     def _expire(self, now: int) -> None:
-        for ov_id in [k for k, v in self.overrides.items() if v.until_ms <= now]:
+        expired = [k for k, v in self.overrides.items() if v.until_ms <= now]
+        for ov_id in expired:
             del self.overrides[ov_id]
             self.emit(
                 Event(
@@ -285,28 +503,48 @@ class ProgramRunner:
                     detail={"id": ov_id, "reason": "expired"},
                 )
             )
+        if expired:
+            self._save_overrides()
         for lum in [k for k, b in self.boosts.items() if b.until_ms <= now]:
             del self.boosts[lum]
-
-    def on_presence_event(self, event: Event) -> None:
-        """A ``presence`` event from a DALI bus (Part 303 occupancy): boost its corridor."""
-        addr = event.detail.get("short_address")
-        bus = event.detail.get("bus") or event.source.split("/", 1)[0]
-        if isinstance(addr, int) and event.detail.get("occupied", True):
-            event.detail["boosted"] = self.on_presence(bus, addr, event.ts)
+        p = self.program
+        if p is not None and p.valid_until <= now and self._expired_reported != p.version:
+            self._expired_reported = p.version
+            log.warning("%s: program %s expired; running the fail-safe", self.gateway, p.version)
+            self.emit(
+                Event(
+                    ts=now,
+                    kind=EventKind.PROGRAM_EXPIRED,
+                    source=self.gateway,
+                    detail={"version": p.version, "valid_until": p.valid_until},
+                )
+            )
 
     async def run(self) -> None:
-        """Step every ``tick_s``, and at once when a program, command or presence changes
-        things."""
+        """Step every ``tick_s``, and at once when a presence event, program, command or a
+        level to heal changes things. A bus fault must not stop the executor: the next step
+        retries (and the failing bus's gear keep their own fail-safe levels meanwhile)."""
         while True:
             try:
                 await self.step()
-            except Exception:  # a bus fault must not stop the executor; next tick retries
-                log.exception("%s: applying levels failed", self.gateway)
-            self._changed.clear()
+            except (OSError, RuntimeError, TimeoutError, DALIError) as e:
+                log.error("%s: applying levels failed: %s", self.gateway, e)
+                self.last_step_at = time.monotonic()  # the loop itself is alive
+            if self._changed.is_set():
+                continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.tick_s):
                     await self._changed.wait()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``path`` so that a crash leaves the old or the new content, never a torn file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
 
 
 def override_command_args(ov: ActiveOverride) -> dict:

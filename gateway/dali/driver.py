@@ -5,7 +5,8 @@ The asyncio shell around the pure planner (:mod:`gateway.dali.planner`) and budg
 
     driver = DaliLuminaireDriver(bus, [Luminaire("L01", 0, frozenset({1})), ...])
     await driver.set_levels({"L01": 200, "L02": 200})   # one group frame if they share group 1
-    await driver.set_group_level(1, 254)                 # presence boost: one frame
+    await driver.set_group_level(1, 254)                 # one frame
+    await driver.apply({"L01": GearTarget(120, fade_ms=45_000, rest_fade_ms=1_000)})
     readings, events = await driver.read_states()        # LuminaireReading per luminaire
     asyncio.create_task(driver.run_energy_reads())       # D4i banks 202/205 in the background
     async for event in driver.presence_events(): ...     # Part 303 occupancy -> presence Event
@@ -14,6 +15,11 @@ Level commands are *urgent*: they go out before any waiting background frame. St
 D4i memory bank reads are *background*: sent one frame at a time and only while their bus time
 stays within ``budget_share`` (default 50 %) of a sliding window, so a presence reaction waits
 at most one frame (≤ 55.3 ms), never behind a bank read.
+
+Fades are the gear's own: :meth:`DaliLuminaireDriver.apply` sets FADE TIME (or EXTENDED FADE
+TIME) where it differs and sends one DAPC; the gear ramps by itself. Each state read also heals:
+a gear found at another level than it was sent, or reporting a power cycle, is sent its level
+again on the next ``apply``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,12 +36,28 @@ from dali.command import Command, Response
 from dali.device.helpers import DeviceInstanceTypeMapper
 from dali.device.occupancy import OccupancyEvent
 from dali.exceptions import ResponseError
-from dali.gear.general import QueryActualLevel, QueryStatus
+from dali.gear.general import (
+    DTR0,
+    QueryActualLevel,
+    QueryPowerOnLevel,
+    QueryStatus,
+    QuerySystemFailureLevel,
+    SetPowerOnLevel,
+    SetSystemFailureLevel,
+)
 from dali.memory import diagnostics, energy
 from dali.memory.location import FlagValue, MemoryLocationNotImplemented
 
 from gateway.dali.budget import BusTimeBudget
-from gateway.dali.planner import BusLayout, LevelFrame, fade_time_commands, plan_levels
+from gateway.dali.planner import (
+    BusLayout,
+    FadeSetting,
+    LevelFrame,
+    fade_setting,
+    fade_setting_commands,
+    plan_addresses,
+    plan_levels,
+)
 from gateway.dali.timing import frame_bus_time
 from lykta.contract import Event, EventKind, LuminaireReading
 from lykta.dali_bus import DaliBus, send_command
@@ -45,6 +67,13 @@ log = logging.getLogger(__name__)
 URGENT_PRIORITY = 2
 BACKGROUND_PRIORITY = 5
 
+# IEC 62386-102 status byte (QUERY STATUS)
+STATUS_LAMP_FAILURE = 0x02
+STATUS_LIMIT_ERROR = 0x08
+STATUS_FADE_RUNNING = 0x10
+STATUS_POWER_CYCLE_SEEN = 0x80
+"""Set by the gear at power-on, cleared by the first arc power command or RESET."""
+
 
 @dataclass(frozen=True, slots=True)
 class Luminaire:
@@ -53,6 +82,16 @@ class Luminaire:
     id: str
     short_address: int
     groups: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class GearTarget:
+    """What one luminaire should do: go to ``level`` over ``fade_ms`` (None: at whatever fade
+    time the gear has), then keep ``rest_fade_ms`` as its fade time (None: leave it)."""
+
+    level: int
+    fade_ms: int | None = None
+    rest_fade_ms: int | None = None
 
 
 @dataclass
@@ -78,6 +117,9 @@ class DriverStats:
     max_urgent_wait_s: float = 0.0
     bank_reads: int = 0
     bank_read_failures: int = 0
+    heals: int = 0
+    """Luminaires found at another level than sent, or power-cycled: sent their level again."""
+    fail_safe_levels_written: int = 0
 
 
 @dataclass
@@ -91,6 +133,8 @@ class DaliLuminaireDriver:
     wall_clock: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
     stats: DriverStats = field(default_factory=DriverStats)
+    on_heal: Callable[[], None] | None = None
+    """Called when a state read finds a luminaire that needs its level again."""
 
     def __post_init__(self) -> None:
         addresses = [lum.short_address for lum in self.luminaires]
@@ -104,6 +148,11 @@ class DaliLuminaireDriver:
         self.budget = BusTimeBudget(self.budget_share, self.budget_window_s)
         self._by_id = {lum.id: lum for lum in self.luminaires}
         self._levels: dict[int, int | None] = {a: None for a in addresses}
+        self._fade: dict[int, FadeSetting | None] = {a: None for a in addresses}
+        self._dtr_lock = asyncio.Lock()
+        self.wire_at = 0.0
+        self.first_frame_at: float | None = None
+        """When the first frame for ``apply(first=...)`` went on the wire (monotonic)."""
         self._telemetry = {lum.id: _Telemetry() for lum in self.luminaires}
         self._lock = asyncio.Lock()
         self._urgent_pending = 0
@@ -128,6 +177,7 @@ class DaliLuminaireDriver:
                 async with self._lock:
                     if self._urgent_pending:
                         continue  # an urgent frame arrived meanwhile: it goes first
+                    self.wire_at = self.monotonic()
                     response = await send_command(self.bus, command, priority=BACKGROUND_PRIORITY)
                     self.budget.spend(self.monotonic(), cost, background=True)
                     self.stats.background_frames += 1
@@ -137,9 +187,8 @@ class DaliLuminaireDriver:
         t0 = self.monotonic()
         try:
             async with self._lock:
-                self.stats.max_urgent_wait_s = max(
-                    self.stats.max_urgent_wait_s, self.monotonic() - t0
-                )
+                self.wire_at = self.monotonic()
+                self.stats.max_urgent_wait_s = max(self.stats.max_urgent_wait_s, self.wire_at - t0)
                 response = await send_command(self.bus, command, priority=URGENT_PRIORITY)
                 self.budget.spend(self.monotonic(), cost, background=False)
                 self.stats.urgent_frames += 1
@@ -153,6 +202,10 @@ class DaliLuminaireDriver:
         self, sequence: Generator[Any, Any, Any], *, background: bool = True
     ) -> Any:
         """Run a python-dali sequence (e.g. a memory value read) frame by frame."""
+        async with self._dtr_lock:  # DTR0/DTR1 point into the memory bank meanwhile
+            return await self._run_sequence(sequence, background=background)
+
+    async def _run_sequence(self, sequence: Generator[Any, Any, Any], *, background: bool) -> Any:
         response = None
         while True:
             try:
@@ -171,35 +224,141 @@ class DaliLuminaireDriver:
         except KeyError:
             raise KeyError(f"DALI bus {self.bus.name}: no luminaire {luminaire_id!r}") from None
 
-    async def _send_frames(self, frames: list[LevelFrame]) -> int:
-        self.stats.level_frames_planned += len(frames)
-        for f in frames:
-            await self.send(f.command())
-        return len(frames)
+    async def apply(
+        self,
+        targets: Mapping[str, GearTarget],
+        *,
+        first: Set[str] = frozenset(),
+        interrupted: Callable[[], bool] | None = None,
+    ) -> int:
+        """Take luminaires (id -> :class:`GearTarget`) to their levels, the gear fading by
+        itself; returns frames sent.
+
+        Per target: the gear's fade time is set (only where it differs) and one DAPC per
+        (group, level) — or per gear where a group's members disagree — starts the fade; then
+        the gear's *rest* fade time is restored, so the next presence boost is one DAPC.
+        Luminaires in ``first`` go before all others. ``interrupted`` is asked between units
+        (a fade setting or one DAPC); when it says True, the rest is left for the next call
+        (what was sent is remembered, what was not is sent then).
+        """
+        by_addr = {self._short(lum_id): t for lum_id, t in targets.items()}
+        first_addrs = {self._short(x) for x in first if x in targets}
+        changed = {a for a, t in by_addr.items() if self._levels.get(a) != t.level}
+        sent = 0
+        self.first_frame_at = None
+        for batch in (changed & first_addrs, changed - first_addrs):
+            if not batch:
+                continue
+            fades = {
+                a: fade_setting(fade) for a in batch if (fade := by_addr[a].fade_ms) is not None
+            }
+            units: list[tuple[FadeSetting | None, LevelFrame | None, int | None, int | None]] = [
+                (setting, None, g, short)
+                for setting, g, short in plan_addresses(self.layout, self._fade, fades)
+            ]
+            levels = {a: by_addr[a].level for a in batch}
+            # a group frame may only reach gear of this batch; the others keep their turn
+            frames = plan_levels(self._layout_of(batch), self._levels, levels)
+            self.stats.level_frames_planned += len(frames)
+            units += [(None, f, None, None) for f in frames]
+            for setting, frame, g, short in units:
+                if interrupted is not None and interrupted():
+                    return sent
+                if setting is not None:
+                    sent += await self._set_fade(setting, g, short)
+                else:
+                    assert frame is not None
+                    await self.send(frame.command())
+                    sent += 1
+                    self._levels.update(
+                        dict.fromkeys(self._reached(frame) & levels.keys(), frame.level)
+                    )
+                if self.first_frame_at is None and batch & first_addrs:
+                    self.first_frame_at = self.wire_at
+        rest = {
+            a: fade_setting(fade)
+            for a, t in by_addr.items()
+            if (fade := t.rest_fade_ms) is not None
+        }
+        for setting, g, short in plan_addresses(self.layout, self._fade, rest):
+            if interrupted is not None and interrupted():
+                return sent
+            sent += await self._set_fade(setting, g, short)
+        return sent
+
+    def _layout_of(self, addresses: Set[int]) -> BusLayout:
+        return BusLayout(
+            self.layout.short_addresses,
+            {g: m for g, m in self.layout.groups.items() if m <= addresses},
+        )
+
+    def _reached(self, f: LevelFrame) -> frozenset[int]:
+        if f.group is not None:
+            return self.layout.groups[f.group]
+        if f.short_address is not None:
+            return frozenset({f.short_address})
+        return self.layout.short_addresses
+
+    async def _set_fade(self, setting: FadeSetting, group: int | None, short: int | None) -> int:
+        commands = fade_setting_commands(setting, group=group, short_address=short)
+        async with self._dtr_lock:  # DTR0 is shared with memory bank reads
+            for command in commands:
+                await self.send(command)
+        if group is not None:
+            reached: frozenset[int] = self.layout.groups[group]
+        elif short is not None:
+            reached = frozenset({short})
+        else:
+            reached = self.layout.short_addresses
+        self._fade.update(dict.fromkeys(reached, setting))
+        return len(commands)
 
     async def set_levels(self, levels: Mapping[str, int]) -> int:
         """Take luminaires (id -> arc level 0–254) to their levels with the fewest frames
-        (group and broadcast DAPC where members share a level). Returns frames sent."""
-        wanted = {self._short(lum_id): level for lum_id, level in levels.items()}
-        frames = plan_levels(self.layout, self._levels, wanted)
-        sent = await self._send_frames(frames)
-        self._levels.update(wanted)
-        return sent
+        (group and broadcast DAPC where members share a level), at the gear's present fade
+        time. Returns frames sent."""
+        return await self.apply({lum_id: GearTarget(level) for lum_id, level in levels.items()})
 
     async def set_group_level(self, group: int, level: int) -> int:
         """Take every member of DALI ``group`` to ``level`` (one frame unless all are there)."""
         members = self.layout.groups.get(group)
         if not members:
             raise KeyError(f"DALI bus {self.bus.name}: group {group} has no luminaires")
-        frames = plan_levels(self.layout, self._levels, {a: level for a in members})
-        sent = await self._send_frames(frames)
-        self._levels.update({a: level for a in members})
-        return sent
+        ids = [lum.id for lum in self.luminaires if lum.short_address in members]
+        return await self.apply({x: GearTarget(level) for x in ids})
 
-    async def set_fade_time(self, code: int, *, group: int | None = None) -> None:
-        """Set the DALI fade time code (0–15; 0.5·√2^code s) of a group or all gear."""
-        for command in fade_time_commands(code, group=group):
-            await self.send(command)
+    def commanded_level(self, luminaire_id: str) -> int | None:
+        """The level last sent to a luminaire (None: unknown, it will be sent again)."""
+        return self._levels.get(self._short(luminaire_id))
+
+    async def program_fail_safe_levels(self, level: int) -> int:
+        """Make every gear's POWER ON LEVEL and SYSTEM FAILURE LEVEL ``level`` (background
+        work; only where the gear holds another value). Then a luminaire whose gateway is dead,
+        whose bus is cut or whose cabinet contactor just switched on still lights the street
+        (DALI's own fail-safe). Returns the number of values written."""
+        written = 0
+        for lum in self.luminaires:
+            address = GearShort(lum.short_address)
+            for query, setter in (
+                (QueryPowerOnLevel, SetPowerOnLevel),
+                (QuerySystemFailureLevel, SetSystemFailureLevel),
+            ):
+                async with self._dtr_lock:
+                    got = await self.send(query(address), background=True)
+                    value = (
+                        got.raw_value.as_integer
+                        if got is not None and got.raw_value is not None and not got.raw_value.error
+                        else None
+                    )
+                    if value == level:
+                        continue
+                    if value is None and not self._telemetry[lum.id].reachable:
+                        continue  # not answering: the next round tries again
+                    await self.send(DTR0(level), background=True)
+                    await self.send(setter(address), background=True)
+                    written += 1
+        self.stats.fail_safe_levels_written += written
+        return written
 
     # -- states and D4i ----------------------------------------------------------------
 
@@ -254,6 +413,7 @@ class DaliLuminaireDriver:
             # power read at another level says nothing about the power now (a dimming step
             # since the last bank read): leave it out rather than pair it with the new level
             power = tel.power_w if tel.power_level == level_now else None
+            self._reconcile(lum, status_byte, raw_level)
             readings.append(
                 LuminaireReading(
                     id=lum.id,
@@ -266,6 +426,31 @@ class DaliLuminaireDriver:
                 )
             )
         return readings, events
+
+    def _reconcile(self, lum: Luminaire, status: int, actual: int) -> None:
+        """Levels that heal: forget the level sent to a gear that is not at it (and not
+        fading, not limited, lamp working) or that saw a power cycle since; the next
+        :meth:`apply` sends it again. A cabinet contactor switching on, gear replaced, or
+        someone else's command on the bus are all repaired within one read of the states."""
+        a = lum.short_address
+        sent = self._levels.get(a)
+        if sent is None:
+            return
+        power_cycled = bool(status & STATUS_POWER_CYCLE_SEEN)
+        settled = not status & (STATUS_FADE_RUNNING | STATUS_LIMIT_ERROR | STATUS_LAMP_FAILURE)
+        if power_cycled or (settled and actual <= 254 and actual != sent):
+            log.info(
+                "%s %s: at %d, sent %d%s: sending it again",
+                self.bus.name,
+                lum.id,
+                actual,
+                sent,
+                " (power cycle seen)" if power_cycled else "",
+            )
+            self._levels[a] = None
+            self.stats.heals += 1
+            if self.on_heal is not None:
+                self.on_heal()
 
     async def read_energy(self, luminaire_id: str) -> bool:
         """Read D4i bank 202 (active energy, power) and the gear temperature (bank 205) of one

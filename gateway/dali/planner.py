@@ -19,10 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from dali.address import GearBroadcast, GearGroup, GearShort
 from dali.command import Command
-from dali.gear.general import DAPC, DTR0, SetFadeTime
+from dali.gear.general import DAPC, DTR0, SetExtendedFadeTime, SetFadeTime
+
+from lykta.strategy.dali_curve import FADE_TIMES_S
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -87,41 +92,113 @@ def plan_levels(
     gear is always sent its level).
     """
     for a, level in wanted.items():
-        if a not in layout.short_addresses:
-            raise ValueError(f"DALI short address {a} is not on this bus")
         if not 0 <= level <= 254:
             raise ValueError(f"arc level {level} for short address {a} outside 0..254")
-    changed = {a for a, level in wanted.items() if current.get(a) != level}
+    return [
+        LevelFrame(level, group=g, short_address=s)
+        for level, g, s in plan_addresses(layout, current, wanted)
+    ]
+
+
+def plan_addresses(
+    layout: BusLayout, current: Mapping[int, V | None], wanted: Mapping[int, V]
+) -> list[tuple[V, int | None, int | None]]:
+    """The fewest ``(value, group, short_address)`` targets (both None: broadcast) that give
+    every gear in ``wanted`` its value, for any per-gear setting (arc level, fade time).
+
+    A group is used only when every member wants the same value, so no gear is ever given a
+    value that is not its own; gear already at their value get nothing.
+    """
+    for a in wanted:
+        if a not in layout.short_addresses:
+            raise ValueError(f"DALI short address {a} is not on this bus")
+    changed = {a for a, value in wanted.items() if current.get(a) != value}
     if not changed:
         return []
     targets = set(wanted.values())
     if len(targets) == 1 and set(wanted) == set(layout.short_addresses) and len(changed) > 1:
-        return [LevelFrame(targets.pop())]
-    candidates: list[tuple[int, int, frozenset[int]]] = []
+        return [(targets.pop(), None, None)]
+    candidates: list[tuple[int, V, frozenset[int]]] = []
     for g, members in sorted(layout.groups.items()):
         if not members <= wanted.keys():
             continue
-        levels = {wanted[a] for a in members}
-        if len(levels) == 1:
-            candidates.append((g, levels.pop(), members))
-    frames: list[LevelFrame] = []
+        values = {wanted[a] for a in members}
+        if len(values) == 1:
+            candidates.append((g, values.pop(), members))
+    out: list[tuple[V, int | None, int | None]] = []
     uncovered = set(changed)
     while True:
         best = max(candidates, key=lambda c: (len(c[2] & uncovered), -c[0]), default=None)
         if best is None or len(best[2] & uncovered) < 2:
             break
-        g, level, members = best
-        frames.append(LevelFrame(level, group=g))
+        g, value, members = best
+        out.append((value, g, None))
         uncovered -= members
         candidates.remove(best)
-    frames.extend(LevelFrame(wanted[a], short_address=a) for a in sorted(uncovered))
-    return frames
+    out.extend((wanted[a], None, a) for a in sorted(uncovered))
+    return out
 
 
-def fade_time_commands(code: int, *, group: int | None = None) -> list[Command]:
-    """Set the DALI fade time (code 0–15) of a group or of all gear: DTR0 then SET FADE TIME
-    (a configuration command; the transport sends it twice)."""
-    if not 0 <= code <= 15:
-        raise ValueError(f"fade time code {code} outside 0..15")
-    address = GearBroadcast() if group is None else GearGroup(group)
-    return [DTR0(code), SetFadeTime(address)]
+@dataclass(frozen=True, slots=True)
+class FadeSetting:
+    """How a gear fades: FADE TIME ``code`` 1–15 (0.5·√2^code s), or code 0 and the EXTENDED
+    FADE TIME byte ``extended`` (IEC 62386-102: bits 6:4 multiplier, 3:0 base; 0 = no fade)."""
+
+    code: int
+    extended: int = 0
+
+    @property
+    def seconds(self) -> float:
+        """How long a fade with this setting takes."""
+        if self.code:
+            return FADE_TIMES_S[self.code]
+        mult = (self.extended >> 4) & 0x7
+        return 0.0 if mult == 0 else ((self.extended & 0xF) + 1) * _EXTENDED_MULTIPLIER_S[mult]
+
+
+_EXTENDED_MULTIPLIER_S = {1: 0.1, 2: 1.0, 3: 10.0, 4: 60.0}
+
+
+def _fade_settings() -> list[FadeSetting]:
+    out = [FadeSetting(code) for code in range(1, 16)]
+    out += [
+        FadeSetting(0, (mult << 4) | base) for mult in _EXTENDED_MULTIPLIER_S for base in range(16)
+    ]
+    # shortest first; a standard code wins a tie (two frames fewer to set)
+    return sorted(out, key=lambda f: (f.seconds, f.code == 0))
+
+
+_SETTINGS = _fade_settings()
+LONGEST_FADE_S = _SETTINGS[-1].seconds
+"""16 minutes: the longest fade DALI gear can run by itself (extended fade time)."""
+
+
+def fade_setting(fade_ms: int) -> FadeSetting:
+    """The gear setting for a fade of ``fade_ms``: the shortest DALI fade lasting at least
+    that long (a step down is never faster than asked), standard fade time where it fits,
+    extended fade time otherwise; capped at :data:`LONGEST_FADE_S`. 0 is no fade."""
+    if fade_ms <= 0:
+        return FadeSetting(0, 0)
+    seconds = fade_ms / 1000
+    for f in _SETTINGS:
+        if f.seconds >= seconds - 1e-9:
+            return f
+    return _SETTINGS[-1]
+
+
+def fade_setting_commands(
+    setting: FadeSetting, *, group: int | None = None, short_address: int | None = None
+) -> list[Command]:
+    """DTR0 + SET FADE TIME (and, for code 0, DTR0 + SET EXTENDED FADE TIME) for a gear, a
+    group or (neither given) all gear. Configuration commands: the transport sends them twice.
+    The gear reads its fade time when a fade starts: a running fade is not affected."""
+    if group is not None:
+        address: GearBroadcast | GearGroup | GearShort = GearGroup(group)
+    elif short_address is not None:
+        address = GearShort(short_address)
+    else:
+        address = GearBroadcast()
+    commands: list[Command] = [DTR0(setting.code), SetFadeTime(address)]
+    if setting.code == 0:
+        commands += [DTR0(setting.extended), SetExtendedFadeTime(address)]
+    return commands

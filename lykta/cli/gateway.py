@@ -77,7 +77,9 @@ async def _run(cfg: GatewayConfig, key) -> None:  # noqa: ANN001
         loop.add_signal_handler(sig, stop.set)
     async with contextlib.AsyncExitStack() as es:
         drivers, pollers = await open_field(cfg, es)
-        reader = await es.enter_async_context(FieldBusReader(pollers, list(drivers.values())))
+        reader = await es.enter_async_context(
+            FieldBusReader(pollers, list(drivers.values()), fail_safe_level=cfg.fail_safe_level)
+        )
         runner = ProgramRunner(
             site=cfg.site,
             gateway=cfg.id,
@@ -90,7 +92,7 @@ async def _run(cfg: GatewayConfig, key) -> None:  # noqa: ANN001
             sun_elevation_deg=cfg.sun_elevation_deg,
             fail_safe_level=cfg.fail_safe_level,
             presence_sensors=[
-                PresenceSensor(s.bus, s.short_address, s.zone, s.position_m)
+                PresenceSensor(s.bus, s.short_address, s.zone, s.position_m, device=s.device)
                 for s in cfg.presence_sensors
             ],
         )
@@ -105,12 +107,17 @@ async def _run(cfg: GatewayConfig, key) -> None:  # noqa: ANN001
         )
         async with gw:
             _notify("READY=1")
-            while not stop.is_set():
-                _notify("WATCHDOG=1")  # stops if the event loop hangs: systemd restarts us
+            while not stop.is_set() and not gw.failed.is_set():
+                if gw.healthy():  # fed only while the executor and the link make progress
+                    _notify("WATCHDOG=1")
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(10):
+                    async with asyncio.timeout(5):
                         await stop.wait()
             _notify("STOPPING=1")
+    if gw.failed.is_set():
+        # a loop died: end non-zero so that systemd restarts the gateway
+        console.print(f"[red]error:[/] gateway loop died: {gw.error!r}")
+        raise SystemExit(1)
 
 
 def _notify(state: str) -> None:

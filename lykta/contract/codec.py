@@ -68,6 +68,8 @@ def decode(payload: bytes | str, message_type: type[T]) -> T:
         raise ContractError(_name(message_type), field, reason) from None
     except msgspec.DecodeError as e:
         raise ContractError(_name(message_type), "$", f"not valid JSON ({e})") from None
+    except RecursionError:  # a free-form field ("detail") nested without end
+        raise ContractError(_name(message_type), "$", "nested too deeply") from None
 
 
 def _name(message_type: Any) -> str:

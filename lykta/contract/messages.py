@@ -105,6 +105,7 @@ class EventKind(enum.StrEnum):
     MODBUS_ERROR = "modbus_error"
     PROGRAM_APPLIED = "program_applied"
     PROGRAM_REJECTED = "program_rejected"
+    PROGRAM_EXPIRED = "program_expired"  # the gateway runs its fail-safe until a new one
     OVERRIDE_STARTED = "override_started"
     OVERRIDE_ENDED = "override_ended"
     SEQ_GAP = "seq_gap"

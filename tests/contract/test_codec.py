@@ -211,3 +211,19 @@ def test_the_published_schema_in_docs_is_current() -> None:
         "docs/contract.schema.json is stale: "
         "run `lykta contract schema -o docs/contract.schema.json`"
     )
+
+
+@pytest.mark.parametrize("kind", list(TopicKind))
+@pytest.mark.parametrize("opener", [b"[", b'{"a":'])
+def test_a_deeply_nested_payload_is_a_typed_error(kind: TopicKind, opener: bytes) -> None:
+    """Free-form fields (``args``, ``detail``) take any JSON: nesting without end must be a
+    ContractError like any other bad payload, not a RecursionError that ends a loop."""
+    depth = 100_000
+    closer = b"]" if opener == b"[" else b"}"
+    nested = opener * depth + b"1" + closer * depth
+    for payload in (
+        b'{"id":"c","name":"override","issued_ts":1,"expires_ts":2,"args":{"x":' + nested + b"}}",
+        b'{"ts":1,"kind":"presence","source":"s","detail":{"x":' + nested + b"}}",
+    ):
+        with pytest.raises(ContractError):
+            decode_for(kind, payload)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 
 import msgspec
@@ -22,9 +21,10 @@ NOON = int(dt.datetime(2026, 12, 11, 10, 30, tzinfo=dt.UTC).timestamp() * 1000)
 
 
 class Field:
-    """Simulated buses carrying exactly the program's luminaires."""
+    """Simulated buses carrying exactly the program's luminaires, on the runner's clock (so a
+    test steps through the gear's own fades by moving the clock)."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, clock_ms: list[int]) -> None:
         self.sim: dict[str, SimulatedDaliBus] = {}
         self.drivers: dict[str, DaliLuminaireDriver] = {}
         by_bus: dict[str, list] = {}
@@ -33,7 +33,8 @@ class Field:
         for bus, lums in by_bus.items():
             groups = lambda lum: frozenset({lum.group} if lum.group is not None else ())  # noqa: E731
             self.sim[bus] = SimulatedDaliBus(
-                [GearSpec(lum.short_address, groups(lum)) for lum in lums], now=time.monotonic
+                [GearSpec(lum.short_address, groups(lum)) for lum in lums],
+                now=lambda: clock_ms[0] / 1000,
             )
             self.drivers[bus] = DaliLuminaireDriver(
                 SimulatedDaliTransport(self.sim[bus], name=bus),
@@ -53,7 +54,7 @@ def runner(
     clock_ms: list[int],
     events: list[Event],
 ) -> tuple[ProgramRunner, Field]:
-    field = Field(program)
+    field = Field(program, clock_ms)
     sensors = (
         [PresenceSensor(program.luminaires[0].bus, 7, program.presence[0].zone, 50.0)]
         if program.presence
@@ -79,22 +80,32 @@ async def test_a_signed_program_drives_every_luminaire_with_group_frames(
     program: Program, signing_key: Ed25519PrivateKey, tmp_path: Path
 ) -> None:
     events: list[Event] = []
-    r, field = runner(program, signing_key, tmp_path, [NIGHT], events)
+    clock = [NIGHT]
+    r, field = runner(program, signing_key, tmp_path, clock, events)
     await r.on_program(program, encode(program))
     assert r.mode == "fail-safe" and events[-1].kind == EventKind.PROGRAM_APPLIED
-    frames = await r.step()
+    await r.step()
     assert r.mode == "program"
+    dapc = sum(d.stats.level_frames_planned for d in field.drivers.values())
+    assert dapc <= len(program.groups)  # one DAPC per (bus, group), not one per luminaire
+    later = settle(clock)
     for lum in program.luminaires:
-        assert field.level(lum.id) == program_level(program, NIGHT, luminaire=lum.id), lum.id
-    assert frames < len(program.luminaires) / 3  # group and broadcast frames, not one each
+        assert field.level(lum.id) == program_level(program, later, luminaire=lum.id), lum.id
     assert await r.step() == 0  # nothing changed: nothing sent
+
+
+def settle(clock: list[int]) -> int:
+    """Move the runner's (and the gear's) clock past every fade started now."""
+    clock[0] += 100_000
+    return clock[0]
 
 
 async def test_a_tampered_program_is_rejected_and_the_fail_safe_lights_the_night(
     program: Program, signing_key: Ed25519PrivateKey, tmp_path: Path
 ) -> None:
     events: list[Event] = []
-    r, field = runner(program, signing_key, tmp_path, [NIGHT], events)
+    clock = [NIGHT]
+    r, field = runner(program, signing_key, tmp_path, clock, events)
     g = program.groups[0]
     dimmer = msgspec.structs.replace(
         g, points=[msgspec.structs.replace(p, level=1) for p in g.points]
@@ -105,6 +116,7 @@ async def test_a_tampered_program_is_rejected_and_the_fail_safe_lights_the_night
     assert events[-1].detail["reason"] == "bad signature"
     await r.step()
     assert r.mode == "fail-safe"
+    clock[0] += 10_000  # the fail-safe's own fade
     assert all(field.level(lum.id) == 254 for lum in program.luminaires)
 
 
@@ -134,9 +146,11 @@ async def test_fail_safe_is_off_by_day_and_follows_the_gateways_own_sun(
     clock = [NOON]
     r, field = runner(program, None, tmp_path, clock, [])
     await r.step()
+    clock[0] += 10_000
     assert all(field.level(lum.id) == 0 for lum in program.luminaires)
     clock[0] = NIGHT
     await r.step()
+    clock[0] += 10_000
     assert all(field.level(lum.id) == 254 for lum in program.luminaires)
 
 
@@ -158,20 +172,23 @@ async def test_incident_override_raises_a_zone_until_it_expires(
     )
     assert res.ok, res.detail
     await r.step()
+    clock[0] += 100_000
     in_zone = [lum.id for lum in program.luminaires if lum.zone == zone]
     assert in_zone and all(field.level(x) == 254 for x in in_zone)
     others = [lum.id for lum in program.luminaires if lum.zone != zone]
-    assert all(field.level(x) == program_level(program, NIGHT, luminaire=x) for x in others)
+    assert all(field.level(x) == program_level(program, clock[0], luminaire=x) for x in others)
     clock[0] = NIGHT + 600_000
     await r.step()
     assert any(e.kind == EventKind.OVERRIDE_ENDED for e in events)
+    clock[0] += 100_000
     assert all(field.level(x) == program_level(program, clock[0], luminaire=x) for x in in_zone)
 
 
 async def test_a_maintenance_set_cannot_take_a_luminaire_below_its_floor(
     program: Program, signing_key: Ed25519PrivateKey, tmp_path: Path
 ) -> None:
-    r, field = runner(program, signing_key, tmp_path, [NIGHT], [])
+    clock = [NIGHT]
+    r, field = runner(program, signing_key, tmp_path, clock, [])
     await r.on_program(program, encode(program))
     lum = max(program.luminaires, key=lambda x: x.floor_level)
     res = await r.on_command(
@@ -184,6 +201,7 @@ async def test_a_maintenance_set_cannot_take_a_luminaire_below_its_floor(
     )
     assert res.ok
     await r.step()
+    clock[0] += 50_000
     assert field.level(lum.id) == lum.floor_level > 0
 
 
@@ -194,17 +212,45 @@ async def test_presence_lights_the_corridor(
     r, field = runner(program, signing_key, tmp_path, clock, [])
     await r.on_program(program, encode(program))
     await r.step()
+    clock[0] += 100_000
+    await r.step()
     sensor = next(iter(r.sensors.values()))
-    boosted = r.on_presence(sensor.bus, sensor.short_address, NIGHT)
+    boosted = r.on_presence(sensor.key, clock[0])
     corridor = presence_corridor(program, sensor.zone, sensor.position_m)
     assert boosted == len(corridor) > 0
+    driver = field.drivers[sensor.bus]
+    before = driver.stats.urgent_frames
     await r.step()
-    for lum, level in corridor:
-        assert field.level(lum.id) == max(level, program_level(program, NIGHT, luminaire=lum.id))
+    # the gear was left at the presence fade-up time: the boost is DAPC frames only
+    assert driver.stats.urgent_frames - before <= len(corridor)
     rule = next(p for p in program.presence if p.zone == sensor.zone)
-    clock[0] = NIGHT + rule.hold_ms + 1
+    clock[0] += rule.fade_up_ms
+    for lum, level in corridor:
+        assert field.level(lum.id) == max(level, program_level(program, clock[0], luminaire=lum.id))
+    clock[0] += rule.hold_ms
     await r.step()
     assert r.boosts == {}
+    # the boost ends with the presence fade-down, run by the gear
+    gear = field.sim[sensor.bus].by_short_address(corridor[0][0].short_address)
+    assert gear.fade_running
+    clock[0] += rule.fade_down_ms + 1_000
+    for lum, _ in corridor:
+        assert field.level(lum.id) == program_level(program, clock[0], luminaire=lum.id)
+
+
+async def test_presence_in_daylight_lights_nothing(
+    program: Program, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    clock = [NOON]
+    r, field = runner(program, signing_key, tmp_path, clock, [])
+    await r.on_program(program, encode(program))
+    await r.step()
+    sensor = next(iter(r.sensors.values()))
+    assert r.on_presence(sensor.key, NOON) == 0
+    await r.step()
+    clock[0] += 100_000
+    assert all(field.level(lum.id) == 0 for lum in program.luminaires)
+    assert r.presence_reactions == 0
 
 
 async def test_the_last_good_program_survives_a_restart(
