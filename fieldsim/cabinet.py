@@ -173,11 +173,15 @@ class SimulatedCabinet:
                 for g in self.dali_bus.gear]
 
     def field_reader(self, *, interval_s: float = 10.0, energy_interval_s: float = 60.0,
-                     prefix: str = "L", fail_safe_level: int | None = 254) -> FieldBusReader:
+                     prefix: str = "L", fail_safe_level: int | None = 254,
+                     wall_clock: Callable[[], float] = time.time) -> FieldBusReader:
         """The gateway's real field reader (Modbus poller + DALI driver) wired to this cabinet,
-        for ``gateway.daemon.Gateway`` in the demo. Enter it after the cabinet has started."""
-        poller = ModbusPoller(self.modbus_endpoint, self.modbus_devices(interval_s))
-        driver = DaliLuminaireDriver(self.dali, self.dali_luminaires(prefix))
+        for ``gateway.daemon.Gateway`` in the demo. Enter it after the cabinet has started.
+        ``wall_clock`` (seconds since the epoch) stamps the readings: the demo's clock."""
+        poller = ModbusPoller(self.modbus_endpoint, self.modbus_devices(interval_s),
+                              wall_clock=wall_clock)
+        driver = DaliLuminaireDriver(self.dali, self.dali_luminaires(prefix),
+                                     wall_clock=wall_clock)
         return FieldBusReader([poller], [driver], energy_interval_s=energy_interval_s,
                               fail_safe_level=fail_safe_level)
 

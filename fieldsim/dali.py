@@ -441,6 +441,9 @@ class SimulatedDaliBus:
         self._pending_twice: tuple[int, int, float] | None = None
         self._events: list[ForwardFrame] = []
         self.event_listener: Callable[[ForwardFrame], None] | None = None
+        self.frame_listener: Callable[[ForwardFrame], None] | None = None
+        """Called with every forward frame the moment it reaches the gear (tests, benchmarks:
+        an observer independent of the gateway's own bookkeeping)."""
 
     def by_short_address(self, short_address: int) -> SimulatedGear:
         """The gear with this short address (KeyError naming it if there is none)."""
@@ -468,6 +471,8 @@ class SimulatedDaliBus:
         :class:`Collision`.
         """
         self.frames += 2 if send_twice else 1
+        if self.frame_listener is not None:
+            self.frame_listener(frame)
         cmd = Command.from_frame(frame, devicetype=self._devicetype)
         self.bus_time_s += frame_bus_time(len(frame), is_query=cmd.response is not None,
                                           send_twice=send_twice)

@@ -396,7 +396,8 @@ class ProgramRunner:
         sensor): boost its corridor at once. Records ``boosted`` in the event's detail."""
         if event.detail.get("occupied", True) is False:
             return
-        event.detail["boosted"] = self.on_presence(event.source, event.ts, read_at=read_at)
+        # the runner's clock, not the event's stamp: one time for every decision
+        event.detail["boosted"] = self.on_presence(event.source, self.clock(), read_at=read_at)
 
     def on_lux(self, device: str, lux: float, ts_ms: int) -> None:
         """A lux sensor reading: when the program switches by this sensor, update the on/off

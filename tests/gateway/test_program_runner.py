@@ -39,6 +39,7 @@ class Field:
             self.drivers[bus] = DaliLuminaireDriver(
                 SimulatedDaliTransport(self.sim[bus], name=bus),
                 [Luminaire(lum.id, lum.short_address, groups(lum)) for lum in lums],
+                budget_share=1.0,  # no wire time here: background reads need not wait
             )
         self.where = {lum.id: (lum.bus, lum.short_address) for lum in program.luminaires}
 

@@ -1,0 +1,179 @@
+"""The executor's promises on simulated DALI gear: levels heal, DALI's own fail-safe is set,
+commanded state survives a restart, replays and mismatched programs are refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from fieldsim.dali import GearSpec, SimulatedDaliBus, SimulatedDaliTransport
+from gateway.dali.driver import DaliLuminaireDriver, Luminaire
+from lykta.contract import Command, Event, EventKind, encode
+from lykta.contract.program import Program
+from lykta.signing import sign_program
+from lykta.strategy import Strategy, compile_program, program_level
+from tests.gateway.conftest import GATEWAY, START
+from tests.gateway.test_program_runner import NIGHT, runner, settle
+
+
+async def test_a_contactor_power_cycle_heals_within_one_state_read(
+    program: Program, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    """The cabinet contactor drops the gear's mains and switches it on again: every gear comes
+    up at its POWER ON LEVEL with "power cycle seen"; one read of the states (the
+    reconciliation pass) and one step later every luminaire is back at its program level."""
+    clock = [NIGHT]
+    r, field = runner(program, signing_key, tmp_path, clock, [])
+    await r.on_program(program, encode(program))
+    await r.step()
+    t = settle(clock)
+    want = {lum.id: program_level(program, t, luminaire=lum.id) for lum in program.luminaires}
+    assert {x: field.level(x) for x in want} == want
+    for sim in field.sim.values():
+        sim.contactor(False)
+        sim.contactor(True)
+    assert all(field.level(x) == 254 for x in want)  # the power-on level, not the program's
+    assert await r.step() == 0  # the executor cannot know yet: nothing changed for it
+    for driver in field.drivers.values():
+        await driver.read_states()  # one reconciliation pass
+    assert sum(d.stats.heals for d in field.drivers.values()) == len(want)
+    await r.step()
+    t = settle(clock)
+    assert {x: field.level(x) for x in want} == {
+        lum.id: program_level(program, t, luminaire=lum.id) for lum in program.luminaires
+    }
+
+
+async def test_a_level_changed_behind_the_gateways_back_is_healed(
+    program: Program, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    from dali.address import GearShort
+    from dali.gear.general import DAPC
+
+    clock = [NIGHT]
+    r, field = runner(program, signing_key, tmp_path, clock, [])
+    await r.on_program(program, encode(program))
+    await r.step()
+    t = settle(clock)
+    lum = program.luminaires[0]
+    field.sim[lum.bus].process(DAPC(GearShort(lum.short_address), 254).frame)  # another master
+    clock[0] += 5_000
+    assert field.level(lum.id) == 254
+    await field.drivers[lum.bus].read_states()
+    await r.step()
+    t = settle(clock)
+    assert field.level(lum.id) == program_level(program, t, luminaire=lum.id)
+
+
+async def test_power_on_and_system_failure_levels_are_the_fail_safe() -> None:
+    clock = [0.0]
+    sim = SimulatedDaliBus(
+        [GearSpec(a, power_on_level=100, system_failure_level=255) for a in range(3)],
+        now=lambda: clock[0],
+    )
+    driver = DaliLuminaireDriver(
+        SimulatedDaliTransport(sim), [Luminaire(f"L{a}", a) for a in range(3)]
+    )
+    assert await driver.program_fail_safe_levels(230) == 6
+    assert [(g.power_on_level, g.system_failure_level) for g in sim.gear] == [(230, 230)] * 3
+    assert await driver.program_fail_safe_levels(230) == 0  # already right: only queries
+    await driver.set_levels({"L0": 10, "L1": 10, "L2": 10})
+    for g in sim.gear:
+        g.bus_power_lost()  # a cut bus: the gear's own fail-safe lights the street
+    assert [g.actual_level for g in sim.gear] == [230] * 3
+
+
+def _override(now: int, until: int, zone: str) -> Command:
+    return Command(
+        id="c-inc",
+        name="override",
+        issued_ts=now,
+        expires_ts=now + 60_000,
+        args={"id": "inc-7", "zone": zone, "level": 254, "until_ms": until},
+    )
+
+
+async def test_an_override_survives_a_restart_with_its_original_expiry(
+    program: Program, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    clock = [NIGHT]
+    events: list[Event] = []
+    r, _ = runner(program, signing_key, tmp_path, clock, events)
+    await r.on_program(program, encode(program))
+    zone = program.luminaires[0].zone
+    until = NIGHT + 1_800_000
+    assert (await r.on_command(_override(NIGHT, until, zone))).ok
+    clock[0] += 600_000  # ten minutes later the gateway restarts
+    again, field = runner(program, signing_key, tmp_path, clock, [])
+    assert again.program == program
+    assert {k: v.until_ms for k, v in again.overrides.items()} == {"inc-7": until}
+    await again.step()
+    settle(clock)
+    in_zone = [lum.id for lum in program.luminaires if lum.zone == zone]
+    assert all(field.level(x) == 254 for x in in_zone)
+    # the controller re-sends it on the birth: idempotent, no second "started" event
+    resent = await again.on_command(_override(clock[0], until, zone))
+    assert resent.ok and again.overrides["inc-7"].until_ms == until
+    clock[0] = until
+    await again.step()
+    t = settle(clock)
+    assert all(field.level(x) == program_level(program, t, luminaire=x) for x in in_zone)
+    assert not (tmp_path / "overrides.json").read_text().strip("[] \n")
+
+
+async def test_a_replayed_older_program_is_rejected(
+    strategy: Strategy, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    old = sign_program(compile_program(strategy, GATEWAY, START, 24), signing_key)
+    new = sign_program(
+        compile_program(
+            strategy, GATEWAY, START, 24, created=START + dt.timedelta(hours=1), overrides=[]
+        ),
+        signing_key,
+    )
+    assert new.created_ts > old.created_ts
+    events: list[Event] = []
+    r, _ = runner(new, signing_key, tmp_path, [NIGHT], events)
+    await r.on_program(new, encode(new))
+    await r.on_program(old, encode(old))
+    assert events[-1].kind == EventKind.PROGRAM_REJECTED
+    assert events[-1].detail["reason"] == "older"
+    assert r.program == new
+    # and after a restart too: the program on disk tells the replay apart
+    again, _ = runner(new, signing_key, tmp_path, [NIGHT], events)
+    await again.on_program(old, encode(old))
+    assert events[-1].detail["reason"] == "older" and again.program == new
+
+
+async def test_a_program_whose_groups_disagree_with_the_bus_is_rejected(
+    program: Program, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    events: list[Event] = []
+    r, _ = runner(program, signing_key, tmp_path, [NIGHT], events)
+    lums = list(program.luminaires)
+    moved = next(i for i, x in enumerate(lums) if x.group is not None)
+    lums[moved] = msgspec.structs.replace(lums[moved], group=(lums[moved].group + 1) % 16)
+    bad = sign_program(msgspec.structs.replace(program, luminaires=lums), signing_key)
+    await r.on_program(bad, encode(bad))
+    assert events[-1].kind == EventKind.PROGRAM_REJECTED
+    reason = events[-1].detail["reason"]
+    assert lums[moved].id in reason and "group" in reason
+    assert r.program is None
+
+
+async def test_program_expiry_raises_an_event_and_the_fail_safe_takes_over(
+    program: Program, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    clock = [NIGHT]
+    events: list[Event] = []
+    r, _ = runner(program, signing_key, tmp_path, clock, events)
+    await r.on_program(program, encode(program))
+    await r.step()
+    clock[0] = program.valid_until
+    await r.step()
+    await r.step()
+    assert [e.kind for e in events].count(EventKind.PROGRAM_EXPIRED) == 1
+    assert r.mode == "fail-safe"
