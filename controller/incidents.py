@@ -210,3 +210,20 @@ def override_commands(strategy: Strategy, ov: Override) -> dict[str, list[dict[s
             for level, lums in sorted(levels.items())
         ]
     return out
+
+
+def active_override_args(
+    strategy: Strategy, rows: Iterable[Mapping[str, Any]], gateway: str
+) -> list[dict[str, Any]]:
+    """The ``override`` command args for ``gateway`` of the recorded overrides ``rows``
+    (``Registry.incidents(active_at=now)``): what the controller re-sends on every birth."""
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        if gateway not in row["gateways"]:
+            continue
+        try:
+            ov = Override.model_validate(row["override"])
+        except ValidationError:
+            continue  # recorded by an older version; it stays as it was sent
+        out += override_commands(strategy, ov).get(gateway, [])
+    return out

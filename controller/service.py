@@ -31,6 +31,7 @@ from controller.config import ControllerConfig
 from controller.identity import claim
 from controller.incidents import (
     IncidentError,
+    active_override_args,
     incident_override,
     maintenance_override,
     override_commands,
@@ -412,6 +413,21 @@ class ControllerService:
         ts = state.ts if state.ts is not None else self.clock()
         for ch in self.engine.on_gateway(gateway, state, state.online, ts):
             self._changes.put_nowait(ch)
+        if state.online:  # commanded state survives: every birth gets the active overrides
+            self._background(asyncio.get_running_loop().create_task(self._resend(gateway)))
+
+    async def _resend(self, gateway: str) -> None:
+        """Re-send the overrides in force for ``gateway`` (idempotent at the gateway: same
+        id, same expiry), so one a gateway lost or never got is back after its birth."""
+        strategy = self.strategy
+        if strategy is None:
+            return
+        rows = await asyncio.to_thread(self.registry.incidents, self.site, active_at=self.clock())
+        for args in active_override_args(strategy, rows, gateway):
+            try:
+                await self.send_command(gateway, CommandName.OVERRIDE, args, "controller")
+            except Exception:  # noqa: BLE001 - the next birth tries again
+                log.exception("re-sending override %s to %s failed", args.get("id"), gateway)
 
     def event(self, gateway: str, event: Event) -> None:
         """Ingest hook: gateway events."""

@@ -222,6 +222,12 @@ async def test_incident_override_reaches_gateways_and_ends(
         assert res.ok, res.detail
         assert runner.overrides[created["id"]].level == 254
         assert runner.overrides[created["id"]].until_ms == created["expires_ts"]
+        # a (re)birth: the controller re-sends the override in force, same id, same expiry
+        links[0].request_rebirth()
+        await eventually(lambda: len(got["gw-centrum"]) == 2)
+        again = got["gw-centrum"][1]
+        assert again.name == "override" and again.args.id == created["id"]
+        assert again.args.until_ms == created["expires_ts"] and again.id != cmd.id
         # the results come back on cmd/res and are recorded
         await eventually(lambda: controller.registry.command(controller.site, cmd.id)["result_ok"])
         r = await api.get(f"/api/v1/commands/{cmd.id}", headers=op)
@@ -239,7 +245,7 @@ async def test_incident_override_reaches_gateways_and_ends(
         assert r.status_code == 409 and "already cancelled" in r.json()["detail"]
         assert (await api.get("/api/v1/incidents?active=true", headers=sec)).json() == []
         actions = [e["action"] for e in controller.registry.audit_log()]
-        assert actions.count("command") == 4 and "incident_create" in actions
+        assert actions.count("command") == 5 and "incident_create" in actions  # 1 re-sent
         assert actions[0] == "incident_cancel"
     finally:
         for link in links:

@@ -18,8 +18,8 @@ from fieldsim.dali import GearSpec, SimulatedDaliBus
 from firmware_bridge.emulator import Emulator, EmulatorOptions
 from firmware_bridge.port import PtyPort
 from lykta.config import MqttConfig
-from lykta.contract import Command, Topic, TopicKind, encode
-from lykta.signing import public_key_pem
+from lykta.contract import Topic, TopicKind, build_command, encode
+from lykta.signing import public_key_pem, sign_command
 from lykta.stack import StackInfo
 from tests.gateway.test_gateway_run import _program
 from tests.waiting import eventually
@@ -83,11 +83,13 @@ async def test_kill_9_during_an_incident_override_resumes_it_with_its_expiry(
             try:
                 procs.append(await _start(cfg))
                 await eventually(lambda: all(g.actual_level == 170 for g in dali.gear), 30)
-                override = Command(
-                    id="c-1", name="override", issued_ts=now, expires_ts=now + 60_000,
-                    args={"id": "inc-9", "luminaires": [f"L{a}" for a in range(4)],
-                          "level": 230, "until_ms": until},
-                )  # fmt: skip
+                override = sign_command(build_command(
+                    "override",
+                    {"id": "inc-9", "luminaires": [f"L{a}" for a in range(4)],
+                     "level": 230, "until_ms": until},
+                    id="c-1", site=site_id, gateway="gw-real", counter=now,
+                    issued_ts=now, expires_ts=now + 60_000,
+                ), key)  # fmt: skip
                 await c.publish(
                     str(Topic(site_id, "gw-real", TopicKind.CMD)), encode(override), qos=1
                 )
