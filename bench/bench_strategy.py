@@ -113,6 +113,58 @@ def main() -> None:
             f"ratio to one sun-elevation call {us / base:.2f}"
         )
     print(f"baseline astral sun elevation: median {base:.1f} µs per call")
+    bench_energy()
+
+
+def bench_energy() -> None:
+    """A year's energy for the Norrköping example (per-zone calendars, a 24-hour zone, events)
+    against a brute-force minute integration of the evaluator over one week, measured here."""
+    from datetime import date
+
+    from lykta.strategy import estimate_energy, load_strategy, year_energy
+    from lykta.strategy.dali_curve import arc_level_to_percent
+    from lykta.strategy.energy import luminaire_power_w
+    from lykta.strategy.evaluator import unit_target
+    from lykta.strategy.schedule import night_plan
+
+    s = load_strategy(ROOT / "config/norrkoping/strategy.toml")
+    runs = []
+    for _ in range(REPEAT):
+        s._cache.clear()
+        lit_windows.cache_clear()
+        t0 = time.perf_counter()
+        r = year_energy(s, 2026)
+        runs.append(time.perf_counter() - t0)
+    year_s = statistics.median(runs)
+    first, last = date(2026, 12, 7), date(2026, 12, 13)  # a December week: the market Saturday
+    week = estimate_energy(s, first, last)
+    t0 = time.perf_counter()
+    brute = 0.0
+    by_unit: dict[tuple[str, str], list] = {}
+    for lum in s.luminaires:
+        by_unit.setdefault((lum.zone, lum.design_class.name), []).append(lum)
+    night = first
+    while night <= last:
+        for (zone, _design), lums in by_unit.items():
+            plan = night_plan(s, night, zone)
+            t = plan.start
+            while t < plan.end:
+                tg = unit_target(s, zone, lums[0].design_class, t, overrides=s.overrides,
+                                 plan=plan)  # fmt: skip
+                out = arc_level_to_percent(tg.level)
+                brute += sum(luminaire_power_w(x, out) for x in lums) / 60 / 1000
+                t += timedelta(minutes=1)
+        night += timedelta(days=1)
+    brute_s = time.perf_counter() - t0
+    print(
+        f"energy, Norrköping year 2026 ({len(s.luminaires)} luminaires, {len(s.zones)} zones): "
+        f"median {year_s:.2f} s, {r.kwh:,.0f} kWh ({r.saving_percent:.1f} % below all-on)"
+    )
+    print(
+        f"baseline minute-by-minute integration of one week: {brute_s:.2f} s, {brute:,.1f} kWh "
+        f"vs {week.kwh:,.1f} kWh exact ({100 * (week.kwh - brute) / brute:+.3f} %); "
+        f"ratio per night exact/minute {(year_s / 365) / (brute_s / 7):.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -594,6 +594,17 @@ class Strategy(_Model):
         """Index luminaires by id."""
         self._index.update((lum.id, lum) for lum in self.luminaires)
 
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Strategy:
+        """A copy with ``update`` applied; its caches start empty (night plans depend on the
+        zones' calendars, switching and events, which an update may change)."""
+        c = super().model_copy(update=update, deep=deep)
+        private = c.__pydantic_private__
+        assert private is not None
+        private["_cache"], private["_index"] = {}, {}
+        private["_warnings"] = list(self._warnings)
+        c.model_post_init(None)
+        return c
+
     def luminaire(self, luminaire_id: str) -> Luminaire:
         """The luminaire with ``luminaire_id``; ``KeyError`` naming it otherwise."""
         try:
@@ -887,6 +898,8 @@ def _advice(s: Strategy, file: str) -> list[Problem]:
         ]
         if z.presence:
             named.append((f"zones.{zname}.presence.boost", z.presence.boost))
+        named += [(f"events[{i}].class", ev.lighting_class)
+                  for i, ev in enumerate(s.events) if zname in ev.zones]  # fmt: skip
         floor = z.safety_floor
         for key, c in named:
             if isinstance(c, Level):
@@ -905,7 +918,7 @@ def _advice(s: Strategy, file: str) -> list[Problem]:
                                            f"of {len(ids)} {d} luminaire(s): the floor applies "
                                            "while lit"))  # fmt: skip
                 continue
-            if c.series != z.series:
+            if c.series != zone_series(s, zname):
                 continue  # an error already
             if floor is not None and c.value < floor.value:
                 out.append(Problem(file, key, f"{c} is below the safety floor {floor}: "

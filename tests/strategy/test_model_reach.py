@@ -274,6 +274,14 @@ def test_recurring_event_runs_on_its_nights_only() -> None:
     )
 
 
+def test_event_brighter_than_the_luminaires_is_a_warning() -> None:
+    doc = _market()
+    doc["events"][0]["class"] = "P1"  # the street's luminaires are P3
+    w = [str(x) for x in parse_strategy(doc, "strategy.toml").warnings]
+    assert any(x.startswith("strategy.toml: events[0].class: P1 is brighter than design class P3")
+               for x in w)  # fmt: skip
+
+
 def test_event_problems() -> None:
     doc = _market()
     doc["events"][0]["zones"] = ["street", "ghost"]
@@ -359,3 +367,15 @@ def test_preview_png_says_what_a_person_needs(tmp_path) -> None:
     tunnel = plot_night(s, "resecentrum", night, preview_night(s, "resecentrum", night),
                         tmp_path / "t.png")  # fmt: skip
     assert tunnel.startswith("lit around the clock") and "more than all-on" in tunnel
+
+
+def test_a_copy_with_other_zones_does_not_reuse_the_originals_night_plans() -> None:
+    s = parse_strategy(mini_doc())
+    night = date(2026, 11, 25)
+    before = night_plan(s, night, "street").lit
+    street = s.zones["street"].model_copy(update={"switching": _switching(
+        always_lit=True).zones["street"].switching})  # fmt: skip
+    c = s.model_copy(update={"zones": {**s.zones, "street": street}})
+    assert night_plan(c, night, "street").lit != before
+    assert night_plan(s, night, "street").lit == before
+    assert c.luminaire("s1").zone == "street"
