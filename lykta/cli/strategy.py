@@ -71,6 +71,8 @@ def check(file: Path = typer.Argument(..., help="strategy TOML file")) -> None:
         typer.echo(f"{len(s.warnings)} warning(s) above: the strategy runs, but not as it reads")
     typer.echo(
         f"{file}: OK — site {s.site.name}, {len(s.zones)} zones, {len(s.profiles)} profiles, "
+        f"{1 + len(s.calendars) if s.calendar else len(s.calendars)} calendars, "
+        f"{len(s.events)} events, "
         f"{len(s.luminaires)} luminaires on {len(by_gw)} gateways: {gws}"
     )
 
