@@ -93,6 +93,7 @@ class ProgramRunner:
         emit: Callable[[Event], None] = lambda e: None,
         clock: Callable[[], int] = now_ms,
         tick_s: float = 1.0,
+        speed: float = 1.0,
     ) -> None:
         self.site, self.gateway = site, gateway
         self.drivers = drivers
@@ -107,6 +108,9 @@ class ProgramRunner:
         self.emit = emit
         self.clock = clock
         self.tick_s = tick_s
+        self.speed = speed  # clock ms per real ms (the demo's time on demand; 1 on the street)
+        self.detections: deque[tuple[str, int]] = deque(maxlen=10_000)
+        """(sensor key, clock ms) of every presence detection seen (the preview's input)."""
         self.program: Program | None = None
         self.overrides: dict[str, ActiveOverride] = {}
         self.boosts: dict[str, Boost] = {}
@@ -368,23 +372,29 @@ class ProgramRunner:
     # -- presence and sensors ----------------------------------------------------------
 
     def on_presence(self, sensor_key: str, now_ms: int, *, read_at: float | None = None) -> int:
-        """A sensor saw someone: light the corridor ahead and behind, if the schedule has the
-        zone lit. Returns the luminaires boosted (0: unknown sensor, no program or not lit).
-        ``read_at`` (monotonic) is when the event was read, for the reaction time."""
+        """A sensor saw someone: hold the corridor ahead and behind at boost for the zone's
+        hold time; it lights only while the schedule has the zone lit (as in the preview: a
+        detection just before dusk still holds after it). Returns the luminaires lit now (0:
+        unknown sensor, no program or not lit). ``read_at`` (monotonic) is when the event was
+        read, for the reaction time."""
         sensor = self.sensors.get(sensor_key)
+        if sensor is not None:
+            self.detections.append((sensor_key, now_ms))
         program = self.program
         if sensor is None or program is None or not program_valid(program, now_ms):
-            return 0
-        if not program_lit(program, now_ms, self._lux_state(now_ms)):
             return 0
         rule = next((r for r in program.presence if r.zone == sensor.zone), None)
         if rule is None:
             return 0
         corridor = presence_corridor(program, sensor.zone, sensor.position_m)
+        lit = program_lit(program, now_ms, self._lux_state(now_ms))
         for lum, level in corridor:
             if lum.id in self.luminaires:
                 self.boosts[lum.id] = Boost(level, now_ms + rule.hold_ms)
-                self._first.add(lum.id)
+                if lit:
+                    self._first.add(lum.id)
+        if not lit:
+            return 0
         self.presence_reactions += 1
         if read_at is not None:
             self._pending_reads.append(read_at)
@@ -521,10 +531,23 @@ class ProgramRunner:
                 )
             )
 
+    def next_due_ms(self, now_ms: int) -> int | None:
+        """The next instant something changes by itself (a switch point, a lit window edge,
+        the program's end, a boost's or an override's expiry); None if nothing is known."""
+        due: list[int] = [b.until_ms for b in self.boosts.values()]
+        due += [ov.until_ms for ov in self.overrides.values()]
+        p = self.program
+        if p is not None and program_valid(p, now_ms):
+            due.append(p.valid_until)
+            due += [t for t in _change_instants(p) if t > now_ms][:1]
+        later = [t for t in due if t > now_ms]
+        return min(later) if later else None
+
     async def run(self) -> None:
-        """Step every ``tick_s``, and at once when a presence event, program, command or a
-        level to heal changes things. A bus fault must not stop the executor: the next step
-        retries (and the failing bus's gear keep their own fail-safe levels meanwhile)."""
+        """Step at every switch point and expiry, at least every ``tick_s``, and at once when
+        a presence event, program, command or a level to heal changes things. A bus fault must
+        not stop the executor: the next step retries (and the failing bus's gear keep their
+        own fail-safe levels meanwhile)."""
         while True:
             try:
                 await self.step()
@@ -533,9 +556,31 @@ class ProgramRunner:
                 self.last_step_at = time.monotonic()  # the loop itself is alive
             if self._changed.is_set():
                 continue
+            wait = self.tick_s
+            now = self.clock()
+            due = self.next_due_ms(now)
+            if due is not None:
+                wait = min(wait, max(0.0, (due - now) / 1000 / self.speed))
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.tick_s):
+                async with asyncio.timeout(wait):
                     await self._changed.wait()
+
+
+_instants: dict[int, tuple[Program, list[int]]] = {}
+
+
+def _change_instants(p: Program) -> list[int]:
+    """Every instant at which ``p`` changes a level by itself, sorted (cached per program)."""
+    got = _instants.get(id(p))
+    if got is not None and got[0] is p:
+        return got[1]
+    ts = {pt.ts for g in p.groups for pt in g.points}
+    ts |= {pt.ts for lum in p.luminaires for pt in lum.points}
+    ts |= {w.from_ts for w in p.lit} | {w.until_ts for w in p.lit}
+    out = sorted(ts)
+    _instants.clear()
+    _instants[id(p)] = (p, out)
+    return out
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

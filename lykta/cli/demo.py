@@ -14,7 +14,9 @@ import logging
 import shutil
 import signal
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import typer
 import uvicorn
@@ -28,7 +30,9 @@ from controller.service import ControllerService
 from fieldsim.cabinet import SimulatedCabinet
 from gateway.daemon import Gateway
 from gateway.program_runner import PresenceSensor, ProgramRunner
+from lykta.cli.demo_metrics import StreetWatch, WatchedCabinet
 from lykta.cli.demo_site import DemoGateway, write_demo_site
+from lykta.clock import ScaledClock
 from lykta.config import MqttConfig
 from lykta.signing import load_public_key
 from lykta.stack import DEFAULT_DATA_DIR, LocalStack, StackError, free_port, influx_query
@@ -38,6 +42,7 @@ DEMO_SITE = "norrkoping"
 DEMO_DB = "lykta"
 READING_MEASUREMENTS = ("luminaire", "meter", "sensor")
 NORRKOPING = (58.59, 16.19)
+SITE_TZ = "Europe/Stockholm"
 
 
 def demo(
@@ -54,6 +59,17 @@ def demo(
     summary_json: Path | None = typer.Option(None, help="Write the summary as JSON here."),
     data_dir: Path = typer.Option(DEFAULT_DATA_DIR / "demo", help="Stack and gateway state."),
     keep_stack: bool = typer.Option(False, help="Leave Mosquitto and InfluxDB running after."),
+    at: str | None = typer.Option(
+        None,
+        help="Start the clock here, e.g. 2027-01-15T01:00 (site-local time unless an offset "
+        "is given): gateways, simulator, controller and the sun run at that time.",
+    ),
+    speed: float = typer.Option(
+        1.0, min=0.01, max=3600, help="Run the clock this many times faster (with --at)."
+    ),
+    pedestrians: float = typer.Option(
+        600, min=0, help="Pedestrians per hour (demo time) per cabinet; a third as many cyclists."
+    ),
 ) -> None:
     """Run the system locally: stack, controller, gateways; live view; summary at the end."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -66,11 +82,17 @@ def demo(
     console.print(f"MQTT broker  [bold]{info.mqtt.url}[/]")
     console.print(f"InfluxDB     [bold]{info.influx.url}[/]  database [bold]{DEMO_DB}[/]")
     try:
+        clock = ScaledClock(_start_ms(at), speed)
+    except ValueError as e:
+        console.print(f"[red]error:[/] --at: {e}")
+        raise typer.Exit(2) from None
+    try:
         summary = asyncio.run(
             _run(
-                info.mqtt_port, info.influx_url, data_dir, gateways, luminaires, duration, interval
+                info.mqtt_port, info.influx_url, data_dir, gateways, luminaires, duration, interval,
+                clock=clock, pedestrians=pedestrians,
             )
-        )
+        )  # fmt: skip
     finally:
         if not keep_stack:
             stack.down()
@@ -90,9 +112,13 @@ async def _run(
     n_lum: int,
     duration: float,
     interval: float,
+    *,
+    clock: ScaledClock | None = None,
+    pedestrians: float = 600,
 ) -> dict:
     mqtt = MqttConfig(host="127.0.0.1", port=mqtt_port)
-    start_ms = int(time.time() * 1000)
+    clock = clock or ScaledClock()
+    start_ms = clock.start_ms
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -102,7 +128,8 @@ async def _run(
     for d in ("controller", "gateways", "site"):
         shutil.rmtree(data_dir / d, ignore_errors=True)
     cabinets = [
-        SimulatedCabinet(n_lum, seed=i + 1, pedestrians_per_hour=600, cyclists_per_hour=200)
+        SimulatedCabinet(n_lum, seed=i + 1, pedestrians_per_hour=pedestrians,
+                         cyclists_per_hour=pedestrians / 3, now=clock.seconds)
         for i in range(n_gw)
     ]
     gw_ids = [f"gw{i + 1:02d}" for i in range(n_gw)]
@@ -118,7 +145,7 @@ async def _run(
         programs=ProgramsConfig(key_file=key_file, strategy=strategy),
         api=ApiConfig(host="127.0.0.1", port=api_port),
     )
-    async with ControllerService(cfg) as svc:
+    async with ControllerService(cfg, clock=clock.now_ms) as svc:
         await svc.wait_ready()
         token = svc.registry.create_token(f"demo-viewer-{start_ms}", "viewer", start_ms)
         api = _QuietServer(
@@ -141,9 +168,10 @@ async def _run(
                         interval_s=max(interval, 5.0),
                         energy_interval_s=120,
                         prefix=f"{demo_gw.id}-L",
+                        wall_clock=clock.seconds,
                     )
                 )
-                runner = _runner(demo_gw, cab, reader, data_dir, public_key)
+                runner = _runner(demo_gw, cab, reader, data_dir, public_key, clock)
                 gws.append(
                     Gateway(
                         DEMO_SITE,
@@ -153,11 +181,20 @@ async def _run(
                         data_dir / "gateways" / demo_gw.id,
                         telemetry_interval_s=interval,
                         runner=runner,
+                        clock=clock.now_ms,
                     )
                 )
             for g in gws:
                 await es.enter_async_context(g)
+            watch = StreetWatch(
+                [WatchedCabinet(c, g.runner, d.luminaires)
+                 for c, g, d in zip(cabinets, gws, site, strict=True) if g.runner],
+                lambda: svc.strategy, clock.now_ms, speed=clock.speed,
+            )  # fmt: skip
+            watcher = asyncio.create_task(_watch_street(watch), name="street-watch")
             await _live(svc, gws, site, influx_url, start_ms, duration, stop)
+            watch.sample()
+            watcher.cancel()
             console.print("stopping gateways (draining their outboxes) ...")
             await asyncio.gather(*(g.stop() for g in gws))
         published = sum(g.link.stats["published_readings"] for g in gws)
@@ -168,6 +205,7 @@ async def _run(
         api.should_exit = True
         await api_task
         stored = _stored(influx_url, start_ms)
+        latencies = sorted(x for g in gws if g.runner for x in g.runner.presence_latencies_ms)
         return {
             "readings_published": published,
             "readings_received": ingest.stats.readings,
@@ -178,10 +216,20 @@ async def _run(
             "gateways_running_program": sum(g.runner.mode == "program" for g in gws if g.runner),
             "dali_frames_sent": sum(g.runner.frames_sent for g in gws if g.runner),
             "presence_events": sum(g.presence_events for g in gws),
+            "presence_reactions": sum(g.runner.presence_reactions for g in gws if g.runner),
+            "presence_p99_ms": (
+                round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2)
+                if latencies
+                else None
+            ),
+            **watch.summary(),
+            "clock_start": _iso(start_ms),
+            "clock_end": _iso(clock.now_ms()),
+            "speed": clock.speed,
             "open_alarms": len(svc.registry.open_alarms(DEMO_SITE)),
             "malformed": ingest.stats.malformed,
             "seq_gaps": ingest.stats.gaps,
-            "duration_s": round((time.time() * 1000 - start_ms) / 1000, 1),
+            "duration_s": round((clock.now_ms() - start_ms) / 1000 / clock.speed, 1),
             "influx_url": influx_url,
             "database": DEMO_DB,
         }
@@ -201,6 +249,7 @@ def _runner(
     reader,
     data_dir: Path,  # noqa: ANN001
     public_key,
+    clock: ScaledClock,
 ) -> ProgramRunner:  # noqa: ANN001
     """The gateway's program executor on the cabinet's DALI bus: fail-safe until the
     controller's signed program arrives, then the strategy, presence corridors included."""
@@ -218,7 +267,30 @@ def _runner(
             PresenceSensor(gw.bus, i, gw.zone, pos)
             for i, pos in enumerate(cab.path.sensor_positions_m)
         ],
+        clock=clock.now_ms,
+        speed=clock.speed,
+        tick_s=max(0.05, min(1.0, 1 / clock.speed)),
     )
+
+
+async def _watch_street(watch: StreetWatch) -> None:
+    while True:
+        watch.sample()
+        await asyncio.sleep(0.05)
+
+
+def _start_ms(at: str | None) -> int | None:
+    """``--at`` as ms since the epoch; a time without offset is site-local."""
+    if at is None:
+        return None
+    t = datetime.fromisoformat(at)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=ZoneInfo(SITE_TZ))
+    return int(t.timestamp() * 1000)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, ZoneInfo(SITE_TZ)).isoformat(timespec="seconds")
 
 
 def _stored(influx_url: str, start_ms: int) -> int:
