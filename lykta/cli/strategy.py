@@ -51,6 +51,10 @@ def _load(path: Path, *, warn: bool = True) -> Strategy:
     return s
 
 
+def _n(n: int, what: str) -> str:
+    return f"{n} {what}{'s' * (n != 1)}"
+
+
 def _clock(t: datetime, previous: datetime | None) -> str:
     """``HH:MM``, with the zone's abbreviation (CET/CEST) on the first row and where it changes."""
     text = t.strftime("%H:%M")
@@ -71,8 +75,7 @@ def check(file: Path = typer.Argument(..., help="strategy TOML file")) -> None:
         typer.echo(f"{len(s.warnings)} warning(s) above: the strategy runs, but not as it reads")
     typer.echo(
         f"{file}: OK — site {s.site.name}, {len(s.zones)} zones, {len(s.profiles)} profiles, "
-        f"{1 + len(s.calendars) if s.calendar else len(s.calendars)} calendars, "
-        f"{len(s.events)} events, "
+        f"{_n(len(s.calendars) + bool(s.calendar), 'calendar')}, {_n(len(s.events), 'event')}, "
         f"{len(s.luminaires)} luminaires on {len(by_gw)} gateways: {gws}"
     )
 
