@@ -30,7 +30,7 @@ from firmware_bridge.messages import (
 )
 
 u8, u16, u32 = st.integers(0, 0xFF), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF)
-versions = st.text(max_size=10)  # ≤ 10 code points: always ≤ 32 UTF-8 bytes
+versions = st.text(max_size=8)  # ≤ 8 code points of ≤ 4 UTF-8 bytes: always ≤ 32 bytes
 sha256s = st.binary(min_size=32, max_size=32)
 states, errors = st.sampled_from(TransferState), st.sampled_from(TransferError)
 
