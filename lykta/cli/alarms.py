@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lykta.cli.controller import load, registry
+from lykta.cli.output import error
 
 app = typer.Typer(help="Faults and alarms of the site (from the controller).")
 _err = Console(stderr=True)
@@ -28,7 +29,7 @@ def _t(ms: int | None) -> str:
 
 def _from_api(url: str, token: str | None, all_: bool, limit: int) -> list[dict[str, Any]]:
     if not token:
-        _err.print("[red]error:[/] --url needs --token (or LYKTA_TOKEN)")
+        error(_err, "--url needs --token (or LYKTA_TOKEN)")
         raise typer.Exit(2)
     params: dict[str, Any] = {"limit": limit}
     if not all_:
@@ -41,12 +42,12 @@ def _from_api(url: str, token: str | None, all_: bool, limit: int) -> list[dict[
             timeout=10,
         )
     except httpx.HTTPError as e:
-        _err.print(f"[red]error:[/] {url}: {e}")
+        error(_err, f"{url}: {e}")
         raise typer.Exit(1) from None
     if r.status_code != 200:
         detail = r.json().get("detail") if r.headers.get("content-type", "").startswith(
             "application/json") else r.text  # fmt: skip
-        _err.print(f"[red]error:[/] {url}: HTTP {r.status_code}: {detail}")
+        error(_err, f"{url}: HTTP {r.status_code}: {detail}")
         raise typer.Exit(1)
     return r.json()
 
@@ -68,7 +69,7 @@ def alarms(
         rows = registry(cfg).alarms(cfg.site, active=None if all_ else True, limit=limit)
         where = f"site {cfg.site}"
     else:
-        _err.print("[red]error:[/] give --config (local registry) or --url (a controller's API)")
+        error(_err, "give --config (local registry) or --url (a controller's API)")
         raise typer.Exit(2)
     if as_json:
         for r in rows:

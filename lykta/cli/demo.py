@@ -32,6 +32,7 @@ from gateway.daemon import Gateway
 from gateway.program_runner import PresenceSensor, ProgramRunner
 from lykta.cli.demo_metrics import StreetWatch, WatchedCabinet
 from lykta.cli.demo_site import DemoGateway, write_demo_site
+from lykta.cli.output import error
 from lykta.clock import ScaledClock
 from lykta.config import MqttConfig
 from lykta.signing import load_public_key
@@ -77,7 +78,7 @@ def demo(
     try:
         info = stack.up()
     except StackError as e:
-        console.print(f"[red]error:[/] {e}")
+        error(console, e)
         raise typer.Exit(1) from None
     console.print(f"MQTT broker  [bold]{info.mqtt.url}[/]")
     console.print(f"InfluxDB     [bold]{info.influx.url}[/]  database [bold]{DEMO_DB}[/]")

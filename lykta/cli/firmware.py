@@ -14,6 +14,7 @@ from firmware_bridge.connection import BoardConnection, BoardUnavailable
 from firmware_bridge.flash import flash as flash_image
 from firmware_bridge.messages import MAX_VERSION_LENGTH
 from firmware_bridge.transfer import FirmwareImage, TransferFailed
+from lykta.cli.output import error
 
 app = typer.Typer(help="DALI-master board: emulate, flash, info.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -38,12 +39,12 @@ def emulate(
     from firmware_bridge.emulator import EmulatorOptions, open_port, run_emulator, simulated_bus
 
     if pty == (port is not None):
-        console.print("[red]error:[/] give exactly one of --pty or --port")
+        error(console, "give exactly one of --pty or --port")
         raise typer.Exit(2)
     try:
         opened, path = open_port(port, baud)
     except OSError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        error(console, exc)
         raise typer.Exit(1) from None
     options = EmulatorOptions(
         baudrate=baud, line_timing=line_timing, dali_timing=dali_timing, state_dir=state_dir
@@ -99,7 +100,7 @@ def flash(
     try:
         asyncio.run(run())
     except (BoardUnavailable, TransferFailed, OSError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        error(console, exc)
         raise typer.Exit(1) from None
 
 
@@ -125,5 +126,5 @@ def info(port: str = Port, baud: int = Baud) -> None:
     try:
         asyncio.run(run())
     except (BoardUnavailable, OSError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        error(console, exc)
         raise typer.Exit(1) from None

@@ -18,6 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lykta.cli.output import error
+
 app = typer.Typer(help="Field simulator: Modbus devices, DALI gear, pedestrians.",
                   no_args_is_help=True)
 _out = Console(width=None if sys.stdout.isatty() else 160)
@@ -38,7 +40,7 @@ def profiles(
     try:
         found = load_profiles(directory or PROFILE_DIR)
     except ProfileError as exc:
-        _err.print(f"[red]{exc}[/red]")
+        error(_err, exc)
         raise typer.Exit(1) from None
     char_s = char_time_s(baudrate, parity)
     table = Table(title=f"Device profiles (wire time at {baudrate} 8{parity}1)")
@@ -66,25 +68,45 @@ def poll(
     timeout: float = typer.Option(0.5, help="seconds per request"),
 ) -> None:
     """Poll one Modbus device once and print what the gateway would publish (JSON lines)."""
+    import logging
+
     from gateway.modbus.poller import ModbusDevice, ModbusPoller, SerialLine, TcpEndpoint
     from gateway.modbus.profile import ProfileError, load_profile, load_profiles
-    from lykta.contract import encode
+    from lykta.contract import Event, EventKind, encode
 
+    # pymodbus logs its own reconnect attempts ("Repeating...."); the poller reports failures
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     try:
-        dev_profile = load_profile(profile) if profile.endswith(".toml") \
-            else load_profiles()[profile]
-    except (ProfileError, KeyError) as exc:
-        _err.print(f"[red]profile {profile!r}: {exc}[/red]")
+        if profile.endswith(".toml"):
+            dev_profile = load_profile(Path(profile))
+        else:
+            shipped = load_profiles()
+            if profile not in shipped:
+                error(_err, f"no profile {profile!r} (available: {', '.join(sorted(shipped))}; "
+                            "or give a path to a .toml)")
+                raise typer.Exit(1)
+            dev_profile = shipped[profile]
+    except ProfileError as exc:
+        error(_err, exc)
         raise typer.Exit(1) from None
     link = SerialLine(serial, baudrate, parity) if serial else TcpEndpoint(host, port)
 
-    async def once() -> None:
+    async def once() -> list[str]:
+        failures = []
         async with ModbusPoller(link, [ModbusDevice(f"unit-{unit}", unit, dev_profile)],
                                 timeout_s=timeout, retries=1) as poller:
             for message in await poller.poll_due():
                 print(encode(message).decode())
+                if isinstance(message, Event) and message.kind in (
+                    EventKind.MODBUS_ERROR, EventKind.MODBUS_OFFLINE
+                ):
+                    failures.append(str(message.detail.get("message", message.kind.value)))
+        return failures
 
-    asyncio.run(once())
+    failures = asyncio.run(once())
+    if failures:
+        error(_err, f"poll of unit {unit} at {link.name} failed: {failures[0]}")
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from lykta.cli.output import error
 from lykta.stack import DEFAULT_DATA_DIR, LocalStack, StackError, StackInfo
 
 app = typer.Typer(
@@ -36,7 +37,7 @@ def up(
     try:
         info = LocalStack(data_dir, mqtt_port=mqtt_port, influx_port=influx_port).up()
     except StackError as e:
-        console.print(f"[red]error:[/] {e}")
+        error(console, e)
         raise typer.Exit(1) from None
     _show(info)
 
