@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -175,6 +176,21 @@ def load_gateway_config(path: Path) -> GatewayConfig:
     return cfg
 
 
+class FieldOpenError(RuntimeError):
+    """A configured field bus could not be opened (its adapter absent, the port wrong)."""
+
+
+def _root_reason(e: BaseException) -> str:
+    """The OS's words for the innermost cause of ``e`` (``No such file or directory``)."""
+    reason = str(e)
+    cause: BaseException | None = e
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno is not None:
+            reason = os.strerror(cause.errno)
+        cause = cause.__cause__ or cause.__context__
+    return reason
+
+
 async def open_field(
     cfg: GatewayConfig, stack: contextlib.AsyncExitStack
 ) -> tuple[dict[str, DaliLuminaireDriver], list[ModbusPoller]]:
@@ -185,13 +201,18 @@ async def open_field(
     lums = cfg.all_luminaires()
     drivers: dict[str, DaliLuminaireDriver] = {}
     for b in cfg.dali:
-        if b.transport == "firmware-bridge":
-            bus = await stack.enter_async_context(
-                BoardDaliBus.open(b.url, name=b.name, baudrate=b.baudrate)
-            )
-        else:
-            bus = await PythonDaliBus.open(b.url, name=b.name)
-            stack.push_async_callback(bus.close)
+        try:
+            if b.transport == "firmware-bridge":
+                bus = await stack.enter_async_context(
+                    BoardDaliBus.open(b.url, name=b.name, baudrate=b.baudrate)
+                )
+            else:
+                bus = await PythonDaliBus.open(b.url, name=b.name)
+                stack.push_async_callback(bus.close)
+        except OSError as e:
+            raise FieldOpenError(
+                f"DALI bus {b.name!r}: cannot open serial port {b.url}: {_root_reason(e)}"
+            ) from e
         drivers[b.name] = DaliLuminaireDriver(
             bus,
             [

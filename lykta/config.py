@@ -4,6 +4,8 @@ and the MQTT connection settings (TLS, per-gateway credentials) both sides use.
 
 from __future__ import annotations
 
+import os
+import ssl
 import tomllib
 from pathlib import Path
 from typing import TypeVar
@@ -62,6 +64,33 @@ class MqttConfig(Strict):
             return None
         return self.password_file.read_text().strip()
 
+    def files(self) -> dict[str, Path | None]:
+        """Every file this section names, by its dotted key (for :func:`file_problems`)."""
+        tls = self.tls
+        return {
+            "mqtt.password_file": self.password_file,
+            "mqtt.tls.ca_file": tls.ca_file if tls else None,
+            "mqtt.tls.cert_file": tls.cert_file if tls else None,
+            "mqtt.tls.key_file": tls.key_file if tls else None,
+        }
+
+
+def file_problems(source: str | Path, files: dict[str, Path | None]) -> list[str]:
+    """``source: key: cannot read PATH: reason`` for each named file that cannot be read.
+
+    ``check`` commands use it so that a missing key, password or CA file is found when the
+    config is checked, not at three in the morning when the service first needs it."""
+    problems = []
+    for key, path in files.items():
+        if path is None:
+            continue
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+        except OSError as e:
+            problems.append(f"{source}: {key}: cannot read {path}: {e.strerror or e}")
+    return problems
+
 
 def load_config(path: Path, model: type[M]) -> M:
     """Load TOML ``path`` into ``model``; raise :class:`ConfigError` listing every problem."""
@@ -85,3 +114,19 @@ def validate_config(data: dict, model: type[M], source: str = "<config>") -> M:
                 for err in e.errors()
             ]
         ) from None
+
+
+def tls_problems(source: str | Path, mqtt: MqttConfig) -> list[str]:
+    """Problems with the TLS files of ``mqtt`` that can be read but are not usable (a CA file
+    that is no certificate, a client certificate that does not match its key)."""
+    tls = mqtt.tls
+    if tls is None or not all(os.access(p, os.R_OK) for p in mqtt.files().values() if p):
+        return []  # unreadable files are file_problems' to report
+    try:
+        ctx = ssl.create_default_context(cafile=str(tls.ca_file))
+        if tls.cert_file is not None and tls.key_file is not None:
+            ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    except (ssl.SSLError, ValueError) as e:
+        return [f"{source}: mqtt.tls: not usable: {e}"]
+    return []
+

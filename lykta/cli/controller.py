@@ -14,7 +14,8 @@ from rich.table import Table
 from controller.config import ControllerConfig, load_controller_config
 from controller.identity import IdentityError
 from controller.registry import Registry, RegistryError, Role
-from lykta.config import ConfigError
+from lykta.cli.output import error
+from lykta.config import ConfigError, file_problems, tls_problems
 from lykta.signing import SigningKeyError, load_or_generate_key, public_key_pem
 
 app = typer.Typer(
@@ -34,7 +35,7 @@ def load(path: Path) -> ControllerConfig:
         return load_controller_config(path)
     except ConfigError as e:
         for p in e.problems:
-            console.print(f"[red]error:[/] {p}", markup=True, highlight=False)
+            error(console, p)
         raise typer.Exit(1) from None
 
 
@@ -48,6 +49,20 @@ def registry(cfg: ControllerConfig) -> Registry:
 def check(config: Path = ConfigOpt) -> None:
     """Validate the config file; list every problem and exit 1 if there is one."""
     cfg = load(config)
+    key = cfg.programs.key_file
+    problems = file_problems(config, {
+        **cfg.mqtt.files(),
+        "influx.password_file": cfg.influx.password_file,
+        "influx.token_file": cfg.influx.token_file,
+        "programs.strategy": cfg.programs.strategy,
+        # made on first start; once there it must be readable
+        "programs.key_file": key if key.exists() else None,
+    })
+    problems += tls_problems(config, cfg.mqtt)
+    if problems:
+        for p in problems:
+            error(console, p)
+        raise typer.Exit(1)
     api = f"http://{cfg.api.host}:{cfg.api.port}" if cfg.api.enabled else "off"
     console.print(
         f"ok: site {cfg.site}, registry {cfg.registry()}, MQTT {cfg.mqtt.host}:{cfg.mqtt.port}, "
@@ -71,7 +86,7 @@ def run(
     try:
         asyncio.run(run_service(cfg))
     except (SigningKeyError, IdentityError) as e:
-        console.print(f"[red]error:[/] {e}")
+        error(console, e)
         raise typer.Exit(1) from None
     except LoopFailed as e:  # logged with its cause; systemd restarts the controller
         console.print(f"[red]error:[/] {e}")
@@ -88,7 +103,7 @@ def public_key(config: Path = ConfigOpt) -> None:
     try:
         key = load_or_generate_key(cfg.programs.key_file)
     except SigningKeyError as e:
-        console.print(f"[red]error:[/] {e}")
+        error(console, e)
         raise typer.Exit(1) from None
     typer.echo(public_key_pem(key.public_key()).decode(), nl=False)
 
@@ -105,7 +120,7 @@ def token_create(
     try:
         token = reg.create_token(name, role, now)
     except ValueError as e:
-        console.print(f"[red]error:[/] {e}")
+        error(console, e)
         raise typer.Exit(1) from None
     reg.audit("cli", "token_create", f"token/{name}", {"role": role.value}, now)
     typer.echo(token)
@@ -129,7 +144,7 @@ def token_revoke(name: str, config: Path = ConfigOpt) -> None:
     try:
         reg.revoke_token(name)
     except RegistryError as e:
-        console.print(f"[red]error:[/] {e}")
+        error(console, e)
         raise typer.Exit(1) from None
     reg.audit("cli", "token_revoke", f"token/{name}", {}, int(time.time() * 1000))
     console.print(f"revoked {name}")

@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from gateway.config import GatewayConfig, load_gateway_config, open_field
+from gateway.config import FieldOpenError, GatewayConfig, load_gateway_config, open_field
 from gateway.daemon import Gateway
 from gateway.fieldbus import FieldBusReader
 from gateway.program_runner import PresenceSensor, ProgramRunner
-from lykta.config import ConfigError
-from lykta.signing import SigningKeyError, load_public_keys
+from lykta.cli.output import error
+from lykta.config import ConfigError, file_problems, tls_problems
+from lykta.signing import SigningKeyError, load_public_key, load_public_keys
 
 app = typer.Typer(
     help="The edge gateway: field buses, program executor, MQTT link.", no_args_is_help=True
@@ -30,7 +32,7 @@ def _load(path: Path) -> GatewayConfig:
         return load_gateway_config(path)
     except ConfigError as e:
         for p in e.problems:
-            console.print(f"[red]error:[/] {p}")
+            error(console, p)
         raise typer.Exit(1) from None
 
 
@@ -38,6 +40,22 @@ def _load(path: Path) -> GatewayConfig:
 def check(config: Path = ConfigOpt) -> None:
     """Validate the config file; list every problem and exit 1 if there is one."""
     cfg = _load(config)
+    problems = file_problems(config, {
+        "public_key_file": cfg.public_key_file,
+        "next_public_key_file": cfg.next_public_key_file,
+        **cfg.mqtt.files(),
+    })
+    for key in (cfg.public_key_file, cfg.next_public_key_file):
+        if key is not None and os.access(key, os.R_OK):
+            try:
+                load_public_key(key)
+            except SigningKeyError as e:
+                problems.append(f"{config}: {e}")
+    problems += tls_problems(config, cfg.mqtt)
+    if problems:
+        for p in problems:
+            error(console, p)
+        raise typer.Exit(1)
     lums = cfg.all_luminaires()
     console.print(
         f"ok: gateway {cfg.site}/{cfg.id}, {len(cfg.dali)} DALI bus(es), "
@@ -60,14 +78,19 @@ def run(
     try:
         key = load_public_keys(cfg.trusted_key_files())
     except SigningKeyError as e:
-        console.print(f"[red]error:[/] {e}")
+        error(console, e)
         raise typer.Exit(1) from None
     if not key:
         console.print(
             "[yellow]warning:[/] no public_key_file: every program and every override will be "
             "rejected and the gateway runs its fail-safe (dusk to dawn at full light)"
         )
-    asyncio.run(_run(cfg, key))
+    try:
+        asyncio.run(_run(cfg, key))
+    except FieldOpenError as e:
+        error(console, f"{e} (is the adapter plugged in, and does `url` in [[dali]] of "
+                       f"{config} name it? ls -l /dev/serial/by-id/)")
+        raise typer.Exit(1) from None
 
 
 async def _run(cfg: GatewayConfig, key) -> None:  # noqa: ANN001

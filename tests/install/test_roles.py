@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.example_files import example_gateway_config
+
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "config" / "gateway.toml"
 # What a cabinet must not load (and, installed from the gateway extra, does not even have).
 CONTROLLER_SIDE = ["fastapi", "uvicorn", "sqlalchemy", "matplotlib", "httpx", "influxdb_client"]
 
@@ -49,6 +50,12 @@ def gateway_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv
 
 
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """config/gateway.toml, with the /etc/lykta files it names made for real."""
+    return example_gateway_config(tmp_path_factory.mktemp("example"))
+
+
 def _probe(python: Path, *args: str) -> dict:
     out = subprocess.run(
         [str(python), "-c", _PROBE, *args], cwd=ROOT, capture_output=True, text=True, timeout=120
@@ -67,10 +74,12 @@ def test_gateway_only_install_has_no_controller_packages(gateway_venv: Path) -> 
     assert found == "[]"
 
 
-def test_gateway_check_and_run_help_work_in_a_gateway_only_install(gateway_venv: Path) -> None:
+def test_gateway_check_and_run_help_work_in_a_gateway_only_install(
+    gateway_venv: Path, example: Path
+) -> None:
     lykta = gateway_venv / "bin" / "lykta"
     check = subprocess.run(
-        [str(lykta), "gateway", "check", "--config", str(EXAMPLE)],
+        [str(lykta), "gateway", "check", "--config", str(example)],
         capture_output=True, text=True, timeout=120,
     )
     assert check.returncode == 0, check.stderr
@@ -83,11 +92,13 @@ def test_gateway_check_and_run_help_work_in_a_gateway_only_install(gateway_venv:
 
 
 @pytest.mark.parametrize("where", ["gateway-only", "full"])
-def test_gateway_check_loads_nothing_of_the_controller(gateway_venv: Path, where: str) -> None:
+def test_gateway_check_loads_nothing_of_the_controller(
+    gateway_venv: Path, example: Path, where: str
+) -> None:
     # In the full venv everything is installed: only lazy imports keep it out of the process.
     python = gateway_venv / "bin" / "python" if where == "gateway-only" else Path(sys.executable)
-    report = _probe(python, "gateway", "check", "--config", str(EXAMPLE))
-    assert report["code"] in (0, None)
+    report = _probe(python, "gateway", "check", "--config", str(example))
+    assert report["code"] in (0, None), report
     loaded = set(report["modules"])
     assert "gateway" in loaded
     assert loaded.isdisjoint([*CONTROLLER_SIDE, "controller", "fieldsim"]), sorted(
