@@ -59,7 +59,7 @@ from dali.memory.location import MemoryValue
 from dali.tests import fakes
 
 from gateway.dali.timing import SEND_TWICE_WINDOW_S, frame_bus_time
-from lykta.dali_bus import Backward, Collision, DaliReply, NoAnswer
+from lykta.dali_bus import MAX_GEAR_PER_BUS, Backward, Collision, DaliReply, NoAnswer
 from lykta.strategy.dali_curve import FADE_TIMES_S, arc_level_to_percent
 
 __all__ = [
@@ -417,8 +417,10 @@ class SimulatedDaliBus:
         seed: int = 1,
     ) -> None:
         specs = [GearSpec(i) for i in range(gear)] if isinstance(gear, int) else list(gear)
-        if len(specs) > 64:
-            raise ValueError(f"a DALI bus carries at most 64 control gear, not {len(specs)}")
+        if len(specs) > MAX_GEAR_PER_BUS:
+            raise ValueError(
+                f"a DALI bus carries at most {MAX_GEAR_PER_BUS} control gear, not {len(specs)}"
+            )
         member_of: dict[int, set[int]] = {}
         for group, addresses in (groups or {}).items():
             if not 0 <= group <= 15:

@@ -38,6 +38,8 @@ class Collision:
 
 DaliReply = Backward | NoAnswer | Collision
 
+MAX_GEAR_PER_BUS = 64  # short addresses 0..63 (IEC 62386-102)
+
 
 @runtime_checkable
 class DaliBus(Protocol):

@@ -22,6 +22,8 @@ import typer
 import uvicorn
 from rich.console import Console, Group
 from rich.live import Live
+from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from controller.config import ApiConfig, ControllerConfig, ProgramsConfig
@@ -35,6 +37,7 @@ from lykta.cli.demo_site import DemoGateway, write_demo_site
 from lykta.cli.output import error
 from lykta.clock import ScaledClock
 from lykta.config import MqttConfig
+from lykta.dali_bus import MAX_GEAR_PER_BUS
 from lykta.signing import load_public_key
 from lykta.stack import DEFAULT_DATA_DIR, LocalStack, StackError, free_port, influx_query
 
@@ -46,12 +49,23 @@ NORRKOPING = (58.59, 16.19)
 SITE_TZ = "Europe/Stockholm"
 
 
+def _one_bus(value: int) -> int:
+    if value > MAX_GEAR_PER_BUS:
+        raise typer.BadParameter(
+            f"{value}: each demo gateway drives one DALI bus, which holds at most "
+            f"{MAX_GEAR_PER_BUS} luminaires (short addresses 0-63); for more, add gateways "
+            "(--gateways)"
+        )
+    return value
+
+
 def demo(
     gateways: int = typer.Option(
         3, "--gateways", "-g", min=1, max=200, help="Gateways (cabinets)."
     ),
     luminaires: int = typer.Option(
-        40, "--luminaires", "-l", min=1, max=1024, help="Luminaires per gateway."
+        40, "--luminaires", "-l", min=1, callback=_one_bus,
+        help=f"Luminaires per gateway (one DALI bus each: at most {MAX_GEAR_PER_BUS}).",
     ),
     duration: float = typer.Option(
         0, "--duration", "-d", min=0, help="Stop after this many seconds (0 = until Ctrl-C)."
@@ -73,7 +87,7 @@ def demo(
     ),
 ) -> None:
     """Run the system locally: stack, controller, gateways; live view; summary at the end."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _log_to(console)
     stack = LocalStack(data_dir / "stack")
     try:
         info = stack.up()
@@ -85,7 +99,7 @@ def demo(
     try:
         clock = ScaledClock(_start_ms(at), speed)
     except ValueError as e:
-        console.print(f"[red]error:[/] --at: {e}")
+        error(console, f"--at: {e}")
         raise typer.Exit(2) from None
     try:
         summary = asyncio.run(
@@ -97,7 +111,7 @@ def demo(
     finally:
         if not keep_stack:
             stack.down()
-    _print_summary(summary, info.influx_url)
+    _print_summary(summary, info.influx_url, stack_dir=data_dir / "stack" if keep_stack else None)
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary, indent=2) + "\n")
         console.print(f"summary written to {summary_json}")
@@ -157,6 +171,11 @@ async def _run(
         api_task = asyncio.create_task(api.serve(), name="api")
         console.print(
             f"HTTP API     [bold]http://127.0.0.1:{api_port}/docs[/]  (viewer token: {token})"
+        )
+        demo_toml = _write_controller_toml(cfg)
+        console.print(
+            "             operator or security token: [bold]lykta controller token create "
+            f"NAME --role operator[/] (or security) [bold]-c {escape(str(demo_toml))}[/]"
         )
         public_key = load_public_key(Path(f"{key_file}.pub"))
         ingest = svc.ingest
@@ -389,15 +408,63 @@ def _view(
     return Group(t, per)
 
 
-def _print_summary(s: dict, influx_url: str) -> None:
+def _log_to(out: Console) -> None:
+    """Log through the live view's console, so a warning prints above the table instead of
+    leaving a torn copy of it in the scrollback."""
+    handler = RichHandler(console=out, show_path=False, markup=False, log_time_format="%X")
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+
+
+def _write_controller_toml(cfg: ControllerConfig) -> Path:
+    """The demo controller's settings as a ``controller.toml`` beside its state, so the usual
+    commands (``lykta controller token create``, ``lykta alarms -c``) work on the demo."""
+
+    def q(v: object) -> str:
+        return json.dumps(str(v))  # a JSON string is a valid TOML basic string
+
+    programs = cfg.programs
+    lines = [
+        "# written by `lykta demo` for the demo's controller; rewritten on every demo start",
+        f"site = {q(cfg.site)}",
+        f"state_dir = {q(cfg.state_dir.absolute())}",
+        "[mqtt]",
+        f"host = {q(cfg.mqtt.host)}",
+        f"port = {cfg.mqtt.port}",
+        "[influx]",
+        f"url = {q(cfg.influx.url)}",
+        f"database = {q(cfg.influx.database)}",
+        "[programs]",
+        f"key_file = {q(programs.key_file.absolute())}",
+        *([f"strategy = {q(programs.strategy.absolute())}"] if programs.strategy else []),
+        "[api]",
+        f"host = {q(cfg.api.host)}",
+        f"port = {cfg.api.port}",
+    ]
+    path = cfg.state_dir / "controller.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _print_summary(s: dict, influx_url: str, stack_dir: Path | None = None) -> None:
+    """The closing lines; ``stack_dir`` is where the stack was kept up (``--keep-stack``)."""
     ok = s["readings_stored"] == s["readings_published"]
     console.print(
         f"\n[bold]{'OK' if ok else 'MISMATCH'}[/]: {s['readings_published']:,} readings published"
         f" by {s['gateways']} gateways, {s['readings_stored']:,} stored in InfluxDB, "
         f"{s['malformed']} malformed, {s['seq_gaps']} seq gaps, in {s['duration_s']} s."
     )
-    console.print(
-        f"Look next: curl -G {influx_url}/query --data-urlencode db={DEMO_DB} "
+    query = (
+        f"curl -G {influx_url}/query --data-urlencode db={DEMO_DB} "
         '--data-urlencode "q=SELECT mean(power_w) FROM luminaire GROUP BY gateway"'
-        " (run with --keep-stack to keep the servers up)"
     )
+    if stack_dir is None:
+        console.print(f"Look next (run with --keep-stack to keep the servers up): {query}",
+                      markup=False, highlight=False)  # fmt: skip
+    else:
+        console.print(
+            f"The servers are still up. Look next: {query}\n"
+            f"Stop them with: lykta stack down --data-dir {stack_dir}",
+            markup=False, highlight=False,
+        )

@@ -115,11 +115,17 @@ class LazyGroup(TyperGroup):
             if extra is None:
                 raise
             return _unavailable(cmd_name, spec, e, extra)
-        if not isinstance(target, typer.Typer):
-            single = typer.Typer(add_completion=False)
-            single.command(cmd_name)(target)
-            target = single
-        command = typer.main.get_command(target)
+        holder = typer.Typer(add_completion=False)
+        if isinstance(target, typer.Typer):
+            # as a sub-group, the way add_typer would: a one-command app (contract) keeps
+            # its command name (`lykta contract schema`)
+            holder.add_typer(target, name=cmd_name)
+            group = typer.main.get_command(holder)
+            assert isinstance(group, TyperGroup)
+            command = group.commands[cmd_name]
+        else:
+            holder.command(cmd_name)(target)
+            command = typer.main.get_command(holder)
         command.name = cmd_name
         self.commands[cmd_name] = command
         return command
