@@ -32,7 +32,7 @@ from pydantic import Field
 
 from controller.datamodel import alarm_lines
 from lykta.config import Strict
-from lykta.contract import Basis, Event, EventKind, State, TelemetryBatch
+from lykta.contract import Basis, Event, EventKind, OfflineReason, State, TelemetryBatch
 from lykta.strategy.astronomy import from_ms, sun_elevation
 from lykta.strategy.dali_curve import arc_level_to_percent
 from lykta.strategy.model import Strategy, ZoneKind
@@ -478,15 +478,19 @@ class AlarmEngine:
         """A gateway's (current, not stale) birth or death."""
         out: list[AlarmChange] = []
         self.online[gateway] = (online, ts)
-        self._force(
-            out,
-            AlarmKind.GATEWAY_OFFLINE,
-            gateway,
-            gateway,
-            not online,
-            ts,
-            "offline (will or shutdown)" if not online else f"back online (bdseq {state.bdseq})",
-        )
+        # A planned stop says so (reason "shutdown"): not an outage, no alarm. An alarm already
+        # open (the link was lost before) stays open until the gateway is back.
+        if online or state.reason is not OfflineReason.SHUTDOWN:
+            self._force(
+                out,
+                AlarmKind.GATEWAY_OFFLINE,
+                gateway,
+                gateway,
+                not online,
+                ts,
+                "offline (connection lost)" if not online
+                else f"back online (bdseq {state.bdseq})",
+            )  # fmt: skip
         if online:
             self.reported_hash[gateway] = state.program_hash
             out += self._drift(gateway, ts)

@@ -485,6 +485,8 @@ def _live(svc: "ControllerService", gateway: str) -> dict[str, Any]:
     return {
         "online": bool(st and st.online),
         "since_ms": st.since_ms if st else None,
+        # "shutdown" when it stopped on purpose, null when the link was lost (or online)
+        "offline_reason": st.offline_reason if st and not st.online else None,
         "program_hash": st.program_hash if st else None,
         "expected_program_hash": expected[0] if expected else None,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lykta.contract import State
+from lykta.contract import OfflineReason, State
 
 
 @dataclass(slots=True)
@@ -25,6 +25,7 @@ class GatewayStatus:
     missing: int = 0
     program_hash: str | None = None
     luminaires: int | None = None
+    offline_reason: OfflineReason | None = None  # SHUTDOWN: stopped on purpose; None: lost
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class GatewayTracker:
                 return None  # the will of an older connection: that life already ended
             changed = st.online
             st.online = False
+            st.offline_reason = state.reason
         if changed:
             st.since_ms = state.ts or now_ms
             return st.online

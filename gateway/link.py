@@ -39,6 +39,7 @@ from lykta.contract import (
     ContractError,
     Event,
     EventKind,
+    OfflineReason,
     State,
     TelemetryBatch,
     Topic,
@@ -230,7 +231,7 @@ class GatewayLink:
             with contextlib.suppress(Exception):
                 await client.publish(
                     self.topic(TopicKind.STATE),
-                    encode(self._state(False)),
+                    encode(self._state(False, OfflineReason.SHUTDOWN)),
                     qos=1,
                     retain=True,
                     timeout=2,
@@ -256,9 +257,10 @@ class GatewayLink:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _state(self, online: bool) -> State:
+    def _state(self, online: bool, reason: OfflineReason | None = None) -> State:
         return State(
             online=online,
+            reason=reason,
             bdseq=self._bdseq,
             ts=self.clock(),
             version=self.version,

@@ -20,11 +20,19 @@ class Base(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_on
     """Common settings of all contract messages."""
 
 
+class OfflineReason(enum.StrEnum):
+    """Why a gateway said it is going offline (absent from a will: the link was lost)."""
+
+    SHUTDOWN = "shutdown"  # a planned stop (systemctl stop, Ctrl-C): not an outage
+
+
 class State(Base):
     """Birth (``online=True``, published by the gateway) or will/death (``online=False``).
 
     The birth repeats the ``bdseq`` of the will registered for the same connection, so the
-    controller can tell a stale death from a current one (Sparkplug B style).
+    controller can tell a stale death from a current one (Sparkplug B style). A death the
+    gateway publishes itself on a clean stop carries ``reason: "shutdown"``; the broker's will
+    (crash, power cut, lost link) carries none.
     """
 
     online: bool
@@ -33,6 +41,7 @@ class State(Base):
     version: str | None = None
     program_hash: str | None = None
     luminaires: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    reason: OfflineReason | None = None
 
 
 class Basis(enum.StrEnum):
