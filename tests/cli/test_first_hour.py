@@ -7,6 +7,7 @@ asserts on what it prints and its exit status.
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -177,3 +178,20 @@ def test_the_demo_controller_toml_serves_the_token_commands(tmp_path: Path) -> N
     r = lykta("controller", "token", "create", "ops", "--role", "operator", "-c", path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().startswith("lykta_")
+
+
+def test_the_readme_tools_table_lists_every_command() -> None:
+    readme = (CONFIG.parent / "README.md").read_text()
+    table = readme.split("## Tools for people", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `lykta ([a-z-]+)", table, flags=re.M))
+    assert listed == set(SUBCOMMANDS), f"missing: {set(SUBCOMMANDS) - listed}"
+
+
+def test_every_path_the_readme_names_exists() -> None:
+    root = CONFIG.parent
+    readme = (root / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#:]+)\)", readme)
+    tops = "config|docs|systemd|bench|tests|lykta|gateway|controller|firmware_bridge|fieldsim|\\.ci"
+    named = re.findall(rf"`((?:{tops})/[^`* ]*)`", readme)
+    missing = [p for p in links + named if not (root / p).exists()]
+    assert not missing
