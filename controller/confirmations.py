@@ -12,10 +12,11 @@ harmless: the gateway sends the batch again after its timeout, this controller r
 and confirms again.
 
 :class:`Seen` is the de-duplication memory: per gateway the ``ts`` of the last ``window``
-``seq`` numbers. A batch with a known ``(seq, ts)`` is a re-send: it is confirmed but neither
-written again (writes are idempotent anyway) nor judged by the alarm engine a second time. A
-known ``seq`` with another ``ts`` is new data (a gateway whose state dir was wiped counts from
-0 again) and is taken.
+``seq`` numbers *stored* (a message is remembered only once its round is committed: one
+received but lost with a broken connection must be taken again when it is re-sent). A batch
+with a known ``(seq, ts)`` is a re-send: it is confirmed but neither written again (writes are
+idempotent anyway) nor judged by the alarm engine a second time. A known ``seq`` with another
+``ts`` is new data (a gateway whose state dir was wiped counts from 0 again) and is taken.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ log = logging.getLogger("lykta.controller.confirm")
 
 TELEMETRY = "T"
 EVENT = "E"
-Key = tuple[str, str, int]  # gateway, kind, seq
+Key = tuple[str, str, int, int]  # gateway, kind, seq, ts
 
 
 class Seen:
@@ -49,20 +50,20 @@ class Seen:
         self.window = window
         self._seen: dict[tuple[str, str], OrderedDict[int, int]] = {}
 
-    def check_and_add(self, gateway: str, kind: str, seq: int, ts: int) -> bool:
-        """True if this exact message was taken before (a re-send); remember it otherwise."""
+    def stored_before(self, gateway: str, kind: str, seq: int, ts: int) -> bool:
+        """True if this exact message was stored before (a re-send)."""
+        memo = self._seen.get((gateway, kind))
+        return memo is not None and memo.get(seq) == ts
+
+    def add(self, gateway: str, kind: str, seq: int, ts: int) -> None:
+        """Remember a stored message."""
         memo = self._seen.get((gateway, kind))
         if memo is None:
             memo = self._seen[(gateway, kind)] = OrderedDict()
-        known = memo.get(seq)
-        if known == ts:
-            memo.move_to_end(seq)
-            return True
         memo[seq] = ts
         memo.move_to_end(seq)
         if len(memo) > self.window:
             memo.popitem(last=False)
-        return False
 
 
 def confirm_messages(
@@ -71,7 +72,7 @@ def confirm_messages(
     """``(gateway, Confirm)`` pairs for ``keys``: ranges coalesced per gateway, split so no
     message exceeds the contract's range limit (pure)."""
     per: dict[str, tuple[list[int], list[int]]] = {}
-    for gw, kind, seq in keys:
+    for gw, kind, seq, _ts in keys:
         t, e = per.setdefault(gw, ([], []))
         (t if kind == TELEMETRY else e).append(seq)
     out: list[tuple[str, Confirm]] = []
@@ -143,7 +144,9 @@ class Confirmations:
         await self.publisher.close()
 
     def stored(self, keys: list[Key]) -> None:
-        """``keys`` are durable: confirm them (soon, coalesced)."""
+        """``keys`` are durable: remember and confirm them (soon, coalesced)."""
+        for gw, kind, seq, ts in keys:
+            self.seen.add(gw, kind, seq, ts)
         if keys:
             self._keys.extend(keys)
             self._idle.clear()

@@ -355,8 +355,8 @@ class Ingest:
             batch, dropped = admit.telemetry(t.gateway, batch, now)
             for reason in dropped:
                 self._malformed(topic, reason, reading=True)
-            self._keys.append((t.gateway, C_TELEMETRY, batch.seq))
-            if self.confirmations.seen.check_and_add(t.gateway, C_TELEMETRY, batch.seq, batch.ts):
+            self._keys.append((t.gateway, C_TELEMETRY, batch.seq, batch.ts))
+            if self.confirmations.seen.stored_before(t.gateway, C_TELEMETRY, batch.seq, batch.ts):
                 self.stats.duplicates += 1
                 return []
             self.stats.batches += 1
@@ -398,8 +398,8 @@ class Ingest:
             event = decode(payload, Event)
             admit.event(t.gateway, event, now)
             if event.seq is not None:
-                self._keys.append((t.gateway, C_EVENT, event.seq))
-                if self.confirmations.seen.check_and_add(t.gateway, C_EVENT, event.seq, event.ts):
+                self._keys.append((t.gateway, C_EVENT, event.seq, event.ts))
+                if self.confirmations.seen.stored_before(t.gateway, C_EVENT, event.seq, event.ts):
                     self.stats.duplicates += 1
                     return []
             self.stats.events += 1
