@@ -57,6 +57,7 @@ class Entry:
     sends: int = 0
     gone: bool = False  # confirmed (or dropped): nothing more to do
     confirmed: bool = False
+    recovered: bool = False  # found on disk at open (made by an earlier process)
 
 
 @dataclass(slots=True)
@@ -144,7 +145,7 @@ class Outbox:
                     self.stats["corrupt_records"] += 1
                     q.entries.append(Entry(kind, -1, 0, loc.length, loc, gone=True))
                     continue
-                e_ = Entry(kind, seq, readings, loc.length, loc)
+                e_ = Entry(kind, seq, readings, loc.length, loc, recovered=True)
                 q.entries.append(e_)
                 q.by_seq[seq] = e_
                 self._max_seq[kind] = max(self._max_seq.get(kind, -1), seq)

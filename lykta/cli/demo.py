@@ -139,9 +139,13 @@ async def _run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    # the demo's controller and gateways start afresh; InfluxDB keeps earlier runs' data
-    for d in ("controller", "gateways", "site"):
-        shutil.rmtree(data_dir / d, ignore_errors=True)
+    # The demo's controller and gateways start afresh (registry, keys, programs); InfluxDB
+    # keeps earlier runs' data, and so do what must never be lost or change: the controller's
+    # identity (its broker session) and InfluxDB spool, the gateways' outboxes and counters.
+    _fresh(data_dir / "controller", keep={"instance-id", "spool"})
+    for gw_dir in (data_dir / "gateways").glob("*"):
+        _fresh(gw_dir, keep={"outbox", "seq", "eseq", "bdseq"})
+    shutil.rmtree(data_dir / "site", ignore_errors=True)
     cabinets = [
         SimulatedCabinet(n_lum, seed=i + 1, pedestrians_per_hour=pedestrians,
                          cyclists_per_hour=pedestrians / 3, now=clock.seconds)
@@ -215,6 +219,8 @@ async def _run(
             await _live(svc, gws, site, influx_url, start_ms, duration, stop)
             watch.sample()
             watcher.cancel()
+            # judged while the site runs: stopping the gateways takes them offline
+            open_alarms = await asyncio.to_thread(svc.registry.open_alarms, DEMO_SITE)
             console.print("stopping gateways (draining their outboxes) ...")
             await asyncio.gather(*(g.stop() for g in gws))
         published = sum(g.link.stats["published_readings"] for g in gws)
@@ -246,13 +252,27 @@ async def _run(
             "clock_start": _iso(start_ms),
             "clock_end": _iso(clock.now_ms()),
             "speed": clock.speed,
-            "open_alarms": len(svc.registry.open_alarms(DEMO_SITE)),
+            "open_alarms": len(open_alarms),
+            "open_alarm_kinds": sorted({a["kind"] for a in open_alarms}),
             "malformed": ingest.stats.malformed,
             "seq_gaps": ingest.stats.gaps,
             "duration_s": round((clock.now_ms() - start_ms) / 1000 / clock.speed, 1),
             "influx_url": influx_url,
             "database": DEMO_DB,
         }
+
+
+def _fresh(directory: Path, *, keep: set[str]) -> None:
+    """Remove everything in ``directory`` except the entries named in ``keep``."""
+    if not directory.is_dir():
+        return
+    for p in directory.iterdir():
+        if p.name in keep:
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 class _QuietServer(uvicorn.Server):
