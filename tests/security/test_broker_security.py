@@ -117,3 +117,24 @@ async def test_one_gateway_cannot_take_over_anothers_client_id(
     # the broker recorded gw-a's sessions under gw-a's own name, never gw-b's
     log = b.log()
     assert "as gw-a (p5" in log and "already connected, closing old connection" not in log
+
+
+async def test_acl_lets_a_gateway_read_only_its_own_confirmations(
+    secure_broker: SecureBroker,
+) -> None:
+    b = secure_broker
+    async with (
+        make_client(b.cfg("lykta-controller", controller=True), "ctl-confirm") as ctl,
+        make_client(b.cfg("gw-a"), "gw-a") as gw_a,
+    ):
+        await gw_a.subscribe(t("gw-a", TopicKind.CONFIRM), qos=1)
+        await gw_a.subscribe(t("gw-b", TopicKind.CONFIRM), qos=1)  # not allowed
+        await ctl.subscribe(f"lykta/v1/{SITE}/+/confirm", qos=1)
+        # a gateway cannot confirm anything, not even for itself
+        await gw_a.publish(t("gw-a", TopicKind.CONFIRM), b'{"ts": 1}', qos=1)
+        for gw in ("gw-a", "gw-b"):
+            await ctl.publish(t(gw, TopicKind.CONFIRM), b'{"ts": 2}', qos=1)
+        got = [(str(m.topic), m.payload) for m in await _collect(gw_a, 1.0)]
+        seen = [(str(m.topic), m.payload) for m in await _collect(ctl, 0.5)]
+    assert got == [(t("gw-a", TopicKind.CONFIRM), b'{"ts": 2}')]  # the controller's, gw-a's only
+    assert (t("gw-a", TopicKind.CONFIRM), b'{"ts": 1}') not in seen  # the gateway's was refused
