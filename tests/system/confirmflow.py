@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from gateway.link import GatewayLink
@@ -17,7 +18,8 @@ from lykta.config import MqttConfig
 from lykta.contract import LuminaireReading, TelemetryBatch
 from lykta.stack import StackInfo, influx_query
 
-T0 = 1_760_000_000_000  # batch seq n is stamped T0 + n s
+# batch seq n is stamped T0 + n s: yesterday, midnight UTC (inside ingest's plausible window)
+T0 = (int(time.time()) // 86_400 - 1) * 86_400_000
 LUMINAIRES = 4
 
 
