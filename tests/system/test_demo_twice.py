@@ -14,8 +14,8 @@ from pathlib import Path
 def _demo(data_dir: Path, summary: Path) -> dict:
     lykta = Path(sys.executable).parent / "lykta"
     r = subprocess.run(
-        [str(lykta), "demo", "--duration", "3", "--keep-stack", "--data-dir", str(data_dir),
-         "--summary-json", str(summary)],
+        [str(lykta), "demo", "--duration", "8", "--luminaires", "8", "--keep-stack",
+         "--data-dir", str(data_dir), "--summary-json", str(summary)],
         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
