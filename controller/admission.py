@@ -105,7 +105,7 @@ class Admission:
 
     # -- whole messages ---------------------------------------------------------------------
 
-    def payload(self, payload: bytes) -> None:
+    def payload(self, payload: bytes | bytearray) -> None:
         """Before decoding: the size limit."""
         if len(payload) > self.limits.max_payload_bytes:
             raise Rejected(

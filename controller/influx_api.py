@@ -21,10 +21,14 @@ import gzip
 import json
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import httpx
 
 from controller.influx_config import InfluxConfig
+
+if TYPE_CHECKING:
+    from influxdb_client import WritePrecision
 
 # 4xx answers that are not a verdict on the data: "try again later" (408, 429), and refused
 # credentials (401, 403) -- dropping readings because a token expired would lose them all,
@@ -155,12 +159,17 @@ class V2Api:
         from influxdb_client.client.write_api import SYNCHRONOUS
 
         self.config = config
-        self._precision = WritePrecision.MS
+        token, org, bucket = config.token_value(), config.org, config.bucket
+        if token is None or org is None or bucket is None:  # InfluxConfig validates this
+            raise ValueError("InfluxDB 2.x/3.x needs token (or token_file), org and bucket")
+        self._org, self._bucket = org, bucket
+        # influxdb-client annotates its precision constants (plain str) as WritePrecision
+        self._precision = cast("WritePrecision", WritePrecision.MS)
         # retries=False: the writer retries, with backoff and the spool behind it
         self._client = InfluxDBClient(
             url=config.url,
-            token=config.token_value(),
-            org=config.org,
+            token=token,
+            org=org,
             timeout=int(config.timeout_s * 1000),
             enable_gzip=config.gzip,
             retries=False,
@@ -178,8 +187,8 @@ class V2Api:
 
         try:
             self._write_api.write(
-                bucket=self.config.bucket,
-                org=self.config.org,
+                bucket=self._bucket,
+                org=self._org,
                 record=body,
                 write_precision=self._precision,
             )

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from dali.command import Command
 from dali.device.occupancy import OccupancyEvent
-from dali.frame import ForwardFrame
+from dali.frame import ForwardFrame, Frame
 from dali.gear.general import (
     DAPC,
     EnableDeviceType,
@@ -183,7 +183,7 @@ class SimulatedGear(fakes.Gear):
         self.rated_power_w = spec.rated_power_w
         self.fade_time = spec.fade_time
         if spec.random_address is not None:
-            self.randomaddr = type(self.randomaddr)(24, spec.random_address)
+            self.randomaddr = Frame(24, spec.random_address)
         self.power_on_level = spec.power_on_level
         self.system_failure_level = spec.system_failure_level
         self.extended_fade_time = 0

@@ -25,6 +25,7 @@ gateway opens). :class:`PtyLine` is the virtual RS-485 cable between two pseudo-
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import tty
 from collections.abc import Callable, Mapping
@@ -207,7 +208,10 @@ class ModbusTcpSimulator:
             _sim_devices(self.devices), address=("127.0.0.1", self._requested_port),
             ignore_missing_devices=True)
         await self._server.serve_forever(background=True)
-        self.port = self._server.transport.sockets[0].getsockname()[1]
+        listening = self._server.transport  # pymodbus keeps its asyncio.Server here
+        if not isinstance(listening, asyncio.Server):
+            raise RuntimeError(f"pymodbus server did not listen: {listening!r}")
+        self.port = listening.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         """Close the server and its connections."""
@@ -404,7 +408,7 @@ class FaultyModbusSlave:
     def _fault_of_last(self) -> str | None:
         return self.log[-1][4] if self.log else None
 
-    def _send_later(self, delay: float, write: Callable[[], None]) -> None:
+    def _send_later(self, delay: float, write: Callable[[], object]) -> None:
         async def later() -> None:
             await asyncio.sleep(delay)
             write()
@@ -434,7 +438,7 @@ class FaultyModbusSlave:
             packet = body + FramerRTU.compute_CRC(body).to_bytes(2, "big")
             fd = self._fd
             delay = self.late_s if self._fault_of_last() == "late" else 0.0
-            self._send_later(delay, lambda p=packet, fd=fd: os.write(fd, p))
+            self._send_later(delay, functools.partial(os.write, fd, packet))
 
     async def _serve_tcp(self, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
@@ -454,7 +458,7 @@ class FaultyModbusSlave:
                 body = bytes([reply[0]]) + reply[1]
                 packet = out_tid.to_bytes(2, "big") + b"\0\0" + len(body).to_bytes(2, "big") + body
                 delay = self.late_s if fault == "late" else 0.0
-                self._send_later(delay, lambda p=packet: writer.write(p))
+                self._send_later(delay, functools.partial(writer.write, packet))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:

@@ -235,7 +235,7 @@ class BoardConnection:
 
     @property
     def _where(self) -> str:
-        return getattr(self.port, "url", None) or getattr(self.port, "slave_path", "the port")
+        return str(getattr(self.port, "url", None) or getattr(self.port, "slave_path", "the port"))
 
     def _check_usable(self) -> None:
         if self._closed:

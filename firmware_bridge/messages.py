@@ -113,13 +113,13 @@ def _unpack_str(payload: bytes, offset: int, where: str) -> tuple[str, int]:
 class _Fixed:
     """Mixin for messages whose payload is one ``struct`` layout of their fields, in order."""
 
-    __slots__ = ()
+    __slots__: ClassVar[tuple[str, ...]] = ()  # each message's dataclass fills in its fields
     TYPE: ClassVar[MessageType]
     LAYOUT: ClassVar[struct.Struct]
 
     def encode_payload(self) -> bytes:
         """The payload bytes of this message."""
-        return self.LAYOUT.pack(*(getattr(self, f) for f in self.__slots__))  # type: ignore[attr-defined]
+        return self.LAYOUT.pack(*(getattr(self, f) for f in self.__slots__))
 
     @classmethod
     def decode_payload(cls, payload: bytes) -> Self:
@@ -275,12 +275,16 @@ class BoardStatus:
         size = cls.LAYOUT.size
         if len(payload) < size:
             raise MalformedMessage(f"BoardStatus: payload of {len(payload)} bytes is too short")
-        fields = list(cls.LAYOUT.unpack_from(payload))
+        tag, power, uptime, rx, dropped, bad_crc, resent, frames, collisions = (
+            cls.LAYOUT.unpack_from(payload)
+        )
         version, end = _unpack_str(payload, size, "BoardStatus")
         if end != len(payload):
             raise MalformedMessage("BoardStatus: trailing bytes after the version string")
-        fields[1] = _bool(fields[1], "BoardStatus.bus_power")
-        return cls(*fields, firmware_version=version)
+        bus_power = _bool(power, "BoardStatus.bus_power")
+        return cls(
+            tag, bus_power, uptime, rx, dropped, bad_crc, resent, frames, collisions, version
+        )
 
 
 @dataclass(frozen=True, slots=True)

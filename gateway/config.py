@@ -17,6 +17,7 @@ from gateway.dali.driver import DaliLuminaireDriver, Luminaire
 from gateway.modbus.poller import ModbusDevice, ModbusPoller, SerialLine, TcpEndpoint
 from gateway.modbus.profile import PROFILE_DIR, load_profiles
 from lykta.config import ConfigError, MqttConfig, Strict, load_config
+from lykta.dali_bus import DaliBus
 
 
 class DaliBusConfig(Strict):
@@ -201,6 +202,7 @@ async def open_field(
     lums = cfg.all_luminaires()
     drivers: dict[str, DaliLuminaireDriver] = {}
     for b in cfg.dali:
+        bus: DaliBus
         try:
             if b.transport == "firmware-bridge":
                 bus = await stack.enter_async_context(

@@ -110,6 +110,7 @@ def wanted_levels(
         safety_routes = frozenset(program.safety_routes)
     out: dict[str, Wanted] = {}
     for lum_id in luminaires:
+        source: Source
         p = lums.get(lum_id)
         if p is None:  # no valid program, or this luminaire is not in it
             level, fade, source = fail_safe_level, FAIL_SAFE_FADE_MS, "fail-safe"
@@ -122,7 +123,7 @@ def wanted_levels(
         rule = rules.get(p.zone)
         point = program_target(program, now_ms, luminaire=lum_id)
         level, fade = point.level, point.fade_ms
-        source: Source = "program"
+        source = "program"
         if program.lux is not None and lux_lit is not None:
             level = lux_program_level(program, now_ms, lux_lit, luminaire=lum_id)
         maintenance_off = lit and level == 0 and p.zone not in safety_routes

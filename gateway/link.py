@@ -29,6 +29,7 @@ from pathlib import Path
 import aiomqtt
 
 from gateway.outbox import EVENT, TELEMETRY, Outbox
+from gateway.outbox import MAX_BYTES as OUTBOX_MAX_BYTES
 from lykta.clock import now_ms
 from lykta.config import MqttConfig
 from lykta.contract import (
@@ -113,7 +114,7 @@ class GatewayLink:
         self.outbox = Outbox(
             self.state_dir / "outbox",
             confirm_timeout_s=confirm_timeout_s,
-            **({} if outbox_max_bytes is None else {"max_bytes": outbox_max_bytes}),
+            max_bytes=OUTBOX_MAX_BYTES if outbox_max_bytes is None else outbox_max_bytes,
         )
         self.on_command = on_command
         self.on_program = on_program
@@ -246,7 +247,7 @@ class GatewayLink:
                 # Simulates a cut cable: the TCP connection ends without an MQTT DISCONNECT,
                 # so the broker publishes the will.
                 sock = client._client.socket()  # noqa: SLF001
-                if sock is not None:
+                if isinstance(sock, socket.socket):
                     with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_RDWR)
         done, _ = await asyncio.wait({self._task}, timeout=5)
@@ -417,7 +418,7 @@ class GatewayLink:
         self, client: aiomqtt.Client, message: aiomqtt.Message, payload: bytes
     ) -> None:
         try:
-            cmd = decode(payload, Command)
+            cmd: Command = decode(payload, Command)
         except ContractError as e:
             self.stats["malformed"] += 1
             log.warning("%s: malformed command dropped: %s", self.gateway, e)

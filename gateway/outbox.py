@@ -174,7 +174,7 @@ class Outbox:
     def telemetry_bytes(self) -> int:
         """Bytes the unconfirmed telemetry takes (disk and memory); bounded by max_bytes."""
         q = self._q[TELEMETRY]
-        return q.spool.bytes + q.memory_bytes
+        return q.spool.disk_bytes + q.memory_bytes
 
     def add(self, kind: str, seq: int, payload: bytes, readings: int = 0) -> None:
         """Keep a new record of ``kind``; never raises for a full disk (see the module doc)."""
@@ -292,7 +292,7 @@ class Outbox:
     def _bound(self) -> None:
         q = self._q[TELEMETRY]
         while q.by_seq and (
-            q.spool.bytes + q.memory_bytes > self.max_bytes
+            q.spool.disk_bytes + q.memory_bytes > self.max_bytes
             or q.memory_records > self.max_memory_records
         ):
             # the oldest live entry: everything before it is gone, so releasing frees it

@@ -172,10 +172,10 @@ class ProgramRunner:
         on_bus: dict[tuple[str, int], frozenset[int]] = {}
         gear: dict[str, tuple[str, int, frozenset[int]]] = {}
         for bus, driver in self.drivers.items():
-            for g, members in driver.layout.groups.items():
-                on_bus[(bus, g)] = members
-            for lum in driver.luminaires:
-                gear[lum.id] = (bus, lum.short_address, lum.groups)
+            for group, gear_members in driver.layout.groups.items():
+                on_bus[(bus, group)] = gear_members
+            for wired in driver.luminaires:
+                gear[wired.id] = (bus, wired.short_address, wired.groups)
         wanted: dict[tuple[str, int], set[int]] = {}
         named: dict[str, set[int]] = {}
         for lum in program.luminaires:
@@ -483,8 +483,8 @@ class ProgramRunner:
                 targets, first=first & targets.keys(), interrupted=self._changed.is_set
             )
             if reads and driver.first_frame_at is not None:
-                for t in reads:
-                    self.presence_latencies_ms.append((driver.first_frame_at - t) * 1000)
+                for read_at in reads:
+                    self.presence_latencies_ms.append((driver.first_frame_at - read_at) * 1000)
                 reads = []
             for lum, t in targets.items():
                 level = driver.commanded_level(lum)

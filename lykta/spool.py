@@ -134,7 +134,7 @@ class Spool:
         return len(self._index)
 
     @property
-    def bytes(self) -> int:
+    def disk_bytes(self) -> int:
         """Bytes on disk taken by the unacknowledged records (headers included)."""
         return self._bytes
 

@@ -373,9 +373,8 @@ class DaliLuminaireDriver:
             status = await self.send(QueryStatus(address), background=True)
             level = await self.send(QueryActualLevel(address), background=True)
             ts = int(self.wall_clock() * 1000)
-            answered = (
-                status is not None and status.raw_value is not None and not status.raw_value.error
-            )
+            raw = status.raw_value if status is not None else None
+            answered = raw is not None and not raw.error
             if answered != tel.reachable:
                 tel.reachable = answered
                 events.append(
@@ -386,9 +385,9 @@ class DaliLuminaireDriver:
                         detail={"bus": self.bus.name, "short_address": lum.short_address},
                     )
                 )
-            if not answered:
+            if not answered or raw is None:
                 continue
-            status_byte = status.raw_value.as_integer
+            status_byte = raw.as_integer
             failed = bool(status_byte & 0x02)
             if failed != tel.lamp_failure:
                 tel.lamp_failure = failed
@@ -479,10 +478,8 @@ class DaliLuminaireDriver:
             # the actual level right after the power read (one query, ~41 ms of bus time
             # next to ~0.8 s for the bank): the level this power belongs to
             level = await self.send(QueryActualLevel(address), background=True)
-            answered = level is not None and level.raw_value is not None
-            tel.power_level = (
-                level.raw_value.as_integer if answered and not level.raw_value.error else None
-            )
+            raw = level.raw_value if level is not None else None
+            tel.power_level = raw.as_integer if raw is not None and not raw.error else None
         if not isinstance(temp, FlagValue):
             tel.temperature_c = float(temp)
         return True

@@ -15,7 +15,7 @@ bus (e.g. occupancy sensor events) arrive through ``bus_events()``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from urllib.parse import urlparse
+from urllib.parse import ParseResult, urlparse
 
 from dali.command import Command
 from dali.driver.serial import DriverSerialBase, drivers_map
@@ -29,7 +29,8 @@ class PythonDaliBus:
 
     def __init__(self, driver: DriverSerialBase, *, name: str | None = None) -> None:
         self.driver = driver
-        self.name = name or driver.uri.path or repr(driver)
+        uri = driver.uri
+        self.name = name or (uri.path if isinstance(uri, ParseResult) else uri) or repr(driver)
 
     @classmethod
     async def open(cls, uri: str, *, name: str | None = None) -> PythonDaliBus:

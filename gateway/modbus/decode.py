@@ -114,7 +114,7 @@ def encode_register(profile: DeviceProfile, reg: RegisterSpec, value: float) -> 
         raw = round(raw)
     order = profile.byte_order_of(reg)
     words = ModbusClientMixin.convert_to_registers(
-        raw, PYMODBUS_TYPE[reg.type],  # type: ignore[arg-type]
+        raw, PYMODBUS_TYPE[reg.type],
         word_order="big" if order in ("ABCD", "BADC") else "little",
     )
     return _swap_bytes(words) if order in ("BADC", "DCBA") else words

@@ -26,7 +26,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from controller.config import ApiConfig, ControllerConfig, ProgramsConfig
+from controller.config import ApiConfig, ControllerConfig, ControllerMqttConfig, ProgramsConfig
 from controller.influx_config import InfluxConfig
 from controller.service import ControllerService
 from fieldsim.cabinet import SimulatedCabinet
@@ -159,7 +159,7 @@ async def _run(
         site=DEMO_SITE,
         state_dir=data_dir / "controller",
         tick_s=5,
-        mqtt=mqtt,
+        mqtt=ControllerMqttConfig(host=mqtt.host, port=mqtt.port),
         influx=InfluxConfig(url=influx_url, database=DEMO_DB),
         programs=ProgramsConfig(key_file=key_file, strategy=strategy),
         api=ApiConfig(host="127.0.0.1", port=api_port),

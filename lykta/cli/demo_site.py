@@ -47,7 +47,7 @@ def write_demo_site(
     shutil.copyfile(NORRKOPING / "strategy.toml", strategy)  # names inventory.csv beside it
     with open(NORRKOPING / "inventory.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    zone_like = {}
+    zone_like: dict[str, dict[str, str]] = {}  # zone -> a row of it (a luminaire to copy)
     for r in rows:
         zone_like.setdefault(r["zone"], r)
     zones = [z for z in ZONE_ORDER if z in zone_like] or sorted(zone_like)

@@ -98,7 +98,11 @@ def preview(
     except ValueError:
         _err.print(f"--date: {night!r} is not YYYY-MM-DD", markup=False)
         raise typer.Exit(2) from None
-    rows = preview_night(s, zone, d)
+    try:
+        rows = preview_night(s, zone, d)
+    except ValueError as e:
+        _err.print(f"--zone: {e}", markup=False)
+        raise typer.Exit(2) from None
     summary = plot_night(s, zone, d, rows, png) if png is not None else None
     if as_json:
         typer.echo(json.dumps([r.as_json() for r in rows], ensure_ascii=False))

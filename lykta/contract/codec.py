@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, overload
 
 import msgspec
 
@@ -20,8 +21,9 @@ from lykta.contract.program import Program
 from lykta.contract.topics import CONTROLLER_ID, ROOT, TopicKind
 
 T = TypeVar("T")
+Buffer = bytes | bytearray | memoryview | str  # what msgspec decodes (aiomqtt gives bytes)
 
-PAYLOAD_TYPES: dict[TopicKind, type] = {
+PAYLOAD_TYPES: dict[TopicKind, type | UnionType] = {
     TopicKind.STATE: State,
     TopicKind.TELEMETRY: TelemetryBatch,
     TopicKind.EVENT: Event,
@@ -31,7 +33,7 @@ PAYLOAD_TYPES: dict[TopicKind, type] = {
     TopicKind.CONFIRM: Confirm,
 }
 
-_decoders: dict[type, msgspec.json.Decoder] = {
+_decoders: dict[Any, msgspec.json.Decoder] = {  # keyed by type or union (Command)
     t: msgspec.json.Decoder(t) for t in PAYLOAD_TYPES.values()
 }
 _encoder = msgspec.json.Encoder()
@@ -56,7 +58,13 @@ def encode(message: msgspec.Struct) -> bytes:
     return _encoder.encode(message)
 
 
-def decode(payload: bytes | str, message_type: type[T]) -> T:
+@overload
+def decode(payload: Buffer, message_type: type[T]) -> T: ...
+@overload
+def decode(payload: Buffer, message_type: UnionType) -> Any: ...  # Command: annotate the result
+
+
+def decode(payload: Buffer, message_type: Any) -> Any:
     """Decode ``payload`` as ``message_type``; raise :class:`ContractError` on any problem."""
     dec = _decoders.get(message_type)
     if dec is None:
@@ -88,7 +96,7 @@ def build_command(name: str, args: Any, **fields: Any) -> Command:
         raise ContractError("Command", field, reason) from None
 
 
-def decode_for(kind: TopicKind, payload: bytes | str) -> Any:
+def decode_for(kind: TopicKind, payload: Buffer) -> Any:
     """Decode a payload received on a topic of ``kind``."""
     return decode(payload, PAYLOAD_TYPES[kind])
 

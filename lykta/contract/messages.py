@@ -224,7 +224,7 @@ class CommandBase(Base, tag_field="name", kw_only=True):
     @property
     def name(self) -> CommandName:
         """The command's name (its tag on the wire)."""
-        return CommandName(type(self).__struct_config__.tag)
+        return CommandName(str(type(self).__struct_config__.tag))
 
 
 class RebirthCommand(CommandBase, tag=CommandName.REBIRTH.value, kw_only=True):

@@ -14,7 +14,7 @@ import enum
 import json
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -33,6 +33,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from lykta.strategy.calendar import WEEKDAYS, special_night_name
 from lykta.strategy.dali_curve import FADE_TIMES_S
@@ -594,7 +595,9 @@ class Strategy(_Model):
         """Index luminaires by id."""
         self._index.update((lum.id, lum) for lum in self.luminaires)
 
-    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Strategy:
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Strategy:
         """A copy with ``update`` applied; its caches start empty (night plans depend on the
         zones' calendars, switching and events, which an update may change)."""
         c = super().model_copy(update=update, deep=deep)
@@ -666,7 +669,7 @@ def _loc(loc: Iterable[Any]) -> str:
     return out
 
 
-def _reason(err: dict[str, Any]) -> str:
+def _reason(err: ErrorDetails) -> str:
     msg = str(err["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
@@ -781,10 +784,10 @@ def _cross_check(
             prof = s.profiles.get(rule.profile)
             for per in prof.periods if prof else []:
                 users.setdefault(per.name, rule.profile)
-        for per, prof_name in users.items():
-            if per not in z.classes:
+        for period, prof_name in users.items():
+            if period not in z.classes:
                 out.append(Problem(file, f"zones.{zname}.classes",
-                                   f"no class for period {per!r} (used by profile "
+                                   f"no class for period {period!r} (used by profile "
                                    f"{prof_name!r})"))  # fmt: skip
         series = z.series
         named: list[tuple[str, LightingClass | Level]] = [
@@ -815,15 +818,16 @@ def _cross_check(
         if lum.id in seen_ids:
             out.append(Problem(*lum_loc(i, "id"), f"duplicate luminaire id {lum.id!r}"))
         seen_ids[lum.id] = i
-        z = s.zones.get(lum.zone)
-        if z is None:
+        lum_zone = s.zones.get(lum.zone)
+        if lum_zone is None:
             if lum.zone not in invalid:
                 out.append(Problem(*lum_loc(i, "zone"), f"no zone {lum.zone!r}"))
-        elif z.series is not None and lum.design_class.series != z.series:
+        elif lum_zone.series is not None and lum.design_class.series != lum_zone.series:
             out.append(
                 Problem(
                     *lum_loc(i, "design_class"),
-                    f"{lum.design_class} cannot deliver zone {lum.zone}'s {z.series} classes",
+                    f"{lum.design_class} cannot deliver zone {lum.zone}'s {lum_zone.series} "
+                    "classes",
                 )
             )
         addr = (lum.gateway, lum.bus, lum.short_address)

@@ -49,8 +49,9 @@ class PreviewRow:
         return d
 
 
-def zone_design_class(strategy: Strategy, zone: str) -> LightingClass:
-    """The most common design class of the zone's luminaires (its floor class if none)."""
+def zone_design_class(strategy: Strategy, zone: str) -> LightingClass | None:
+    """The most common design class of the zone's luminaires (its floor class if none; None
+    for a zone with neither)."""
     counts = Counter(lum.design_class.name for lum in strategy.luminaires if lum.zone == zone)
     if not counts:
         return strategy.zones[zone].safety_floor
@@ -64,6 +65,11 @@ def preview_night(
     if zone not in strategy.zones:
         raise KeyError(f"no zone {zone!r}; zones: {', '.join(strategy.zones)}")
     design = design or zone_design_class(strategy, zone)
+    if design is None:
+        raise ValueError(
+            f"zone {zone!r} has no luminaires in the inventory and no safety_floor: "
+            "no design class to preview with"
+        )
     plan = night_plan(strategy, night, zone)
     tz = tzone(strategy.site.timezone)
     rows = []
@@ -117,7 +123,7 @@ def plot_night(
     tz = tzone(strategy.site.timezone)
     plan = night_plan(strategy, night, zone)
     sw = strategy.zone_switching(zone)
-    xs = [r.utc for r in rows]
+    xs = mdates.date2num([r.utc for r in rows])  # matplotlib's date numbers (typed floats)
     fig, ax = plt.subplots(figsize=(12, 5.6), dpi=120)
     out = [r.output_percent for r in rows]
     floor = [arc_level_to_percent(r.floor_level) if r.lit else float("nan") for r in rows]
@@ -146,12 +152,13 @@ def plot_night(
         if r.source.startswith("event:"):
             spans.setdefault(r.source.split(":", 1)[1], []).append(r.utc)
     for name, ts in spans.items():
-        ax.axvspan(ts[0], ts[-1] + timedelta(minutes=1), color="tab:green", alpha=0.12)
+        ax.axvspan(mdates.date2num(ts[0]), mdates.date2num(ts[-1] + timedelta(minutes=1)),
+                   color="tab:green", alpha=0.12)  # fmt: skip
         ax.annotate(f"event: {name}", (ts[0], 118), fontsize=8, color="tab:green")
     # the DST change
     for a, b in zip(rows, rows[1:], strict=False):
         if a.local.utcoffset() != b.local.utcoffset():
-            ax.axvline(b.utc, color="tab:purple", ls="-.", lw=1)
+            ax.axvline(mdates.date2num(b.utc), color="tab:purple", ls="-.", lw=1)
             ax.annotate(f"{a.local.tzname()} → {b.local.tzname()}\n"
                         f"{a.local.strftime('%H:%M')} → {b.local.strftime('%H:%M')}",
                         (b.utc, 60), xytext=(3, 0), textcoords="offset points", fontsize=8,
