@@ -2,7 +2,7 @@
 # Lykta's two commands. Sets up everything on a fresh Debian bookworm (as root) and then runs:
 #   ./run.sh demo [lykta demo options]   the local demo on an embedded stack
 #   ./run.sh test [pytest options]       the whole test suite
-#   ./run.sh bench [NAME] | lint         benchmarks (the overload soak is bench ingest), ruff
+#   ./run.sh bench [NAME] | lint         benchmarks (the overload soak is bench ingest), ruff + mypy
 #   ./run.sh lock [uv lock options]      re-resolve uv.lock after editing pyproject.toml
 #                                        (e.g. --upgrade-package NAME to move one package)
 #   ./run.sh upgrade                     move every package to its newest allowed release, test
@@ -77,6 +77,10 @@ check_lock() {
         || { echo "run.sh: uv.lock is out of date with pyproject.toml: run ./run.sh lock" >&2; exit 1; }
 }
 
+typecheck() {
+    .venv/bin/mypy --no-error-summary || { echo "run.sh: mypy found type errors (above)" >&2; exit 1; }
+}
+
 relock() {  # relock [uv lock options]: resolve again, then install what it chose
     ensure_uv
     .venv/bin/uv lock "$@"
@@ -89,9 +93,10 @@ case "$cmd" in
     demo)  ensure_apt; ensure_venv; exec .venv/bin/lykta demo "$@" ;;
     test)  ensure_apt; ensure_venv; check_lock
            .venv/bin/ruff check .
+           typecheck
            exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" ;;
     bench) ensure_apt; ensure_venv; exec .venv/bin/python -m bench "$@" ;;
-    lint)  ensure_venv; check_lock; exec .venv/bin/ruff check . ;;
+    lint)  ensure_venv; check_lock; .venv/bin/ruff check .; typecheck ;;
     lock)  relock "$@" ;;
     upgrade)
            relock --upgrade "$@"
