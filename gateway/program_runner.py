@@ -401,6 +401,11 @@ class ProgramRunner:
         self._changed.set()
         return len(corridor)
 
+    def end_presence_holds(self) -> None:
+        """End every presence hold now (the corridors fade back to the schedule)."""
+        self.boosts.clear()
+        self._changed.set()
+
     def on_presence_event(self, event: Event, *, read_at: float | None = None) -> None:
         """A ``presence`` event from a field bus (DALI Part 303 occupancy or a Modbus presence
         sensor): boost its corridor at once. Records ``boosted`` in the event's detail."""

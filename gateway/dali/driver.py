@@ -25,6 +25,7 @@ again on the next ``apply``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence, Set
@@ -149,7 +150,11 @@ class DaliLuminaireDriver:
         self._by_id = {lum.id: lum for lum in self.luminaires}
         self._levels: dict[int, int | None] = {a: None for a in addresses}
         self._fade: dict[int, FadeSetting | None] = {a: None for a in addresses}
+        # Background DTR users (memory bank reads, fail-safe levels) take turns; an urgent fade
+        # setting never waits for them: it bumps the epoch, and a background sequence that saw
+        # the epoch change while it ran is repeated (its DTR0 was overwritten meanwhile).
         self._dtr_lock = asyncio.Lock()
+        self._dtr_epoch = 0
         self.wire_at = 0.0
         self.first_frame_at: float | None = None
         """When the first frame for ``apply(first=...)`` went on the wire (monotonic)."""
@@ -201,9 +206,25 @@ class DaliLuminaireDriver:
     async def run_sequence(
         self, sequence: Generator[Any, Any, Any], *, background: bool = True
     ) -> Any:
-        """Run a python-dali sequence (e.g. a memory value read) frame by frame."""
+        """Run a python-dali sequence (e.g. a memory value read) frame by frame. An urgent
+        fade setting may overwrite DTR0 meanwhile: see :meth:`read_value`."""
         async with self._dtr_lock:  # DTR0/DTR1 point into the memory bank meanwhile
             return await self._run_sequence(sequence, background=background)
+
+    async def read_value(self, value_class: Any, address: GearShort, attempts: int = 4) -> Any:
+        """Read a python-dali memory value, again if an urgent fade setting changed DTR0 while
+        the read ran (a value read from the wrong location is never returned)."""
+        for _ in range(attempts):
+            epoch = self._dtr_epoch
+            try:
+                value = await self.run_sequence(value_class.read(address))
+            except (MemoryLocationNotImplemented, ResponseError):
+                if epoch == self._dtr_epoch:
+                    raise  # the gear's own answer
+                continue  # read from the wrong place: again
+            if epoch == self._dtr_epoch:
+                return value
+        raise ResponseError(f"{value_class.__name__}: DTR0 kept changing during the read")
 
     async def _run_sequence(self, sequence: Generator[Any, Any, Any], *, background: bool) -> Any:
         response = None
@@ -265,7 +286,11 @@ class DaliLuminaireDriver:
                 if interrupted is not None and interrupted():
                     return sent
                 if setting is not None:
-                    sent += await self._set_fade(setting, g, short)
+                    presence = bool(batch & first_addrs)
+                    done = await self._set_fade(setting, g, short, presence, interrupted)
+                    if done is None:
+                        return sent
+                    sent += done
                 else:
                     assert frame is not None
                     await self.send(frame.command())
@@ -283,7 +308,11 @@ class DaliLuminaireDriver:
         for setting, g, short in plan_addresses(self.layout, self._fade, rest):
             if interrupted is not None and interrupted():
                 return sent
-            sent += await self._set_fade(setting, g, short)
+            # the rest fade readies the gear for the next person: it does not wait either
+            done = await self._set_fade(setting, g, short, True, interrupted)
+            if done is None:
+                return sent
+            sent += done
         return sent
 
     def _layout_of(self, addresses: Set[int]) -> BusLayout:
@@ -299,11 +328,43 @@ class DaliLuminaireDriver:
             return frozenset({f.short_address})
         return self.layout.short_addresses
 
-    async def _set_fade(self, setting: FadeSetting, group: int | None, short: int | None) -> int:
+    async def _set_fade(
+        self,
+        setting: FadeSetting,
+        group: int | None,
+        short: int | None,
+        preempt: bool,
+        interrupted: Callable[[], bool] | None,
+    ) -> int | None:
+        """Send one fade setting unit; None if ``interrupted`` while waiting for DTR0.
+
+        For a presence reaction and the rest fade after it (``preempt``) it goes at once and a
+        background bank read running meanwhile repeats its value; a schedule step's fade waits
+        until that value is read (bank reads are not starved), asking ``interrupted`` every
+        5 ms."""
         commands = fade_setting_commands(setting, group=group, short_address=short)
-        async with self._dtr_lock:  # DTR0 is shared with memory bank reads
+        locked = False
+        if preempt:
+            self._dtr_epoch += 1  # a background DTR0 user running now repeats its work
+        else:
+            while not locked:
+                if interrupted is not None and interrupted():
+                    return None
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.005):
+                        locked = await self._dtr_lock.acquire()
+        # one unit: no background frame (a DTR0 of its own) may slip in between these frames
+        self._urgent_pending += 1
+        self._no_urgent.clear()
+        try:
             for command in commands:
                 await self.send(command)
+        finally:
+            self._urgent_pending -= 1
+            if not self._urgent_pending:
+                self._no_urgent.set()
+            if locked:
+                self._dtr_lock.release()
         if group is not None:
             reached: frozenset[int] = self.layout.groups[group]
         elif short is not None:
@@ -354,8 +415,12 @@ class DaliLuminaireDriver:
                         continue
                     if value is None and not self._telemetry[lum.id].reachable:
                         continue  # not answering: the next round tries again
-                    await self.send(DTR0(level), background=True)
-                    await self.send(setter(address), background=True)
+                    for _ in range(4):  # again if a fade setting overwrote DTR0 in between
+                        epoch = self._dtr_epoch
+                        await self.send(DTR0(level), background=True)
+                        await self.send(setter(address), background=True)
+                        if epoch == self._dtr_epoch:
+                            break
                     written += 1
         self.stats.fail_safe_levels_written += written
         return written
@@ -460,9 +525,9 @@ class DaliLuminaireDriver:
         address = GearShort(self._short(luminaire_id))
         self.stats.bank_reads += 1
         try:
-            wh = await self.run_sequence(energy.ActiveEnergy.read(address))
-            w = await self.run_sequence(energy.ActivePower.read(address))
-            temp = await self.run_sequence(diagnostics.ControlGearTemperature.read(address))
+            wh = await self.read_value(energy.ActiveEnergy, address)
+            w = await self.read_value(energy.ActivePower, address)
+            temp = await self.read_value(diagnostics.ControlGearTemperature, address)
         except MemoryLocationNotImplemented:
             log.info("%s %s: no D4i energy bank; not read again", self.bus.name, luminaire_id)
             tel.d4i = False
@@ -503,7 +568,7 @@ class DaliLuminaireDriver:
         values: dict[str, float] = {}
         for name, value_class in self.DIAGNOSTICS.items():
             try:
-                value = await self.run_sequence(value_class.read(address))
+                value = await self.read_value(value_class, address)
             except (MemoryLocationNotImplemented, ResponseError) as exc:
                 log.info("%s %s: %s not read: %s", self.bus.name, luminaire_id, name, exc)
                 continue

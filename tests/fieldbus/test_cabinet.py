@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fieldsim.cabinet import SimulatedCabinet
-from fieldsim.pedestrians import PathSimulation, Walker
+from fieldsim.pedestrians import Detection, PathSimulation, Walker
 from gateway.dali.driver import DaliLuminaireDriver
 from gateway.modbus.poller import ModbusPoller
 from lykta.contract import MeterReading, SensorReading
@@ -75,3 +75,24 @@ async def test_field_reader_reads_the_whole_cabinet() -> None:
             # presence does not wait for a read: it is in the queue the moment it arrived
             event, _read_at = reader.presence.get_nowait()
             assert (event.kind, event.source) == ("presence", "cabinet-dali/sensor-0")
+
+
+async def test_a_modbus_presence_sensor_reaches_the_presence_queue_when_it_is_read() -> None:
+    """The radar presence sensor (Modbus) turning occupied is a presence event in the queue the
+    moment the poll returns; telemetry gets the reading as well."""
+    import asyncio
+    import time
+
+    t0 = time.monotonic()
+    clock = [t0]
+    async with SimulatedCabinet(luminaires=3, sensors=1, pedestrians_per_hour=0,
+                                now=lambda: clock[0]) as cabinet:  # fmt: skip
+        async with cabinet.field_reader(interval_s=0.1) as reader:
+            await asyncio.sleep(0.3)
+            assert reader.presence.empty()  # nobody yet
+            # someone passes the sensor: the radar reports occupied on its next poll
+            cabinet.path.last_detection[0] = Detection(clock[0], 0, "pedestrian", 1.4, 2.0)
+            event, read_at = await asyncio.wait_for(reader.presence.get(), 2)
+            assert (event.kind, event.source, event.detail["device"]) == (
+                "presence", "presence-1", "presence-1")  # fmt: skip
+            assert read_at >= t0

@@ -212,3 +212,44 @@ async def test_power_measured_at_another_level_is_not_reported_as_the_power_now(
     assert await driver.read_energy("A")
     [measured], _ = await driver.read_states()
     assert measured.power_w is not None and measured.power_w < full.power_w
+
+
+async def test_fade_settings_never_wait_for_bank_reads_and_never_corrupt_them() -> None:
+    """A presence reaction's fade setting (DTR0 + SET FADE TIME) goes out at once, even in the
+    middle of a memory bank read that points DTR0 into the bank; that read is repeated, so
+    every power figure is the gear's own, and the gear ends with the fade time it was given.
+    Other fade settings wait for the value being read (D4i reads are not starved)."""
+    from gateway.dali.driver import GearTarget
+    from gateway.dali.planner import fade_setting
+
+    bus, driver = _driver(budget_share=1.0)
+    await driver.set_levels({f"L{i:02d}": 200 for i in range(8)})
+    fades = [1_000, 45_000, 2_000, 64_000]
+
+    async def reads() -> list[float]:
+        got = []
+        for _ in range(4):
+            assert await driver.read_energy("L00"), driver.stats
+            got.append(driver._telemetry["L00"].power_w)  # noqa: SLF001 - what was read
+        return got
+
+    async def reactions() -> float:
+        worst = 0.0
+        for i in range(6):
+            await asyncio.sleep(0.5)  # a busy street: a reaction with a fade every half second
+            t0 = time.monotonic()
+            target = GearTarget(150 + i, fade_ms=fades[i % len(fades)])
+            await driver.apply({"L01": target}, first={"L01"})
+            worst = max(worst, time.monotonic() - t0)
+        return worst
+
+    powers, worst = await asyncio.gather(reads(), reactions())
+    expected = bus.by_short_address(0).power_w
+    assert all(abs(p - expected) < 0.11 for p in powers), (powers, expected)
+    assert worst < 0.35  # its frames (111 ms) and at most one background frame in front
+    assert bus.by_short_address(1).fade_seconds() == fade_setting(fades[5 % len(fades)]).seconds
+    # a schedule fade waits for the value being read, then goes: nothing is lost
+    await asyncio.gather(
+        driver.read_energy("L00"), driver.apply({"L02": GearTarget(90, fade_ms=90_500)})
+    )
+    assert bus.by_short_address(2).fade_seconds() == fade_setting(90_500).seconds

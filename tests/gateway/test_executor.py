@@ -176,3 +176,44 @@ async def test_program_expiry_raises_an_event_and_the_fail_safe_takes_over(
     await r.step()
     assert [e.kind for e in events].count(EventKind.PROGRAM_EXPIRED) == 1
     assert r.mode == "fail-safe"
+
+
+async def test_the_lux_rule_switches_with_its_hysteresis(
+    program: Program, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    """A program switching by a lux sensor: dark afternoon -> on before the lit window, light
+    at night -> off, in between the thresholds nothing changes; a stale reading is unknown and
+    the lit windows decide again."""
+    from lykta.contract.program import LuxRule
+    from lykta.strategy import lux_program_level
+
+    lux = sign_program(
+        msgspec.structs.replace(
+            program, lux=LuxRule(sensor="lux-1", on_below_lx=20.0, off_above_lx=40.0)
+        ),
+        signing_key,
+    )
+    afternoon = int(dt.datetime(2026, 12, 10, 13, 30, tzinfo=dt.UTC).timestamp() * 1000)
+    clock = [afternoon]
+    r, field = runner(lux, signing_key, tmp_path, clock, [])
+    await r.on_program(lux, encode(lux))
+    lum = lux.luminaires[0].id
+
+    async def level_after(reading: float | None) -> int:
+        if reading is not None:
+            r.on_lux("lux-1", reading, clock[0])
+        await r.step()
+        clock[0] += 100_000  # past the gear's fade
+        return field.level(lum)
+
+    assert await level_after(None) == 0  # astronomical: not lit yet
+    dark = await level_after(5.0)  # a dark winter afternoon: on before the window
+    assert dark == lux_program_level(lux, clock[0], True, luminaire=lum) > 0
+    assert await level_after(30.0) == dark  # between the thresholds: stays on
+    assert await level_after(50.0) == 0  # light: off
+    assert await level_after(30.0) == 0  # between: stays off
+    r.on_lux("lux-2", 1.0, clock[0])  # not the program's sensor: ignored
+    assert await level_after(None) == 0
+    clock[0] = NIGHT
+    r.on_lux("lux-1", 50.0, clock[0] - 16 * 60_000)  # stale: unknown, the lit window decides
+    assert await level_after(None) == program_level(lux, clock[0], luminaire=lum) > 0
