@@ -69,6 +69,7 @@ async def run_lykta(a: argparse.Namespace) -> None:
             a.site,
             writer,
             client_id=a.client_id,
+            session_expiry_s=a.session_expiry,
             detect_gaps=not a.no_gaps,
         )
         async with ingest:
@@ -96,7 +97,8 @@ async def run_lykta(a: argparse.Namespace) -> None:
                     _emit(messages=s.messages, readings=s.readings, stored=stored,
                           t_stored=t_stored, malformed=s.malformed, gaps=s.gaps,
                           queued=writer.stats.queued_lines, hwm_kb=vm_hwm_kb(),
-                          held_max=held_max)
+                          held_max=held_max, duplicates=s.duplicates,
+                          confirms=ingest.confirmations.sent)
                 try:
                     async with asyncio.timeout(0.02):
                         await stop.wait()
@@ -281,6 +283,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--client-id", help="lykta: MQTT client id (the persistent session's key)")
     p.add_argument("--spool", help="lykta: the writer's spool directory")
     p.add_argument("--no-gaps", action="store_true", help="lykta: detect_gaps=False")
+    p.add_argument("--session-expiry", type=int, default=300,
+                   help="lykta: MQTT session expiry (s), as [mqtt] session_expiry_s")
     p.add_argument("--profile", help="lykta: write cProfile stats to this file")
     p.add_argument("--connect-timeout", type=float, default=30.0,
                    help="lykta: give up if not subscribed within this many seconds")

@@ -15,12 +15,20 @@ Two modes: ``--messages N`` publishes N batches per gateway as fast as the broke
 (at most ``--window`` unacknowledged at a time); ``--rate R --seconds S`` paces R batches/s
 over all this process's gateways for S seconds. At the end, once the broker acknowledged
 every message, one JSON line goes to stdout: messages, readings, first and last publish time.
+
+With ``--confirm-timeout S`` each simulated gateway also does what a real one does with its
+outbox (gateway/outbox.py): it subscribes to its ``confirm`` topic, keeps every batch until a
+controller confirms it, re-sends a batch not confirmed within S seconds (doubling per re-send,
+up to 16 x), and at the end waits (``--confirm-wait``) until everything is confirmed. The
+summary then adds ``confirmed``, ``unconfirmed``, ``resent`` and the confirmation latency
+(first publish -> confirmation received) p50/p99 in ms.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import threading
 import time
@@ -28,10 +36,21 @@ import time
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from lykta.contract import LuminaireReading, TelemetryBatch, Topic, TopicKind, encode
+from lykta.contract import (
+    Confirm,
+    ContractError,
+    LuminaireReading,
+    TelemetryBatch,
+    Topic,
+    TopicKind,
+    decode,
+    encode,
+)
 
-T0 = 1_700_000_000_000
-"""Timestamp of batch 0 (ms); batch ``seq`` is stamped ``T0 + seq * STEP_MS``."""
+T0 = (int(time.time()) // 86_400 - 7) * 86_400_000
+"""Timestamp of batch 0 (ms), a week ago at midnight UTC (inside the controller's plausible
+window, and far enough back that a long run's timestamps stay in the past); batch ``seq`` is
+stamped ``T0 + seq * STEP_MS``."""
 STEP_MS = 1000
 _SEQ_MARK = 987_654_321
 _TS_MARK = 1_111_111_111_111
@@ -70,8 +89,26 @@ def stamp(template: bytes, seq: int) -> bytes:
 class Gateways:
     """``names`` as paho clients connected to the broker, sharing one acknowledgement window."""
 
-    def __init__(self, host: str, port: int, site: str, names: list[str], readings: int) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        site: str,
+        names: list[str],
+        readings: int,
+        *,
+        confirm_timeout_s: float = 0.0,
+    ) -> None:
         self.names = names
+        self.confirm_timeout_s = confirm_timeout_s
+        # per gateway: seq -> (first sent, last sent, sends) of every unconfirmed batch
+        self.pending: list[dict[int, tuple[float, float, int]]] = [{} for _ in names]
+        self.confirmed = 0
+        self.resent = 0
+        self.latencies_ms: list[float] = []
+        self._index = {g: i for i, g in enumerate(names)}
+        self._subscribed = 0
+        self._last_scan = 0.0
         self.topics = [str(Topic(site, g, TopicKind.TELEMETRY)) for g in names]
         self.templates = [payload_template(g, readings) for g in names]
         self.seq = [0] * len(names)
@@ -88,6 +125,9 @@ class Gateways:
             c.max_inflight_messages_set(200)
             c.max_queued_messages_set(0)
             c.on_publish = self._on_publish
+            if confirm_timeout_s:
+                c.on_message = self._on_message
+                c.on_subscribe = self._on_subscribe
             c.connect(host, port, keepalive=60)
             c.loop_start()
             self.clients.append(c)
@@ -96,6 +136,72 @@ class Gateways:
             if time.monotonic() > deadline:
                 raise SystemExit(f"bench._load: gateways could not connect to {host}:{port}")
             time.sleep(0.01)
+        if confirm_timeout_s:
+            for g, c in zip(names, self.clients, strict=True):
+                c.subscribe(str(Topic(site, g, TopicKind.CONFIRM)), qos=1)
+            while self._subscribed < len(names):
+                if time.monotonic() > deadline:
+                    raise SystemExit("bench._load: confirm subscriptions not acknowledged")
+                time.sleep(0.01)
+
+    def _on_subscribe(self, client: paho.Client, userdata: object, mid: int, rc: object,
+                      props: object) -> None:
+        with self._cond:
+            self._subscribed += 1
+
+    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        try:
+            c = decode(msg.payload, Confirm)
+        except ContractError:
+            return
+        i = self._index.get(msg.topic.split("/")[3])
+        if i is None:
+            return
+        now = time.monotonic()
+        with self._cond:
+            pend = self.pending[i]
+            for first, last in c.telemetry:
+                if last - first + 1 <= len(pend):
+                    seqs: object = range(first, last + 1)
+                else:
+                    seqs = [q for q in pend if first <= q <= last]
+                for seq in seqs:  # type: ignore[attr-defined]
+                    entry = pend.pop(seq, None)
+                    if entry is not None:
+                        self.confirmed += 1
+                        self.latencies_ms.append((now - entry[0]) * 1000)
+            self._cond.notify_all()
+
+    def resend_due(self, window: int) -> int:
+        """Publish again every batch not confirmed in time; return how many. (Looks at most
+        twice a second: the scan must cost the generator little.)"""
+        now = time.monotonic()
+        if now - self._last_scan < 0.5:
+            return 0
+        self._last_scan = now
+        due: list[tuple[int, int]] = []
+        with self._cond:
+            for i, pend in enumerate(self.pending):
+                for seq, (_t0, t_last, sends) in pend.items():
+                    if now - t_last >= self.confirm_timeout_s * (1 << min(sends - 1, 4)):
+                        due.append((i, seq))
+        for i, seq in due:
+            with self._cond:
+                while self.sent - self.acked >= window:
+                    self._cond.wait(1.0)
+                self.sent += 1
+                entry = self.pending[i].get(seq)
+                if entry is None:  # confirmed meanwhile
+                    self.sent -= 1
+                    continue
+                self.pending[i][seq] = (entry[0], time.monotonic(), entry[2] + 1)
+                self.resent += 1
+            self.clients[i].publish(self.topics[i], stamp(self.templates[i], seq), qos=1)
+        return len(due)
+
+    def unconfirmed(self) -> int:
+        with self._cond:
+            return sum(len(p) for p in self.pending)
 
     def _on_publish(self, client: paho.Client, userdata: object, mid: int, rc: object,
                     props: object) -> None:
@@ -111,6 +217,10 @@ class Gateways:
             self.sent += 1
         seq = self.seq[i]
         self.seq[i] = seq + 1
+        if self.confirm_timeout_s:
+            now = time.monotonic()
+            with self._cond:
+                self.pending[i][seq] = (now, now, 1)
         info = self.clients[i].publish(self.topics[i], stamp(self.templates[i], seq), qos=1)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise SystemExit(f"bench._load: publish on {self.topics[i]} failed: rc={info.rc}")
@@ -136,16 +246,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rate", type=float, help="batches/s over all gateways of this process")
     p.add_argument("--seconds", type=float, help="how long to publish at --rate")
     p.add_argument("--window", type=int, default=1000, help="unacknowledged messages at most")
+    p.add_argument("--confirm-timeout", type=float, default=0.0,
+                   help="keep batches until confirmed, re-send after this many seconds (0: off)")
+    p.add_argument("--confirm-wait", type=float, default=600.0,
+                   help="at the end, wait this long at most for every confirmation")
     a = p.parse_args(argv)
     if (a.messages is None) == (a.rate is None) or (a.rate is not None and a.seconds is None):
         p.error("give either --messages, or --rate with --seconds")
-    gws = Gateways(a.host, a.port, a.site, a.gateways.split(","), a.readings)
+    gws = Gateways(a.host, a.port, a.site, a.gateways.split(","), a.readings,
+                   confirm_timeout_s=a.confirm_timeout)
     n = len(gws.names)
     t_first = time.time()
     if a.messages is not None:
         for _ in range(a.messages):
             for i in range(n):
                 gws.publish(i, a.window)
+            if a.confirm_timeout:
+                gws.resend_due(a.window)
     else:
         start = time.monotonic()
         k = 0
@@ -154,16 +271,34 @@ def main(argv: list[str] | None = None) -> None:
             while k < due:
                 gws.publish(k % n, a.window)
                 k += 1
+            if a.confirm_timeout and k % 50 == 0:
+                gws.resend_due(a.window)
             time.sleep(0.005)
     t_last = time.time()
+    confirm: dict[str, object] = {}
+    if a.confirm_timeout:
+        give_up = time.monotonic() + a.confirm_wait
+        while gws.unconfirmed() and time.monotonic() < give_up:
+            gws.resend_due(a.window)
+            time.sleep(0.1)
+        lat = sorted(gws.latencies_ms)
+        confirm = {
+            "confirmed": gws.confirmed,
+            "unconfirmed": gws.unconfirmed(),
+            "resent": gws.resent,
+            "t_confirmed": time.time(),
+            "confirm_p50_ms": statistics.median(lat) if lat else None,
+            "confirm_p99_ms": lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None,
+        }
     gws.drain()
     print(json.dumps({
-        "messages": gws.sent,
+        "messages": gws.sent - gws.resent,  # each batch once; re-sends are counted apart
         "acked": gws.acked,
-        "readings": gws.sent * a.readings,
+        "readings": (gws.sent - gws.resent) * a.readings,
         "per_gateway": dict(zip(gws.names, gws.seq, strict=True)),
         "t_first": t_first,
         "t_last": t_last,
+        **confirm,
     }), flush=True)
 
 

@@ -15,11 +15,22 @@ loss by an InfluxQL ``count`` in a fresh database against the readings published
 4. two controller processes on the shared subscription (``detect_gaps=False``): the split
    and the total stored.
 5. overload: 1.5 x the measured sustained rate for ``--overload-seconds``; the controller is
-   killed with SIGKILL half way and started again with the same client id (its persistent
-   session holds the backlog); every reading must be stored once, and the controller's peak
-   RSS (``VmHWM``) stay below 1 GiB. Also shown: the most messages the controller held
+   killed with SIGKILL at a third and started again with the same client id (its persistent
+   session holds the backlog), and killed again at two thirds and replaced by a NEW process
+   with a new client id (the old session stays in the shared group, drawing its share, until
+   it expires after ``SESSION_EXPIRY_S``); every reading must be stored, and each controller's
+   peak RSS (``VmHWM``) stay below 1 GiB. Also shown: the most messages the controller held
    unacknowledged (aiomqtt's queue plus those not yet committed) against the Receive Maximum
    it asked for: the broker is supposed to bound it, Mosquitto 2.0.11 does not.
+
+6. latency: the same path at 0.5 x and 1.0 x the sustained rate; a probe gateway in this
+   process publishes one batch every 0.25 s and polls InfluxDB (every 20 ms) until the batch
+   is queryable: publish -> queryable p50/p99, measured without the code under test. The
+   publishers also report publish -> confirmation received.
+
+End-to-end confirmation is on wherever Lykta's controller runs (parts 1, 4, 5, 6): the
+publishers behave like gateways' outboxes (``bench._load --confirm-timeout``), keep every
+batch until the controller confirms it, and re-send what is not confirmed in time.
 
 ``./run.sh bench ingest`` runs the full benchmark (about 5 minutes); for a smoke run:
 ``LYKTA_BENCH_QUICK=1 ./run.sh bench ingest`` or
@@ -65,6 +76,9 @@ RSS_LIMIT_KB = 1 << 20  # 1 GiB
 RECEIVE_MAX = inspect.signature(Ingest).parameters["receive_maximum"].default
 IDLE_GIVE_UP_S = 20.0  # nothing stored for this long after publishing ended: report the loss
 RESTART_WITHIN_S = 120.0  # the restarted controller must be subscribed by then
+CONFIRM_TIMEOUT_S = 30.0  # the gateways' default (gateway.link.CONFIRM_TIMEOUT_S)
+SESSION_EXPIRY_S = 20  # the benchmark's controllers: a replaced one's share returns soon
+PROBE_PERIOD_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +90,13 @@ class Plan:
     naive_readings: int
     split_messages: int  # per gateway, two-controller part
     overload_s: float
+    latency_s: float  # each latency run
 
 
-FULL = Plan(runs=3, lykta_messages=300, naive_readings=5_000, split_messages=100, overload_s=120)
-QUICK = Plan(runs=1, lykta_messages=30, naive_readings=2_000, split_messages=25, overload_s=15)
+FULL = Plan(runs=3, lykta_messages=300, naive_readings=5_000, split_messages=100, overload_s=120,
+            latency_s=30)  # fmt: skip
+QUICK = Plan(runs=1, lykta_messages=30, naive_readings=2_000, split_messages=25, overload_s=15,
+             latency_s=8)  # fmt: skip
 
 
 # -- processes -----------------------------------------------------------------------------
@@ -156,6 +173,11 @@ class Published:
     t_first: float = 0.0
     t_last: float = 0.0
     per_gateway: dict[str, int] = field(default_factory=dict)
+    confirmed: int = 0
+    unconfirmed: int = 0
+    resent: int = 0
+    confirm_p50_ms: list[float] = field(default_factory=list)  # per publisher process
+    confirm_p99_ms: list[float] = field(default_factory=list)
 
 
 class Bench:
@@ -188,10 +210,14 @@ class Bench:
         """Start a controller ingest process with a persistent session under ``client_id``."""
         spool = self.tmp / f"spool-{client_id}"
         return self.consumer("lykta", site, db, "--client-id", client_id, "--spool", str(spool),
-                             *extra, within_s=within_s)
+                             "--session-expiry", str(SESSION_EXPIRY_S), *extra,
+                             within_s=within_s)
 
-    def publish(self, site: str, gateways: int, *how: str) -> list[Child]:
-        """Start the publisher processes for ``gateways`` gateways (``how``: the mode)."""
+    def publish(self, site: str, gateways: int, *how: str, confirm: bool = False) -> list[Child]:
+        """Start the publisher processes for ``gateways`` gateways (``how``: the mode;
+        ``confirm``: keep batches until the controller confirms them, as gateways do)."""
+        if confirm:
+            how = (*how, "--confirm-timeout", str(CONFIRM_TIMEOUT_S))
         names = [f"gw{i:03d}" for i in range(gateways)]
         procs = min(PUBLISHERS, gateways)
         pubs = []
@@ -219,13 +245,19 @@ class Bench:
             out.t_first = min(out.t_first, p.last["t_first"])
             out.t_last = max(out.t_last, p.last["t_last"])
             out.per_gateway.update(p.last["per_gateway"])
+            if "confirmed" in p.last:
+                out.confirmed += p.last["confirmed"]
+                out.unconfirmed += p.last["unconfirmed"]
+                out.resent += p.last["resent"]
+                if p.last["confirm_p50_ms"] is not None:
+                    out.confirm_p50_ms.append(p.last["confirm_p50_ms"])
+                    out.confirm_p99_ms.append(p.last["confirm_p99_ms"])
         return out
 
-    def count(self, db: str) -> int:
-        """Luminaire points stored in ``db`` (InfluxQL ``count``)."""
-        r = httpx.post(f"{self.stack.influx_url}/query",
-                       data={"db": db, "q": f'SELECT count("level") FROM "{LUMINAIRE}"'},
-                       timeout=300)
+    def count(self, db: str, where: str = "") -> int:
+        """Luminaire points stored in ``db`` (InfluxQL ``count``), optionally ``WHERE ...``."""
+        q = f'SELECT count("level") FROM "{LUMINAIRE}"' + (f" WHERE {where}" if where else "")
+        r = httpx.post(f"{self.stack.influx_url}/query", data={"db": db, "q": q}, timeout=300)
         r.raise_for_status()
         series = r.json()["results"][0].get("series")
         return series[0]["values"][0][1] if series else 0
@@ -271,7 +303,8 @@ def _timed(b: Bench, mode: str, messages_per_gw: int, gateways: int, *extra: str
         c = b.lykta(site, db, f"ctl-{site}", *extra)
     else:
         c = b.consumer(mode, site, db, "--messages", str(total_msgs), "--readings", str(READINGS))
-    pub = b.published(b.publish(site, gateways, "--messages", str(messages_per_gw)))
+    pub = b.published(b.publish(site, gateways, "--messages", str(messages_per_gw),
+                                confirm=mode == "lykta"))  # fmt: skip
     wait_stored([c], pub.readings)
     last = c.stop()
     stored = b.count(db)
@@ -311,7 +344,8 @@ def part_split(b: Bench, plan: Plan) -> Split:
     """Two controller processes, one shared subscription, a fixed load."""
     site, db = b.site(), f"split_{uuid.uuid4().hex[:6]}"
     ctls = [b.lykta(site, db, f"ctl{i}-{site}", "--no-gaps") for i in range(2)]
-    pub = b.published(b.publish(site, GATEWAYS, "--messages", str(plan.split_messages)))
+    pub = b.published(b.publish(site, GATEWAYS, "--messages", str(plan.split_messages),
+                                confirm=True))  # fmt: skip
     wait_stored(ctls, pub.readings)
     per = [c.stop().get("stored", 0) for c in ctls]
     stored = b.count(db)
@@ -321,63 +355,159 @@ def part_split(b: Bench, plan: Plan) -> Split:
 
 @dataclass(slots=True)
 class Overload:
-    """Part 5: offered load above capacity, a controller crash and restart in the middle."""
+    """Part 5: offered load above capacity, two crashes: a restart with the same client id,
+    then a replacement by a new process with a new client id."""
 
     offered: float  # readings/s
     seconds: float
     published: int
     stored: int
-    drain_s: float  # from the end of publishing to the last reading stored
+    drain_s: float  # from the end of publishing to the last batch confirmed
     hwm_kb: list[int]  # peak RSS of each controller incarnation
     held_max: list[int]  # most messages held unacknowledged, each incarnation
     broker_hwm_kb: int
     gaps: int
-    restart_error: str  # empty when the restarted controller got subscribed
+    restart_error: str  # empty when the restarted controllers got subscribed
+    confirmed: int
+    unconfirmed: int
+    resent: int
 
 
 def part_overload(b: Bench, rate: float, seconds: float) -> Overload:
-    """Publish at ``rate`` readings/s for ``seconds``; SIGKILL and restart the controller
-    (same client id) half way; wait until everything is stored."""
+    """Publish at ``rate`` readings/s for ``seconds``; SIGKILL the controller at a third and
+    restart it (same client id); SIGKILL it at two thirds and start a new process with a new
+    client id; wait until every batch is confirmed, then count."""
     site, db = b.site(), f"overload_{uuid.uuid4().hex[:6]}"
-    client_id = f"ctl-{site}"
-    ctl = b.lykta(site, db, client_id)
+    ctl = b.lykta(site, db, f"ctl-{site}", "--no-gaps")
     per_proc = rate / READINGS / PUBLISHERS
-    pubs = b.publish(site, GATEWAYS, "--rate", f"{per_proc:.1f}", "--seconds", str(seconds))
-    time.sleep(seconds / 2)
-    ctl.kill()
-    print(f"  killed the controller after {seconds / 2:.0f} s "
-          f"(it had stored {ctl.last.get('stored', 0):,}); restarting it", flush=True)
-    hwm, held = [ctl.max_hwm_kb], [ctl.last.get("held_max", 0)]
-    time.sleep(1.0)  # a real restart takes a moment; the backlog grows in the broker meanwhile
+    pubs = b.publish(site, GATEWAYS, "--rate", f"{per_proc:.1f}", "--seconds", str(seconds),
+                     confirm=True)  # fmt: skip
+    hwm: list[int] = []
+    held: list[int] = []
     restart_error = ""
-    try:
-        ctl = b.lykta(site, db, client_id, within_s=RESTART_WITHIN_S)
-    except NotReady as e:
-        restart_error = str(e)
-        print(f"  restart FAILED: {e}", flush=True)
-        failed = b.children[-1]
-        hwm.append(failed.max_hwm_kb or failed.last.get("hwm_kb", 0))
-    pub = b.published(pubs)
+    for step, client_id in ((1, f"ctl-{site}"), (2, f"ctl-new-{site}")):
+        time.sleep(seconds / 3)
+        ctl.kill()
+        how = "same client id" if step == 1 else f"a NEW process, client id {client_id}"
+        print(f"  killed the controller at {step * seconds / 3:.0f} s "
+              f"(it had stored {ctl.last.get('stored', 0):,}); starting {how}", flush=True)
+        hwm.append(ctl.max_hwm_kb)
+        held.append(ctl.last.get("held_max", 0))
+        time.sleep(1.0)  # a real restart takes a moment; the backlog grows meanwhile
+        try:
+            ctl = b.lykta(site, db, client_id, "--no-gaps", within_s=RESTART_WITHIN_S)
+        except NotReady as e:
+            restart_error = str(e)
+            print(f"  restart FAILED: {e}", flush=True)
+            failed = b.children[-1]
+            hwm.append(failed.max_hwm_kb or failed.last.get("hwm_kb", 0))
+            break
+    # the publishers end once every batch is confirmed (re-sending what is not)
+    pub = b.published(pubs, within_s=seconds + 900)
     last: dict = {}
     if not restart_error:
-        # The restarted process only sees what was not acknowledged before the kill; wait
-        # until it stops making progress, then count what InfluxDB holds.
-        give_up = time.monotonic() + max(120.0, 3 * seconds)
-        while time.monotonic() < give_up:
-            before = ctl.last.get("stored", 0)
-            time.sleep(3.0)
-            if ctl.last.get("stored", 0) == before and ctl.last.get("queued", 1) == 0:
-                if b.count(db) >= pub.readings:
-                    break
         last = ctl.stop()
         hwm.append(ctl.max_hwm_kb)
         held.append(last.get("held_max", 0))
     stored = b.count(db)
     broker_hwm = vm_hwm_kb(b.stack.mqtt.pid)
     b.drop(db)
-    return Overload(rate, seconds, pub.readings, stored,
-                    max(0.0, last.get("t_stored", pub.t_last) - pub.t_last), hwm, held, broker_hwm,
-                    last.get("gaps", 0), restart_error)
+    t_done = max((p.last.get("t_confirmed", pub.t_last) for p in pubs), default=pub.t_last)
+    return Overload(rate, seconds, pub.readings, stored, max(0.0, t_done - pub.t_last), hwm,
+                    held, broker_hwm, last.get("gaps", 0), restart_error, pub.confirmed,
+                    pub.unconfirmed, pub.resent)
+
+
+@dataclass(slots=True)
+class Latency:
+    """Part 6: publish -> queryable in InfluxDB, and publish -> confirmed, at one rate."""
+
+    rate: float
+    probes: int
+    queryable_p50_ms: float
+    queryable_p99_ms: float
+    lost_probes: int
+    confirm_p50_ms: float
+    confirm_p99_ms: float
+    stored: int
+    published: int
+
+
+def _probe(b: Bench, site: str, db: str, stop: threading.Event, out: list[float],
+           lost: list[int]) -> None:
+    """A gateway of its own: one batch every PROBE_PERIOD_S, each polled for in InfluxDB
+    until it is queryable (InfluxQL, every 20 ms); the latencies go to ``out``."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from bench._load import STEP_MS, T0, payload_template, stamp
+    from lykta.contract import Topic, TopicKind
+
+    gw = "probe"
+    topic = str(Topic(site, gw, TopicKind.TELEMETRY))
+    template = payload_template(gw, READINGS)
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-probe-{site}",
+                    protocol=paho.MQTTv5)  # fmt: skip
+    c.connect("127.0.0.1", b.stack.mqtt_port, keepalive=60)
+    c.loop_start()
+    outstanding: dict[int, float] = {}  # ts -> monotonic publish time
+    seq, next_pub = 0, time.monotonic()
+    last_id = f"{gw}-L{READINGS - 1:03d}"
+    with httpx.Client(timeout=10) as http:
+        while not stop.is_set() or outstanding:
+            now = time.monotonic()
+            if not stop.is_set() and now >= next_pub:
+                ts = T0 + seq * STEP_MS
+                outstanding[ts] = time.monotonic()
+                c.publish(topic, stamp(template, seq), qos=1)
+                seq += 1
+                next_pub += PROBE_PERIOD_S
+            if outstanding:
+                q = (f"SELECT \"level\" FROM \"{LUMINAIRE}\" WHERE gateway = '{gw}' AND "
+                     f"luminaire = '{last_id}' AND time >= {min(outstanding)}ms")
+                r = http.post(f"{b.stack.influx_url}/query",
+                              data={"db": db, "q": q, "epoch": "ms"})  # fmt: skip
+                seen = time.monotonic()
+                series = r.json()["results"][0].get("series") if r.status_code == 200 else None
+                for t, _level in series[0]["values"] if series else []:
+                    sent = outstanding.pop(t, None)
+                    if sent is not None:
+                        out.append((seen - sent) * 1000)
+                for t, sent in list(outstanding.items()):
+                    if seen - sent > 60:
+                        outstanding.pop(t)
+                        lost[0] += 1
+            time.sleep(0.02)
+    c.disconnect()
+    c.loop_stop()
+
+
+def _pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))] if v else float("nan")
+
+
+def part_latency(b: Bench, rate: float, seconds: float) -> Latency:
+    """The load at ``rate`` readings/s for ``seconds``, with the probe measuring latency."""
+    site, db = b.site(), f"latency_{uuid.uuid4().hex[:6]}"
+    c = b.lykta(site, db, f"ctl-{site}")
+    per_proc = rate / READINGS / PUBLISHERS
+    pubs = b.publish(site, GATEWAYS, "--rate", f"{per_proc:.1f}", "--seconds", str(seconds),
+                     confirm=True)  # fmt: skip
+    stop = threading.Event()
+    lat: list[float] = []
+    lost = [0]
+    probe = threading.Thread(target=_probe, args=(b, site, db, stop, lat, lost), daemon=True)
+    probe.start()
+    pub = b.published(pubs, within_s=seconds + 600)
+    stop.set()
+    probe.join(90)
+    c.stop()
+    stored = b.count(db, "gateway != 'probe'")  # the probe's batches are not the publishers'
+    b.drop(db)
+    return Latency(rate, len(lat), _pct(lat, 0.5), _pct(lat, 0.99), lost[0],
+                   statistics.median(pub.confirm_p50_ms) if pub.confirm_p50_ms else float("nan"),
+                   max(pub.confirm_p99_ms, default=float("nan")), stored, pub.readings)
 
 
 def _profile(b: Bench, plan: Plan) -> None:
@@ -435,6 +565,15 @@ def main(argv: list[str] | None = None) -> None:
         split = part_split(b, plan)
         print(f"  two controllers: {split.per_process} stored of {split.published:,}", flush=True)
         over = part_overload(b, a.overload_rate or 1.5 * lykta, overload_s)
+        print(f"  overload: {over.stored:,} stored of {over.published:,}, {over.resent:,} "
+              f"re-sent, drained {over.drain_s:.1f} s after publishing", flush=True)
+        lats = []
+        for share in (0.5, 1.0):
+            lt = part_latency(b, share * lykta, plan.latency_s)
+            lats.append(lt)
+            print(f"  latency at {lt.rate:,.0f} rdg/s: queryable p50 {lt.queryable_p50_ms:.0f} ms"
+                  f" p99 {lt.queryable_p99_ms:.0f} ms ({lt.probes} probes); confirmed p50 "
+                  f"{lt.confirm_p50_ms:.0f} ms p99 {lt.confirm_p99_ms:.0f} ms", flush=True)
         if a.profile:
             _profile(b, plan)
     lossless = all(r.stored == r.published for rs in runs.values() for r in rs)
@@ -458,10 +597,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'overload: offered, duration':44s} "
           f"{f'{over.offered:,.0f} rdg/s, {over.seconds:.0f} s':>24s}  "
           f"({over.offered / lykta:.1f} x sustained)")
-    print(f"{'overload + kill -9/restart: stored / published':44s} "
+    print(f"{'overload + 2 x kill -9 (same id, then new id)':44s} "
           f"{f'{over.stored:,} / {over.published:,}':>24s}  "
-          f"equal: {_ok(over.stored == over.published)}")
-    print(f"{'overload: backlog drained after publishing':44s} {over.drain_s:20.1f} s")
+          f"stored == published: {_ok(over.stored == over.published)}")
+    print(f"{'overload: batches confirmed / unconfirmed':44s} "
+          f"{f'{over.confirmed:,} / {over.unconfirmed:,}':>24s}  "
+          f"all: {_ok(over.unconfirmed == 0)}")
+    print(f"{'overload: batches re-sent (not confirmed in time)':44s} {over.resent:24,d}")
+    print(f"{'overload: all confirmed, after publishing':44s} {over.drain_s:20.1f} s")
     print(f"{'overload: controller peak RSS (each process)':44s} "
           f"{' / '.join(f'{k / 1024:.0f}' for k in over.hwm_kb):>20s} MiB  "
           f"< 1024: {_ok(0 < peak < RSS_LIMIT_KB)}")
@@ -469,6 +612,16 @@ def main(argv: list[str] | None = None) -> None:
           f"{' / '.join(f'{k:,}' for k in over.held_max):>24s}  (Receive Maximum {RECEIVE_MAX:,})")
     print(f"{'overload: broker peak RSS':44s} {over.broker_hwm_kb / 1024:20.0f} MiB")
     print(f"{'overload: seq gaps seen after the restart':44s} {over.gaps:24d}")
+    for lt in lats:
+        label = f"latency at {lt.rate / lykta:.1f} x sustained ({lt.rate:,.0f} rdg/s)"
+        print(f"{label:44s} {'':>24s}")
+        print(f"{'  publish -> queryable in InfluxDB p50 / p99':44s} "
+              f"{f'{lt.queryable_p50_ms:,.0f} / {lt.queryable_p99_ms:,.0f} ms':>24s}  "
+              f"({lt.probes} probes, {lt.lost_probes} never seen)")
+        print(f"{'  publish -> confirmation received p50 / p99':44s} "
+              f"{f'{lt.confirm_p50_ms:,.0f} / {lt.confirm_p99_ms:,.0f} ms':>24s}")
+        print(f"{'  stored / published':44s} {f'{lt.stored:,} / {lt.published:,}':>24s}  "
+              f"equal: {_ok(lt.stored == lt.published)}")
     if over.restart_error:
         print(f"overload: the restarted controller FAILED: {over.restart_error}")
     size = plan.lykta_messages * GATEWAYS * READINGS
