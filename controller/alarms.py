@@ -199,6 +199,8 @@ class LuminaireInfo:
     zone: str
     rated_power_w: float
     priority: int
+    always_lit: bool = False
+    """Lit day and night on purpose (a tunnel, an underpass): never day-burning."""
 
 
 @dataclass(slots=True)
@@ -215,7 +217,13 @@ class SiteMap:
         """Build from a validated strategy (inventory + zones)."""
         prio = {name: zone_priority(z.kind, z.safety_route) for name, z in strategy.zones.items()}
         lums = {
-            lum.id: LuminaireInfo(lum.gateway, lum.zone, lum.rated_power_w, prio[lum.zone])
+            lum.id: LuminaireInfo(
+                lum.gateway,
+                lum.zone,
+                lum.rated_power_w,
+                prio[lum.zone],
+                strategy.zone_switching(lum.zone).always_lit,
+            )
             for lum in strategy.luminaires
         }
         gw: dict[str, int] = {}
@@ -421,7 +429,9 @@ class AlarmEngine:
                 judge(out, AlarmKind.LAMP_FAILURE, lid, gateway, failed, r.lamp_failure, ts,
                       _lamp_message, status)  # fmt: skip
             # day-burning: lit while the sun is well above the horizon
-            if level > 0 and not failed and exempt.get(lid, 0) <= ts:
+            if level > 0 and not failed and exempt.get(lid, 0) <= ts and not (
+                (info := lums.get(lid)) is not None and info.always_lit
+            ):
                 elev = self._sun_elevation(ts)
                 if elev > day.clear_at or (
                     known and (AlarmKind.DAY_BURNING, gateway, lid) in conds

@@ -20,7 +20,6 @@ conflicting state, 422 invalid content (with the strategy's problem list), 503 b
 # which name dependencies defined inside create_app.
 import asyncio
 import tempfile
-import tomllib
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
@@ -493,12 +492,11 @@ def _live(svc: "ControllerService", gateway: str) -> dict[str, Any]:
 
 
 def _parse_upload(body: StrategyUpload) -> Strategy:
-    from lykta.strategy.model import Problem
+    from lykta.strategy.model import Problem, parse_toml
 
-    try:
-        doc = tomllib.loads(body.strategy_toml)
-    except tomllib.TOMLDecodeError as e:
-        raise StrategyError([Problem("strategy.toml", "", f"not valid TOML: {e}")]) from None
+    # the strategy loader's own parser: size limit, and a nesting too deep for tomllib's
+    # recursion is a clean 422 like any other bad TOML, not a RecursionError
+    doc = parse_toml(body.strategy_toml.encode("utf-8"), "strategy.toml")
     with tempfile.TemporaryDirectory() as d:
         if body.inventory_csv is not None:
             name = doc.get("inventory")

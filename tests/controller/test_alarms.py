@@ -238,6 +238,25 @@ def test_day_burning(site_map: SiteMap) -> None:
         ]
 
 
+def test_always_lit_zone_is_never_day_burning(site_map: SiteMap) -> None:
+    """The Resecentrum underpass is lit around the clock on purpose (``always_lit``): lit at
+    noon in June is no fault there, while the same reading in a street zone raises."""
+    assert site_map.luminaires["RES-001"].always_lit
+    assert not site_map.luminaires["EKT-001"].always_lit
+    eng = AlarmEngine(AlarmRules(), site_map)
+    raised = []
+    for i in range(10):
+        ts = NOON + i * 60_000
+        raised += eng.on_telemetry(
+            "gw-saltangen", batch(ts, reading("RES-001", ts, level=254, power=40.0))
+        )
+        raised += eng.on_telemetry(
+            "gw-ektorp", batch(ts, reading("EKT-001", ts, level=254, power=28.0))
+        )
+    burning = [c.source for c in raised if c.kind is AlarmKind.DAY_BURNING and c.active]
+    assert burning == ["EKT-001"]
+
+
 def test_energy_anomaly(site_map: SiteMap) -> None:
     rated = site_map.luminaires["SDL-001"].rated_power_w
     exp = expected_power_w(rated, 254)

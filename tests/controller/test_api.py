@@ -115,6 +115,11 @@ async def test_precise_errors(api: httpx.AsyncClient, tokens) -> None:
     r = await api.post("/api/v1/strategies", json={"strategy_toml": "x = [", "comment": ""},
                        headers=op)  # fmt: skip
     assert r.status_code == 422 and "not valid TOML" in r.json()["problems"][0]
+    nested = "x = " + "[" * 20_000 + "]" * 20_000  # deeper than tomllib's recursion
+    for path in ("/api/v1/strategies", "/api/v1/strategies/check"):
+        r = await api.post(path, json={"strategy_toml": nested}, headers=op)
+        assert r.status_code == 422, r.text
+        assert r.json()["problems"] == ["strategy.toml: not valid TOML: nested too deeply"]
     r = await api.post("/api/v1/strategies/42/apply", headers=op)
     assert r.status_code == 404 and "no strategy version 42" in r.json()["detail"]
     r = await api.post("/api/v1/alarms/7/ack", headers=op)
