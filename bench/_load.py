@@ -30,8 +30,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from lykta.contract import LuminaireReading, TelemetryBatch, Topic, TopicKind, encode
 
-T0 = 1_700_000_000_000
-"""Timestamp of batch 0 (ms); batch ``seq`` is stamped ``T0 + seq * STEP_MS``."""
+T0 = (int(time.time()) // 86_400 - 2) * 86_400_000
+"""Timestamp of batch 0 (ms): midnight UTC two days ago, the same in every process of a run
+and inside ingest's plausible window (``[limits] max_age_s``, 30 days; a run's batches stay
+well below the 2 days ahead); batch ``seq`` is stamped ``T0 + seq * STEP_MS``."""
 STEP_MS = 1000
 _SEQ_MARK = 987_654_321
 _TS_MARK = 1_111_111_111_111
