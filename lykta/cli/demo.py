@@ -253,7 +253,7 @@ async def _run(
             "clock_end": _iso(clock.now_ms()),
             "speed": clock.speed,
             "open_alarms": len(open_alarms),
-            "open_alarm_kinds": sorted({a["kind"] for a in open_alarms}),
+            "open_alarm_kinds": sorted({a.kind for a in open_alarms}),
             "malformed": ingest.stats.malformed,
             "seq_gaps": ingest.stats.gaps,
             "duration_s": round((clock.now_ms() - start_ms) / 1000 / clock.speed, 1),
