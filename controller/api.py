@@ -27,10 +27,15 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import aiomqtt
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from controller.body_guard import BodyGuard
+from controller.body_guard import finite as _finite
 from controller.incidents import IncidentError, Point, luminaires_within
 from controller.registry import RegistryError, Role
 from lykta.contract import CommandName, ContractError
@@ -152,13 +157,14 @@ class TokenRequest(_Body):
 
 def create_app(svc: "ControllerService") -> FastAPI:
     """The API of one controller service."""
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI (/docs) and ReDoc (/redoc) from packaged assets
         title="Lykta controller",
         version="1",
         description="Gateways, luminaires, live state, alarms, strategy versions, commands and "
         "incident overrides of one Lykta site. Bearer tokens with roles viewer / operator / "
         "security / admin.",
     )
+    app.add_middleware(BodyGuard, max_bytes=svc.config.api.max_body_bytes)
     bearer = HTTPBearer(auto_error=False)
     reg = svc.registry
     site = svc.site
@@ -192,6 +198,11 @@ def create_app(svc: "ControllerService") -> FastAPI:
     Incident = Annotated[Caller, Depends(require(*INCIDENT))]
     IncidentReader = Annotated[Caller, Depends(require(*INCIDENT_READ))]
     Admin = Annotated[Caller, Depends(require(*ADMIN))]
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, e: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input; a non-finite float there cannot be JSON
+        return JSONResponse({"detail": _finite(jsonable_encoder(e.errors()))}, status_code=422)
 
     @app.exception_handler(RegistryError)
     async def _not_found(_: Request, e: RegistryError) -> JSONResponse:
@@ -296,13 +307,13 @@ def create_app(svc: "ControllerService") -> FastAPI:
     @app.post("/api/v1/strategies/check", tags=["strategy"])
     async def check(body: StrategyUpload, _: Writer) -> dict[str, Any]:
         """Validate a strategy without storing it; 422 with every problem if it is invalid."""
-        s = await db(_parse_upload, body)
+        s = await db(_parse_upload, body, svc.config.api.inventory_dir)
         return {"ok": True, **_summary(s)}
 
     @app.post("/api/v1/strategies", tags=["strategy"], status_code=201)
     async def upload(body: StrategyUpload, caller: Writer) -> dict[str, Any]:
         """Store a new strategy version (not applied yet)."""
-        s = await db(_parse_upload, body)
+        s = await db(_parse_upload, body, svc.config.api.inventory_dir)
         row = await db(
             reg.add_strategy_version, site, s, author=caller.name, comment=body.comment,
             now_ms=now(),
@@ -491,22 +502,40 @@ def _live(svc: "ControllerService", gateway: str) -> dict[str, Any]:
     }
 
 
-def _parse_upload(body: StrategyUpload) -> Strategy:
+def _parse_upload(body: StrategyUpload, inventory_dir: Path | None = None) -> Strategy:
+    """Parse an uploaded strategy. It can never make the controller read a file of its
+    choosing: its inventory comes in the upload, or by plain file name from the one configured
+    ``inventory_dir`` (a regular file inside it)."""
     from lykta.strategy.model import Problem, parse_toml
+
+    def refuse(reason: str) -> StrategyError:
+        return StrategyError([Problem("strategy.toml", "inventory", reason)])
 
     # the strategy loader's own parser: size limit, and a nesting too deep for tomllib's
     # recursion is a clean 422 like any other bad TOML, not a RecursionError
     doc = parse_toml(body.strategy_toml.encode("utf-8"), "strategy.toml")
+    name = doc.get("inventory")
+    if name is not None and not isinstance(name, str):
+        raise refuse("must be a file name")
     with tempfile.TemporaryDirectory() as d:
         if body.inventory_csv is not None:
-            name = doc.get("inventory")
-            if not isinstance(name, str):
-                raise StrategyError([Problem("strategy.toml", "inventory",
-                                             "an inventory was uploaded but the strategy names "
-                                             "no inventory file")])  # fmt: skip
-            (Path(d) / Path(name).name).write_text(body.inventory_csv, encoding="utf-8")
-            doc["inventory"] = Path(name).name
-        return parse_strategy(doc, "strategy.toml", Path(d))
+            if name is None:
+                raise refuse("an inventory was uploaded but the strategy names no inventory file")
+            (Path(d) / "inventory.csv").write_text(body.inventory_csv, encoding="utf-8")
+            doc["inventory"] = "inventory.csv"
+            return parse_strategy(doc, "strategy.toml", Path(d))
+        if name is None:
+            return parse_strategy(doc, "strategy.toml", Path(d))
+        if inventory_dir is None:
+            raise refuse(f"names {name!r}: upload it as inventory_csv (this controller has no "
+                         "[api] inventory_dir to take it from)")  # fmt: skip
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise refuse(f"{name!r}: only a plain file name in the inventory directory")
+        base = inventory_dir.resolve()
+        path = (base / name).resolve()
+        if path.parent != base or not path.is_file():  # no FIFO, device or link out
+            raise refuse(f"no inventory file {name!r} in the inventory directory")
+        return parse_strategy(doc, "strategy.toml", base)
 
 
 def _summary(s: Strategy) -> dict[str, Any]:

@@ -41,6 +41,14 @@ class ApiConfig(Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    max_body_bytes: int = Field(
+        8 << 20, ge=1024, description="larger request bodies are refused with 413"
+    )
+    inventory_dir: Path | None = Field(
+        None,
+        description="where an uploaded strategy may take its inventory from by file name "
+        "(otherwise the inventory must be uploaded with it)",
+    )
     incident_max_minutes: int = Field(
         240, ge=1, le=12 * 60, description="cap on an incident override's duration"
     )
@@ -128,7 +136,10 @@ class ControllerConfig(Strict):
                 "strategy": rel(self.programs.strategy),
             }
         )
-        return self.model_copy(update={"state_dir": rel(self.state_dir), "programs": programs})
+        api = self.api.model_copy(update={"inventory_dir": rel(self.api.inventory_dir)})
+        return self.model_copy(
+            update={"state_dir": rel(self.state_dir), "programs": programs, "api": api}
+        )
 
 
 def load_controller_config(path: Path) -> ControllerConfig:

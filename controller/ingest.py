@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiomqtt
+import paho.mqtt.client as paho
 
 from controller.admission import Admission, Rejected
 from controller.commands import CommandIssuer
@@ -53,7 +54,7 @@ from lykta.contract import (
     encode,
 )
 from lykta.contract.topics import subscription
-from lykta.mqtt import ack, make_client, publish_properties
+from lykta.mqtt import BoundedClient, publish_properties
 
 log = logging.getLogger("lykta.controller.ingest")
 
@@ -154,7 +155,7 @@ class Ingest:
         self.gap_log: list[Gap] = []
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._client: aiomqtt.Client | None = None
+        self._client: BoundedClient | None = None
         self.confirmations = Confirmations(mqtt, site, client_id=self.client_id, clock=clock)
         self._keys: list[Key] = []  # what the open round will confirm once it is stored
 
@@ -192,17 +193,17 @@ class Ingest:
         while True:
             ctl_state = str(Topic.controller_state(self.site))
             will = aiomqtt.Will(ctl_state, encode(State(online=False, bdseq=0)), qos=1, retain=True)
-            client = make_client(
+            # acknowledge only what is stored; stop reading the socket when behind (see
+            # the module doc and lykta.mqtt.BoundedClient)
+            client = BoundedClient(
                 self.mqtt,
                 self.client_id,
                 will=will,
                 clean_start=False,
                 session_expiry_s=self.session_expiry_s,
                 max_inflight=1000,
-                # acknowledge only what is stored (see module doc)
-                manual_ack=True,
                 receive_maximum=self.receive_maximum,
-                incoming_high_water=INCOMING_HIGH_WATER,
+                high_water=INCOMING_HIGH_WATER,
             )
             try:
                 async with client:
@@ -230,7 +231,7 @@ class Ingest:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 
-    async def _setup(self, client: aiomqtt.Client, ctl_state: str) -> None:
+    async def _setup(self, client: BoundedClient, ctl_state: str) -> None:
         # No timeouts: behind a large backlog the broker's answers take as long as the
         # backlog; a dead link ends the consumer, which cancels this.
         forever = math.inf
@@ -248,12 +249,12 @@ class Ingest:
         await client.subscribe(subscription(self.site, TopicKind.STATE), qos=1, timeout=forever)
         self.connected.set()
 
-    async def _consume(self, client: aiomqtt.Client) -> None:
+    async def _consume(self, client: BoundedClient) -> None:
         """Decode messages into rounds; each round's lines go to the writer while the next
         round is decoded, and its messages are acknowledged once the writer has stored them."""
-        pending: list[aiomqtt.Message] = []
+        pending: list[paho.MQTTMessage] = []
         lines: list[str] = []
-        rounds: asyncio.Queue[tuple[int, list[aiomqtt.Message], int, list[Key]]] = (
+        rounds: asyncio.Queue[tuple[int, list[paho.MQTTMessage], int, list[Key]]] = (
             asyncio.Queue()
         )
 
@@ -263,7 +264,7 @@ class Ingest:
                 await self.writer.committed(mark)
                 self.confirmations.stored(keys)  # durable now: tell the gateways
                 for m in msgs:
-                    ack(client, m)
+                    client.ack(m)
                 self.stats.acked += len(msgs)
                 self.stats.readings_committed = readings
                 rounds.task_done()
@@ -280,7 +281,7 @@ class Ingest:
         deadline = time.monotonic() + self.ack_interval_s
         # One long-lived "next message" task, never cancelled by a timeout: cancelling
         # aiomqtt's __anext__ just as it got a message would drop that message.
-        next_msg: asyncio.Task[aiomqtt.Message] | None = None
+        next_msg: asyncio.Task[paho.MQTTMessage] | None = None
         try:
             while True:
                 if next_msg is None:
@@ -315,7 +316,7 @@ class Ingest:
             if next_msg is not None:
                 next_msg.cancel()
 
-    def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> list[str]:
+    def _handle(self, client: BoundedClient, message: paho.MQTTMessage) -> list[str]:
         """Decode, admit and handle one message; return its lines.
 
         The one guard of ingest: whatever a message makes go wrong (a contract violation, a
@@ -334,7 +335,7 @@ class Ingest:
             self._malformed(topic, e, unexpected=True)
         return []
 
-    def _handle_unguarded(self, client: aiomqtt.Client, topic: str, raw: object) -> list[str]:
+    def _handle_unguarded(self, client: BoundedClient, topic: str, raw: object) -> list[str]:
         payload = raw if isinstance(raw, bytes | bytearray) else b""
         admit = self.admission
         t = Topic.parse(topic)
@@ -447,7 +448,7 @@ class Ingest:
                             what, topic[:200], text, reasons[key])  # fmt: skip
 
     def _command(
-        self, client: aiomqtt.Client, gateway: str, name: CommandName, args: dict | None = None
+        self, client: BoundedClient, gateway: str, name: CommandName, args: dict | None = None
     ) -> None:
         """Publish a short-lived command to ``gateway`` (in the background)."""
         cmd = self.issuer.issue(gateway, name, args or {}, REBIRTH_EXPIRY_S)
@@ -460,7 +461,7 @@ class Ingest:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _on_gap(self, client: aiomqtt.Client, gap: Gap) -> Event:
+    def _on_gap(self, client: BoundedClient, gap: Gap) -> Event:
         """Ask the gateway for a rebirth; return the event recording the gap."""
         self.stats.gaps += 1
         self.gap_log.append(gap)

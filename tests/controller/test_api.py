@@ -111,7 +111,8 @@ async def test_precise_errors(api: httpx.AsyncClient, tokens) -> None:
     assert r.status_code == 422
     assert any("zones.stromstraket.safety_floor" in p for p in r.json()["problems"])
     r = await api.post("/api/v1/strategies", json={"strategy_toml": STRATEGY_TOML}, headers=op)
-    assert r.status_code == 422 and "cannot read inventory" in r.json()["problems"][0]
+    # the inventory it names is neither uploaded nor in a configured inventory directory
+    assert r.status_code == 422 and "upload it as inventory_csv" in r.json()["problems"][0]
     r = await api.post("/api/v1/strategies", json={"strategy_toml": "x = [", "comment": ""},
                        headers=op)  # fmt: skip
     assert r.status_code == 422 and "not valid TOML" in r.json()["problems"][0]
