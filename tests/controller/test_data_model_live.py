@@ -59,7 +59,7 @@ def _strategy():
     del doc["inventory"]
     doc["luminaires"] = [
         {"id": f"L{i:02d}", "zone": ZONE, "position_m": 8.0 * i, "gateway": "gw-sim",
-         "bus": BUS, "short_address": i, "group": 3, "design_class": "C2",
+         "bus": BUS, "short_address": i, "group": 0, "design_class": "C2",
          "rated_power_w": 40.5}
         for i in range(LUMINAIRES)
     ]  # fmt: skip
@@ -127,8 +127,10 @@ async def test_influxdb_holds_exactly_the_documented_data_model(
             assert doc[m]["field"][name] == kind, f"{m}.{name}: stored {kind}, documented " \
                 f"{doc[m]['field'][name]}"  # fmt: skip
     # every zone-owned point carries its zone
-    for m in ("luminaire", "meter", "sensor", "event", "gateway_health"):
-        series = _query(svc, f'SELECT count(*) FROM "{m}" GROUP BY "zone"')
+    # (events that arrive before the strategy is applied have no zone yet: unknown, left out)
+    for m, where in [("luminaire", ""), ("meter", ""), ("sensor", ""), ("gateway_health", ""),
+                     ("event", "WHERE \"kind\" = 'presence' OR \"kind\" = 'lamp_failure'")]:
+        series = _query(svc, f'SELECT count(*) FROM "{m}" {where} GROUP BY "zone"')
         assert series and all(s["tags"]["zone"] == ZONE for s in series), m
     series = _query(svc, 'SELECT count("dark") FROM "zone_compliance" GROUP BY "zone"')
     assert {s["tags"]["zone"] for s in series} == set(svc.strategy.zones)
