@@ -368,7 +368,9 @@ class Ingest:
             if self.detect_gaps:
                 gap = self.tracker.on_telemetry(t.gateway, batch.seq)
                 if gap is not None:
-                    lines += event_lines(t.site, t.gateway, self._on_gap(client, gap))
+                    lines += event_lines(
+                        t.site, t.gateway, self._on_gap(client, gap), placement=self.placement
+                    )
             return lines
         if t.kind is TopicKind.STATE:
             if not payload:
@@ -393,7 +395,9 @@ class Ingest:
                     "online" if changed else "OFFLINE",
                     state.bdseq,
                 )
-                return state_lines(t.site, t.gateway, state, received_ms=now)
+                return state_lines(
+                    t.site, t.gateway, state, received_ms=now, placement=self.placement
+                )
             return []
         if t.kind is TopicKind.EVENT:
             event = decode(payload, Event)
@@ -406,7 +410,7 @@ class Ingest:
             self.stats.events += 1
             if self.observer is not None:
                 self.observer.event(t.gateway, event)
-            return event_lines(t.site, t.gateway, event)
+            return event_lines(t.site, t.gateway, event, placement=self.placement)
         if t.kind is TopicKind.CMD_RES:
             result = decode(payload, CommandResult)
             admit.command_result(result, now)

@@ -28,6 +28,7 @@ from controller.admission import Admission, Directory
 from controller.alarms import AlarmChange, AlarmEngine, SiteMap
 from controller.commands import CommandIssuer
 from controller.config import ControllerConfig
+from controller.datamodel import Placement
 from controller.identity import claim
 from controller.incidents import (
     IncidentError,
@@ -38,6 +39,7 @@ from controller.incidents import (
 )
 from controller.influx_writer import InfluxWriter
 from controller.ingest import Ingest
+from controller.minute_writer import MinuteWriter
 from controller.programs import ProgramDistributor
 from controller.publisher import Publisher
 from controller.registry import Registry
@@ -105,6 +107,15 @@ class ControllerService:
         )
         self.strategy: Strategy | None = None
         self._version: int | None = None
+        self.minutes = MinuteWriter(
+            self.site,
+            self.writer,
+            clock=clock,
+            strategy=lambda: self.strategy,
+            placement=lambda: self.ingest.placement,
+            online=lambda: {g: s.online for g, s in self.ingest.tracker.gateways.items()},
+            program_ok=self._program_ok,
+        )
         self._changes: asyncio.Queue[AlarmChange | None] = asyncio.Queue()  # None: stop
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -131,6 +142,7 @@ class ControllerService:
             self._tasks = [
                 asyncio.create_task(self._alarm_sink(), name="alarm-sink"),
                 asyncio.create_task(self._ticker(), name="controller-tick"),
+                asyncio.create_task(self.minutes.run(), name="controller-minutes"),
             ]
         except BaseException:
             await self.close()
@@ -164,7 +176,7 @@ class ControllerService:
         self._stopping = True
         self._changes.put_nowait(None)
         for t in self._tasks:
-            if t.get_name() == "controller-tick":
+            if t.get_name() in ("controller-tick", "controller-minutes"):
                 t.cancel()
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=10)
@@ -239,10 +251,7 @@ class ControllerService:
         self._version = version
         self.strategy = strategy
         self.engine.site_map = SiteMap.from_strategy(strategy)
-        self.ingest.placement = {
-            lum.id: (lum.zone, None if lum.group is None else str(lum.group))
-            for lum in strategy.luminaires
-        }
+        self.ingest.placement = Placement.from_strategy(strategy)
         directory = Directory.of((lum.id, lum.gateway) for lum in strategy.luminaires)
         self.ingest.admission.directory = directory
         for ch in self.engine.known_gateways(directory.gateways, self.clock()):
@@ -405,6 +414,7 @@ class ControllerService:
 
     def telemetry(self, gateway: str, batch: TelemetryBatch) -> None:
         """Ingest hook: judge readings."""
+        self.minutes.telemetry(gateway, batch)
         for ch in self.engine.on_telemetry(gateway, batch):
             self._changes.put_nowait(ch)
 
@@ -431,6 +441,7 @@ class ControllerService:
 
     def event(self, gateway: str, event: Event) -> None:
         """Ingest hook: gateway events."""
+        self.minutes.event(gateway, event)
         for ch in self.engine.on_event(gateway, event):
             self._changes.put_nowait(ch)
 
@@ -445,6 +456,11 @@ class ControllerService:
         """Ingest hook: the first message of a gateway the registry does not know."""
         for ch in self.engine.on_unknown_gateway(gateway, ts):
             self._changes.put_nowait(ch)
+
+    def _program_ok(self) -> dict[str, bool | None]:
+        """Gateway -> whether it reports the program hash last published to it."""
+        e = self.engine
+        return {gw: e.reported_hash.get(gw) == exp[0] for gw, exp in e.expected_hash.items()}
 
     def _background(self, task: asyncio.Task[Any]) -> None:
         self._pending.add(task)

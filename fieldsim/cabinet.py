@@ -59,16 +59,16 @@ class CabinetMeter:
         if self._t is not None and t > self._t:
             self.energy_kwh += total * (t - self._t) / 3.6e6
         self._t = t
-        values: dict[str, float] = {"power_total": total, "import_energy": self.energy_kwh,
-                                    "total_energy": self.energy_kwh,
-                                    "frequency": 50.0 + 0.02 * math.sin(t / 7.0)}
+        values: dict[str, float] = {"power_w": total, "energy_import_kwh": self.energy_kwh,
+                                    "energy_total_kwh": self.energy_kwh,
+                                    "frequency_hz": 50.0 + 0.02 * math.sin(t / 7.0)}
         for n, p in enumerate(phases, start=1):
             v = 230.0 + 2.0 * math.sin(t / 11.0 + n)
             pf = 0.95 if p > 5 else 0.6
-            values[f"voltage_l{n}"] = v
-            values[f"power_l{n}"] = p
+            values[f"voltage_l{n}_v"] = v
+            values[f"power_l{n}_w"] = p
             values[f"power_factor_l{n}"] = pf
-            values[f"current_l{n}"] = p / (v * pf)
+            values[f"current_l{n}_a"] = p / (v * pf)
         return values
 
 
@@ -118,7 +118,7 @@ class SimulatedCabinet:
             SimulatedModbusDevice(self.profiles["presence"], PRESENCE_UNIT,
                                   self._presence_values),
             SimulatedModbusDevice(self.profiles["lux"], LUX_UNIT,
-                                  lambda: {"illuminance": self.lux, "temperature": 4.0}),
+                                  lambda: {"lux": self.lux, "temperature_c": 4.0}),
         ]
         self.tcp = ModbusTcpSimulator(self.modbus_devices_sim, port=modbus_port)
         self.rtu = ModbusRtuSimulator(self.modbus_devices_sim, baudrate=9600) if rtu else None
@@ -134,9 +134,9 @@ class SimulatedCabinet:
         return {"occupied": float(occupied), "targets": float(self.path.on_path()),
                 "distance_m": last.distance_m if last and occupied else 0.0,
                 "speed_kmh": last.speed_mps * 3.6 if last and occupied else 0.0,
-                "count_total": float(pedestrians + cyclists),
+                "count": float(pedestrians + cyclists),
                 "count_pedestrians": float(pedestrians), "count_cyclists": float(cyclists),
-                "firmware": 102.0}
+                "firmware_version": 102.0}
 
     def _walk(self) -> None:
         for d in self.path.advance(self.now()):

@@ -16,7 +16,7 @@ not code. Example::
     end = 0x02FF
 
     [[registers]]
-    field = "voltage"
+    field = "voltage_v"
     function = 4                   # 1 coils, 2 discrete inputs, 3 holding, 4 input registers
     address = 0x0000
     type = "float32"               # u16 s16 u32 s32 u64 s64 float32 float64 | bit | bool | string
@@ -26,7 +26,7 @@ not code. Example::
     min = 0.0                      # values outside min..max are implausible: left out, counted
     max = 300.0
     precision = 2                  # decimals published (float noise like 123456.70000000001)
-    unit = "V"
+    unit = "V"                     # the field name ends in it: voltage_v (UNIT_SUFFIXES)
 
 ``type = "bit"`` takes bit ``bit`` (0 = least significant) of one register; ``type = "bool"`` is
 a coil or discrete input (function 1 or 2); ``type = "string"`` spans ``length`` registers of
@@ -66,6 +66,13 @@ MAX_READ_REGISTERS = 125
 
 MAX_READ_BITS = 2000
 """The Modbus protocol limit for one read of coils/discrete inputs (FC 1/2)."""
+
+UNIT_SUFFIXES: dict[str, str] = {
+    "V": "_v", "A": "_a", "W": "_w", "VA": "_va", "var": "_var", "Wh": "_wh", "kWh": "_kwh",
+    "Hz": "_hz", "lx": "lux", "°C": "_c", "m": "_m", "km/h": "_kmh", "%": "_pct", "s": "_s",
+}
+"""How a field with a ``unit`` ends: the unit is in the name (``voltage_l1_v``, ``lux``), so an
+InfluxDB field says what it holds (docs/data-model.md)."""
 
 
 class ProfileError(ValueError):
@@ -112,6 +119,13 @@ class RegisterSpec(BaseModel):
             raise ValueError("type 'string' needs 'length' (registers), and only strings have one")
         if self.word_order is not None and self.order is not None:
             raise ValueError("give either word_order or order, not both")
+        if self.unit:
+            suffix = UNIT_SUFFIXES.get(self.unit)
+            if suffix is None:
+                raise ValueError(f"unknown unit {self.unit!r} (one of {', '.join(UNIT_SUFFIXES)})")
+            if not self.field.endswith(suffix):
+                raise ValueError(f"field {self.field!r} has unit {self.unit} but its name does "
+                                 f"not end in {suffix!r} (units are in field names)")
         return self
 
     @property

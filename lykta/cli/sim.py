@@ -140,8 +140,8 @@ def cabinet(
                 counts = {k: sum(c[k] for c in cab.path.sensor_counts)
                           for k in ("pedestrian", "cyclist")}
                 meter = cab.meter.values()
-                _out.print(f"power {meter['power_total']:.1f} W, "
-                           f"energy {meter['import_energy']:.4f} kWh, on path "
+                _out.print(f"power {meter['power_w']:.1f} W, "
+                           f"energy {meter['energy_import_kwh']:.4f} kWh, on path "
                            f"{cab.path.on_path()}, passed sensors {counts}")
 
     try:

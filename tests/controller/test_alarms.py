@@ -353,7 +353,7 @@ def test_supply_loss(site_map: SiteMap) -> None:
 
     def meter(ts: int, v: float) -> MeterReading:
         return MeterReading(
-            device="meter1", ts=ts, values={"voltage_l1": v, "voltage_l2": v, "power_total": 10.0}
+            device="meter1", ts=ts, values={"voltage_l1_v": v, "voltage_l2_v": v, "power_w": 10.0}
         )
 
     out = []

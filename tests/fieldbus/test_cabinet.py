@@ -46,16 +46,16 @@ async def test_meter_follows_the_luminaires_and_sensor_counts_people() -> None:
             await driver.set_levels({lum.id: 254 for lum in driver.luminaires})
             full = await poller.poll_device("cabinet-meter")
             [m_full] = [m for m in full if isinstance(m, MeterReading)]
-            assert m_full.values["power_total"] == pytest.approx(6 * 40.5 + 15, rel=1e-3)
+            assert m_full.values["power_w"] == pytest.approx(6 * 40.5 + 15, rel=1e-3)
             await driver.set_group_level(0, 1)  # dim the first section to 0.1 %
             clock.t += 3600
             dimmed = await poller.poll_device("cabinet-meter")
             [m_dim] = [m for m in dimmed if isinstance(m, MeterReading)]
-            assert m_dim.values["power_total"] < m_full.values["power_total"] - 100
-            assert m_dim.values["import_energy"] > 0.1  # kWh over the simulated hour
+            assert m_dim.values["power_w"] < m_full.values["power_w"] - 100
+            assert m_dim.values["energy_import_kwh"] > 0.1  # kWh over the simulated hour
             [presence] = [m for m in await poller.poll_device("presence-1")
                           if isinstance(m, SensorReading)]
-            assert presence.values["count_total"] > 50
+            assert presence.values["count"] > 50
             assert presence.values["count_pedestrians"] > presence.values["count_cyclists"]
 
 

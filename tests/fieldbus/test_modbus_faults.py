@@ -20,8 +20,8 @@ SDM630 = PROFILES["eastron_sdm630"]
 
 
 def _radar_values(device: SimulatedModbusDevice) -> dict[str, float]:
-    # count_total changes with every read, so a reply taken for the wrong request shows
-    return {"occupied": 1, "targets": 2, "count_total": 1000 + device.reads, "firmware": 1032}
+    # count changes with every read, so a reply taken for the wrong request shows
+    return {"occupied": 1, "targets": 2, "count": 1000 + device.reads, "firmware_version": 1032}
 
 
 def _link(slave: FaultyModbusSlave) -> SerialLine | TcpEndpoint:
@@ -47,8 +47,8 @@ async def test_no_faulty_reply_is_taken_as_data(tcp: bool) -> None:
             slave.faults = [fault]
             [reading] = _readings(await poller.poll_device("radar"))
             # the count is the one of the last read the slave served: the fresh answer
-            assert reading.values["count_total"] == 1000 + radar.reads - 1, fault
-            assert reading.values["firmware"] == 1032, fault
+            assert reading.values["count"] == 1000 + radar.reads - 1, fault
+            assert reading.values["firmware_version"] == 1032, fault
             assert reading.values["targets"] == 2, fault
         assert poller.stats.mismatches >= 4
         assert poller.stats.busy_retries == 1
@@ -65,7 +65,7 @@ async def test_late_reply_is_not_the_answer_to_the_next_poll(tcp: bool) -> None:
         assert not _readings(await poller.poll_device("radar"))  # timed out, nothing taken
         [reading] = _readings(await poller.poll_device("radar"))
         # the late reply carried count 1001; the answer to this poll's request carries 1002+
-        assert reading.values["count_total"] == 1000 + radar.reads - 1 > 1001
+        assert reading.values["count"] == 1000 + radar.reads - 1 > 1001
 
 
 @pytest.mark.parametrize("tcp", [False, True], ids=["rtu-pty", "tcp"])
@@ -83,22 +83,22 @@ async def test_random_fault_sequence_never_publishes_a_wrong_value(tcp: bool) ->
             for reading in _readings(await poller.poll_device("radar")):
                 published += 1
                 served = {1000 + r for r in range(1, radar.reads + 1)}
-                assert reading.values["count_total"] in served
-                assert reading.values["firmware"] == 1032
+                assert reading.values["count"] in served
+                assert reading.values["firmware_version"] == 1032
         assert published >= 6
 
 
 async def test_nan_and_inf_are_left_out_and_counted_the_rest_published() -> None:
-    values = {"voltage_l1": math.nan, "voltage_l2": 229.5, "power_total": math.inf,
-              "frequency": 50.0}
+    values = {"voltage_l1_v": math.nan, "voltage_l2_v": 229.5, "power_w": math.inf,
+              "frequency_hz": 50.0}
     meter = SimulatedModbusDevice(SDM630, unit=1, values=values)
     async with ModbusTcpSimulator([meter]) as sim, \
             ModbusPoller(TcpEndpoint("127.0.0.1", sim.port),
                          [ModbusDevice("meter", 1, SDM630)]) as poller:
         [reading] = [m for m in await poller.poll_due() if isinstance(m, MeterReading)]
-    assert "voltage_l1" not in reading.values and "power_total" not in reading.values
-    assert reading.values["voltage_l2"] == pytest.approx(229.5)
-    assert reading.values["frequency"] == 50.0
+    assert "voltage_l1_v" not in reading.values and "power_w" not in reading.values
+    assert reading.values["voltage_l2_v"] == pytest.approx(229.5)
+    assert reading.values["frequency_hz"] == 50.0
     assert poller.stats.rejected == {"not_finite": 2}
     reading.to_json() if hasattr(reading, "to_json") else None
 
@@ -131,7 +131,7 @@ async def test_simulator_keeps_fc3_and_fc4_apart_refuses_long_reads_and_absent_i
     from pymodbus.client import AsyncModbusTcpClient
     from pymodbus.exceptions import ModbusIOException
 
-    meter = SimulatedModbusDevice(SDM630, unit=1, values={"voltage_l1": 230.0})
+    meter = SimulatedModbusDevice(SDM630, unit=1, values={"voltage_l1_v": 230.0})
     async with ModbusTcpSimulator([meter]) as sim:
         client = AsyncModbusTcpClient("127.0.0.1", port=sim.port, timeout=0.2, retries=0)
         await client.connect()

@@ -14,9 +14,9 @@ SDM630 = PROFILES["eastron_sdm630"]
 RADAR = PROFILES["radar_presence"]
 
 METER_VALUES = {
-    "voltage_l1": 231.5, "voltage_l2": 229.0, "voltage_l3": 230.25, "current_l1": 1.5,
-    "power_l1": 345.0, "power_total": 1012.5, "frequency": 50.0, "import_energy": 1234.5,
-    "total_energy": 1240.75,
+    "voltage_l1_v": 231.5, "voltage_l2_v": 229.0, "voltage_l3_v": 230.25, "current_l1_a": 1.5,
+    "power_l1_w": 345.0, "power_w": 1012.5, "frequency_hz": 50.0, "energy_import_kwh": 1234.5,
+    "energy_total_kwh": 1240.75,
 }
 
 
@@ -34,13 +34,13 @@ async def test_sdm630_over_tcp_returns_the_simulated_values() -> None:
     assert reading.device == "cabinet-meter"
     for field, value in METER_VALUES.items():
         assert reading.values[field] == pytest.approx(value)
-    assert reading.values["current_l3"] == 0.0
+    assert reading.values["current_l3_a"] == 0.0
     assert poller.stats.requests == len(poller.plan("cabinet-meter")) == 5
 
 
 async def test_device_that_stops_answering_goes_offline_and_comes_back() -> None:
     meter = SimulatedModbusDevice(SDM630, unit=1, values=METER_VALUES)
-    radar = SimulatedModbusDevice(RADAR, unit=2, values={"occupied": 1, "count_total": 12})
+    radar = SimulatedModbusDevice(RADAR, unit=2, values={"occupied": 1, "count": 12})
     async with ModbusTcpSimulator([meter, radar]) as sim, \
             ModbusPoller(TcpEndpoint("127.0.0.1", sim.port),
                          [ModbusDevice("meter", 1, SDM630), ModbusDevice("radar", 2, RADAR)],
@@ -56,7 +56,7 @@ async def test_device_that_stops_answering_goes_offline_and_comes_back() -> None
         # the other device on the bus is still read while the meter is away
         radar_msgs = await poller.poll_device("radar")
         [sensor] = [m for m in radar_msgs if isinstance(m, SensorReading)]
-        assert sensor.kind == "presence" and sensor.values["count_total"] == 12
+        assert sensor.kind == "presence" and sensor.values["count"] == 12
         # offline devices are polled less often
         assert poller.health("meter").next_poll_s > poller.health("radar").next_poll_s
         meter.muted = False
@@ -93,7 +93,7 @@ async def test_rtu_over_pseudo_terminals_reads_and_reports_crc_errors() -> None:
                          timeout_s=0.2, retries=1, backoff_s=0.01) as poller:
         messages = await poller.poll_due()
         [reading] = [m for m in messages if isinstance(m, MeterReading)]
-        assert reading.values["total_energy"] == pytest.approx(1240.75)
+        assert reading.values["energy_total_kwh"] == pytest.approx(1240.75)
         [sensor] = [m for m in messages if isinstance(m, SensorReading)]
         assert sensor.values["targets"] == 3 and sensor.values["speed_kmh"] == pytest.approx(-4.5)
         meter.garble_replies = True

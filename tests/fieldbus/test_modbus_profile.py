@@ -19,7 +19,7 @@ PROFILES = load_profiles()
 def test_shipped_profiles_load() -> None:
     assert {"eastron_sdm630", "eastron_sdm120", "radar_presence", "lux_sensor"} <= set(PROFILES)
     sdm630 = PROFILES["eastron_sdm630"]
-    total = next(r for r in sdm630.registers if r.field == "total_energy")
+    total = next(r for r in sdm630.registers if r.field == "energy_total_kwh")
     assert (total.address, total.type, total.function) == (0x0156, "float32", 4)
     assert sdm630.max_registers == 80
 
@@ -60,9 +60,9 @@ def test_decode_inverts_encode(data: st.DataObject, dtype: str, order: str,
 
 def test_partial_image_decodes_what_is_there() -> None:
     profile = PROFILES["lux_sensor"]
-    assert decode_values(profile, {(4, 2): 0xFFFF}) == {"temperature": pytest.approx(-0.1)}
+    assert decode_values(profile, {(4, 2): 0xFFFF}) == {"temperature_c": pytest.approx(-0.1)}
     # illuminance is low word first on this sensor: 0x0001_0000 -> 65536 * 0.1
-    assert decode_values(profile, {(4, 0): 0, (4, 1): 1})["illuminance"] == pytest.approx(6553.6)
+    assert decode_values(profile, {(4, 0): 0, (4, 1): 1})["lux"] == pytest.approx(6553.6)
 
 
 def test_health_goes_offline_and_comes_back() -> None:

@@ -75,7 +75,7 @@ async def test_gateway_process_runs_the_field_and_obeys_a_signed_program(
     meter = SimulatedModbusDevice(
         load_profiles()["eastron_sdm630"],
         1,
-        lambda: {"power_total": dali.power_w, "voltage_l1": 231.0},
+        lambda: {"power_w": dali.power_w, "voltage_l1_v": 231.0},
     )
     key = Ed25519PrivateKey.generate()
     (tmp_path / "signing.pub").write_bytes(public_key_pem(key.public_key()))

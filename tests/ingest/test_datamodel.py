@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller import datamodel as dm
+from controller.compliance import GatewayMinute, ZoneMinute
 from controller.influx_writer import InfluxConfig, InfluxWriter
 from controller.lineprotocol import encode_line
 from lykta.contract import (
@@ -134,6 +135,13 @@ async def test_every_measurement_is_accepted_by_influxdb(stack: StackInfo, influ
                             received_ms=1_700_000_000_002)
     lines += dm.alarm_lines("nkpg", kind="lamp_failure", source="L3", priority=1, active=True,
                             ts=1_700_000_000_003, gateway="gw 1", zone="park", message="lamp")
+    lines += dm.zone_minute_lines("nkpg", [ZoneMinute(
+        zone="park", ts=1_700_000_000_004, safety_route=True, luminaires=10, lit=True,
+        answering=9, not_answering=1, dark=1, failed=1, level_pct=40.0, expected_pct=42.5,
+        floor_pct=20.0, presence=3, reactions=2, boosted=8)])  # fmt: skip
+    lines += dm.gateway_minute_lines("nkpg", [GatewayMinute(
+        gateway="gw 1", ts=1_700_000_000_004, zone="park", online=True, luminaires=10,
+        answering=9, readings=120, last_seen_s=0.5, program_ok=True)])  # fmt: skip
     async with InfluxWriter(InfluxConfig(url=stack.influx_url, database=influx_db)) as w:
         await w.write(lines)
         await w.flush()

@@ -1,0 +1,204 @@
+"""Street safety and uptime, measured: what each zone and gateway did, minute by minute.
+
+Pure: fed the messages ingest decodes (:meth:`Minutes.telemetry`, :meth:`Minutes.event`) and
+asked, for each closed minute, what happened (:meth:`Minutes.close`); no clock and no I/O
+(:mod:`controller.minute_writer` owns the clock and writes the lines).
+
+Per **zone** the strategy's demand comes from the same evaluator the gateways run
+(:func:`lykta.strategy.evaluate`), judged against each luminaire's last reading:
+
+- *dark*: luminaires that should be lit (the zone is in its lit window) but report a level
+  below the zone's safety floor, or a lamp failure. One per luminaire per minute: summed over
+  time this is the **dark minutes** the city's safety programme is about; its goal is 0.
+- *not answering*: luminaires with no reading for ``answer_window_ms`` (a DALI luminaire that
+  does not answer is left out of telemetry, never sent as level 0).
+- mean level against the expected mean (percent of full light), and the safety floor;
+- presence: detections in the zone, those the gateway reacted to (``boosted`` > 0).
+
+A luminaire that switched on less than ``grace_ms`` ago is not judged yet (fades, and the
+second or two between the gateway's and the controller's view of dusk).
+
+Per **gateway**: online, luminaires answering, readings, age of the last reading, and whether
+it runs the program the controller published to it (``program_ok``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from lykta.contract import Event, EventKind, TelemetryBatch
+from lykta.strategy import Strategy, evaluate
+from lykta.strategy.dali_curve import arc_level_to_percent
+
+LAMP_FAILURE_BIT = 0x02  # DALI status byte, bit 1 (IEC 62386-102)
+MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneMinute:
+    """What one zone did in the minute ending at ``ts`` (fields of ``zone_compliance``)."""
+
+    zone: str
+    ts: int
+    safety_route: bool
+    luminaires: int
+    lit: bool
+    answering: int
+    not_answering: int
+    dark: int
+    failed: int
+    level_pct: float | None
+    expected_pct: float | None
+    floor_pct: float | None
+    presence: int
+    reactions: int
+    boosted: int
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayMinute:
+    """What one gateway did in the minute ending at ``ts`` (fields of ``gateway_health``)."""
+
+    gateway: str
+    ts: int
+    zone: str | None
+    online: bool
+    luminaires: int
+    answering: int
+    readings: int
+    last_seen_s: float | None
+    program_ok: bool | None
+
+
+@dataclass(slots=True)
+class _Last:
+    ts: int
+    level: int
+    status: int
+
+
+@dataclass(slots=True)
+class Minutes:
+    """Collects readings and presence events; :meth:`close` judges a minute."""
+
+    answer_window_ms: int = 2 * MINUTE_MS
+    grace_ms: int = MINUTE_MS
+    last: dict[str, _Last] = field(default_factory=dict)
+    """Luminaire id -> its newest reading."""
+    last_batch: dict[str, int] = field(default_factory=dict)
+    """Gateway -> arrival of its newest batch (its own ``ts``)."""
+    readings: dict[str, int] = field(default_factory=dict)
+    """Gateway -> readings since the last :meth:`close`."""
+    presence: dict[str, list[int]] = field(default_factory=dict)
+    """Zone -> ``boosted`` of each detection since the last :meth:`close`."""
+
+    def telemetry(self, gateway: str, batch: TelemetryBatch) -> None:
+        """Take one telemetry batch of ``gateway``."""
+        for r in batch.luminaires:
+            prev = self.last.get(r.id)
+            if prev is None or r.ts >= prev.ts:
+                self.last[r.id] = _Last(r.ts, r.level, r.status)
+        self.last_batch[gateway] = max(batch.ts, self.last_batch.get(gateway, 0))
+        self.readings[gateway] = self.readings.get(gateway, 0) + batch.reading_count()
+
+    def event(self, zone: str | None, event: Event) -> None:
+        """Take one gateway event; ``zone`` is where its source stands (presence counts)."""
+        if event.kind is EventKind.PRESENCE and zone is not None:
+            boosted = event.detail.get("boosted")
+            n = boosted if type(boosted) is int else 0
+            self.presence.setdefault(zone, []).append(n)
+
+    def close(
+        self,
+        strategy: Strategy,
+        end_ms: int,
+        *,
+        online: Mapping[str, bool],
+        program_ok: Mapping[str, bool | None],
+    ) -> tuple[list[ZoneMinute], list[GatewayMinute]]:
+        """Judge the minute ending at ``end_ms``; reset the per-minute counters.
+
+        ``online``: gateway -> online now; ``program_ok``: gateway -> whether it runs the
+        expected program (``None``: nothing expected yet).
+        """
+        at = datetime.fromtimestamp(end_ms / 1000, UTC)
+        before = datetime.fromtimestamp((end_ms - self.grace_ms) / 1000, UTC)
+        zones: dict[str, dict] = {
+            z: {"lums": 0, "answering": 0, "dark": 0, "failed": 0, "levels": [], "expected": [],
+                "floor": None, "lit": False}  # fmt: skip
+            for z in strategy.zones
+        }
+        per_gw: dict[str, list[int]] = {}  # gateway -> [luminaires, answering]
+        gw_zones: dict[str, set[str]] = {}
+        for lum in strategy.luminaires:
+            acc = zones[lum.zone]
+            acc["lums"] += 1
+            gw = per_gw.setdefault(lum.gateway, [0, 0])
+            gw[0] += 1
+            gw_zones.setdefault(lum.gateway, set()).add(lum.zone)
+            target = evaluate(strategy, lum.id, at)
+            acc["lit"] = acc["lit"] or target.lit
+            if target.lit:
+                acc["expected"].append(arc_level_to_percent(target.level))
+                acc["floor"] = max(acc["floor"] or 0.0, arc_level_to_percent(target.floor_level))
+            reading = self.last.get(lum.id)
+            if reading is None or end_ms - reading.ts > self.answer_window_ms:
+                continue
+            acc["answering"] += 1
+            gw[1] += 1
+            failed = bool(reading.status & LAMP_FAILURE_BIT)
+            acc["failed"] += failed
+            if target.lit:
+                acc["levels"].append(0.0 if failed else arc_level_to_percent(reading.level))
+                below = reading.level < target.floor_level
+                if (failed or below) and evaluate(strategy, lum.id, before).lit:
+                    acc["dark"] += 1
+        zone_out = []
+        for z, acc in zones.items():
+            detections = self.presence.get(z, [])
+            zone_out.append(
+                ZoneMinute(
+                    zone=z,
+                    ts=end_ms,
+                    safety_route=strategy.zones[z].safety_route,
+                    luminaires=acc["lums"],
+                    lit=acc["lit"],
+                    answering=acc["answering"],
+                    not_answering=acc["lums"] - acc["answering"],
+                    dark=acc["dark"],
+                    failed=acc["failed"],
+                    level_pct=_mean(acc["levels"]),
+                    expected_pct=_mean(acc["expected"]),
+                    floor_pct=acc["floor"],
+                    presence=len(detections),
+                    reactions=sum(1 for n in detections if n > 0),
+                    boosted=sum(detections),
+                )
+            )
+        gw_out = []
+        for gw in sorted(set(per_gw) | set(online) | set(self.last_batch)):
+            lums, answering = per_gw.get(gw, [0, 0])
+            seen = self.last_batch.get(gw)
+            zs = gw_zones.get(gw, set())
+            gw_out.append(
+                GatewayMinute(
+                    gateway=gw,
+                    ts=end_ms,
+                    zone=next(iter(zs)) if len(zs) == 1 else None,
+                    online=online.get(gw, False),
+                    luminaires=lums,
+                    answering=answering,
+                    readings=self.readings.get(gw, 0),
+                    last_seen_s=None if seen is None else max(0.0, (end_ms - seen) / 1000),
+                    program_ok=program_ok.get(gw),
+                )
+            )
+        self.readings.clear()
+        self.presence.clear()
+        return zone_out, gw_out
+
+
+def _mean(xs: list[float]) -> float | None:
+    return round(sum(xs) / len(xs), 2) if xs else None
