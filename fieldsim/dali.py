@@ -58,6 +58,7 @@ from dali.memory import diagnostics, energy
 from dali.memory.location import MemoryValue
 from dali.tests import fakes
 
+from fieldsim.dali_devices import ControlDeviceSpec, SimulatedControlDevice, fill_luminaire_info
 from gateway.dali.timing import SEND_TWICE_WINDOW_S, frame_bus_time
 from lykta.dali_bus import MAX_GEAR_PER_BUS, Backward, Collision, DaliReply, NoAnswer
 from lykta.strategy.dali_curve import FADE_TIMES_S, arc_level_to_percent
@@ -415,6 +416,7 @@ class SimulatedDaliBus:
         now: Callable[[], float],
         groups: Mapping[int, Iterable[int]] | None = None,
         seed: int = 1,
+        devices: Sequence[ControlDeviceSpec] = (),
     ) -> None:
         specs = [GearSpec(i) for i in range(gear)] if isinstance(gear, int) else list(gear)
         if len(specs) > MAX_GEAR_PER_BUS:
@@ -437,6 +439,10 @@ class SimulatedDaliBus:
                 spec = dataclasses.replace(spec, random_address=rng.randrange(0, 0x1000000))
             spec = dataclasses.replace(spec, groups=frozenset(spec.groups | extra))
             self.gear.append(SimulatedGear(spec, now, random.Random(rng.random())))
+            fill_luminaire_info(self.gear[-1], serial=10_000 * seed + len(self.gear),
+                                rated_power_w=spec.rated_power_w)
+        # DALI-2 control devices (sensors): 24-bit frames, their own address space
+        self.devices = [SimulatedControlDevice(d, random.Random(rng.random())) for d in devices]
         self.frames = 0
         self.bus_time_s = 0.0
         self._devicetype = 0
@@ -479,8 +485,6 @@ class SimulatedDaliBus:
         self.bus_time_s += frame_bus_time(len(frame), is_query=cmd.response is not None,
                                           send_twice=send_twice)
         self._devicetype = cmd.param if isinstance(cmd, EnableDeviceType) else 0
-        if len(frame) != 16:
-            return NoAnswer()  # no simulated control devices answer 24-bit frames
         if cmd.sendtwice and not send_twice:
             t = self.now()
             key = (len(frame), frame.as_integer)
@@ -489,7 +493,9 @@ class SimulatedDaliBus:
                 self._pending_twice = (*key, t)
                 return NoAnswer()
         self._pending_twice = None
-        replies = [r for r in (g.send(cmd) for g in self.gear) if r is not None]
+        units: Sequence[SimulatedGear | SimulatedControlDevice] = \
+            self.gear if len(frame) == 16 else self.devices
+        replies = [r for r in (u.send(cmd) for u in units) if r is not None]
         if not replies:
             return NoAnswer()
         if len(replies) > 1:

@@ -40,6 +40,8 @@ SUBCOMMANDS: dict[str, _Lazy] = {
     "controller": _Lazy("lykta.cli.controller", "app", "controller", "The central controller."),
     "alarms": _Lazy("lykta.cli.alarms", "app", "controller", "A controller's alarms."),
     "demo": _Lazy("lykta.cli.demo", "demo", "tools", "The local demo on an embedded stack."),
+    "commission": _Lazy("lykta.cli.commission", "app", "gateway",
+                        "Commission a cabinet: scan, address, identify, self-test, report."),
 }
 
 # Third-party top-level modules -> the extra that installs them (for imports made at run time

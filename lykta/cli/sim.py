@@ -5,7 +5,9 @@
   of simulated gear, people walking past the sensors) until Ctrl-C or ``--seconds``;
 - ``lykta sim poll``: poll a Modbus device once with a profile, print the contract messages;
 - ``lykta sim profiles``: the shipped device profiles and their read plans;
-- ``lykta sim luba``: a simulated Lunatone LUBA DALI interface on a pseudo-terminal.
+- ``lykta sim luba``: a simulated Lunatone LUBA DALI interface on a pseudo-terminal;
+- ``lykta sim dali``: a bus to commission (unaddressed gear, existing and duplicate short
+  addresses, DALI-2 sensors) behind the firmware-bridge board emulator on a pseudo-terminal.
 """
 
 from __future__ import annotations
@@ -170,6 +172,48 @@ def luba(
             await asyncio.sleep(seconds if seconds else float("inf"))
         finally:
             emulator.close()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def dali(
+    unaddressed: int = typer.Option(16, min=0, max=64, help="gear without a short address"),
+    addressed: int = typer.Option(0, min=0, max=64, help="gear at short addresses 0, 1, ..."),
+    duplicates: int = typer.Option(0, min=0, max=32,
+                                   help="extra gear sharing the first addresses (pairs)"),
+    sensors: int = typer.Option(2, min=0, max=64, help="unaddressed DALI-2 occupancy + light "
+                                "sensors (24-bit control devices)"),
+    seed: int = typer.Option(1, help="random addresses and serials"),
+    seconds: float = typer.Option(0.0, help="stop after this long (0: run until Ctrl-C)"),
+) -> None:
+    """A DALI bus to commission behind the emulated firmware-bridge board; point
+    ``lykta commission scan dali --port`` at the printed port."""
+    import time
+
+    from fieldsim.dali import GearSpec, SimulatedDaliBus
+    from fieldsim.dali_devices import ControlDeviceSpec
+    from firmware_bridge.emulator import Emulator, EmulatorOptions
+    from firmware_bridge.port import PtyPort
+
+    specs = ([GearSpec(i) for i in range(addressed)]
+             + [GearSpec(i % max(addressed, 1)) for i in range(duplicates if addressed else 0)]
+             + [GearSpec(None) for _ in range(unaddressed)])
+    if len(specs) > 64:
+        _err.print(f"[red]{len(specs)} gear: a DALI bus carries at most 64[/red]")
+        raise typer.Exit(1)
+    bus = SimulatedDaliBus(specs, now=time.monotonic, seed=seed,
+                           devices=[ControlDeviceSpec(None) for _ in range(sensors)])
+
+    async def run() -> None:
+        async with Emulator(PtyPort(), bus, EmulatorOptions(dali_timing=True)) as emulator:
+            _out.print(f"DALI bus with {len(specs)} gear and {sensors} sensors on "
+                       f"{emulator.port.slave_path}")  # type: ignore[attr-defined]
+            sys.stdout.flush()
+            await asyncio.sleep(seconds if seconds else float("inf"))
 
     try:
         asyncio.run(run())
