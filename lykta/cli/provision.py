@@ -33,6 +33,11 @@ SHIPPED_ACL = Path(__file__).parents[2] / "config" / "mosquitto" / "lykta.acl"
 ACL_SITE = "norrkoping"  # the site id written in the shipped ACL
 
 
+@app.callback()
+def _group() -> None:
+    """Provision gateways: credentials, config bundle, broker entry."""
+
+
 class ProvisionError(ValueError):
     """Provisioning cannot go on (the message says why and what to do)."""
 
