@@ -97,4 +97,6 @@ def _secret(value: SecretStr | None, file: Path | None) -> str | None:
             return read_secret(file, "InfluxDB credential")
         except SecretFileError as e:
             raise ValueError(f"influx: {e}") from None
+        except OSError as e:
+            raise ValueError(f"influx: cannot read {file} ({e.strerror})") from None
     return None

@@ -26,12 +26,16 @@ def check_secret_file(path: Path, what: str = "secret") -> Path:
         raise SecretFileError(f"{path}: no such file ({what})") from None
     except OSError as e:
         raise SecretFileError(f"{path}: cannot read it ({what}): {e.strerror}") from None
+    _check_mode(path, mode, what)
+    return path
+
+
+def _check_mode(path: Path, mode: int, what: str) -> None:
     if mode & 0o077:
         raise SecretFileError(
             f"{path} holds a {what} but is readable or writable by group or others "
             f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
         )
-    return path
 
 
 def check_if_present(path: Path | None, what: str = "secret") -> Path | None:
@@ -43,9 +47,9 @@ def check_if_present(path: Path | None, what: str = "secret") -> Path | None:
 
 
 def read_secret(path: Path, what: str = "secret") -> str:
-    """The stripped content of secret file ``path`` (checked by :func:`check_secret_file`)."""
-    check_secret_file(path, what)
-    try:
-        return Path(path).read_text().strip()
-    except OSError as e:
-        raise SecretFileError(f"{path}: cannot read it ({what}): {e.strerror}") from None
+    """The stripped content of secret file ``path``, refused (:class:`SecretFileError`) when
+    group or others may access it. A missing file raises ``FileNotFoundError`` as for any file
+    (a process that cannot reconnect without it ends, and systemd shows why)."""
+    with open(path) as f:
+        _check_mode(Path(path), os.fstat(f.fileno()).st_mode, what)
+        return f.read().strip()

@@ -29,11 +29,9 @@ from lykta.mqtt import make_client
 from lykta.secrets import SecretFileError, check_secret_file, read_secret
 from lykta.signing import SigningKeyError, generate_key, load_private_key
 from lykta.stack import StackInfo
-from lykta.strategy import load_strategy
+from tests.controller.test_fieldsim_flow import _strategy as sim_strategy
 from tests.security.broker import SITE, SecureBroker
 from tests.waiting import eventually
-
-STRATEGY = Path(__file__).parents[2] / "config" / "norrkoping" / "strategy.toml"
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o700])
@@ -88,7 +86,7 @@ async def test_no_secret_appears_in_the_logs_of_a_full_run(
     stack: StackInfo, influx_db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    broker = SecureBroker(tmp_path / "broker", gateways=["gw-centrum"])
+    broker = SecureBroker(tmp_path / "broker", gateways=["gw-sim"])
     broker.start()
     try:
         key_file = tmp_path / "controller" / "program-signing.key"
@@ -102,22 +100,22 @@ async def test_no_secret_appears_in_the_logs_of_a_full_run(
         async with ControllerService(cfg) as svc:
             await svc.wait_ready(30)
             tokens = {r: svc.registry.create_token(f"t-{r.value}", r, 1) for r in Role}
-            v = svc.registry.add_strategy_version(SITE, load_strategy(STRATEGY), author="t",
-                                                  comment="", now_ms=1)  # fmt: skip
-            async with SimulatedCabinet(luminaires=4, sensors=0) as cabinet:
+            v = svc.registry.add_strategy_version(SITE, sim_strategy(), author="t", comment="",
+                                                  now_ms=1)  # fmt: skip
+            async with SimulatedCabinet(luminaires=6, sensors=0) as cabinet:
                 reader = cabinet.field_reader(interval_s=0.2)
                 async with reader:
                     runner = ProgramRunner(
-                        site=SITE, gateway="gw-centrum", drivers={"dali1": reader.drivers[0]},
-                        luminaires={f"STR-00{i + 1}": "dali1" for i in range(4)},
+                        site=SITE, gateway="gw-sim", drivers={"dali1": reader.drivers[0]},
+                        luminaires={x.id: "dali1" for x in cabinet.dali_luminaires()},
                         state_dir=tmp_path / "gw" / "program",
                         public_key=svc.key.public_key(), latitude=58.59, longitude=16.19,
                     )  # fmt: skip
-                    gw = Gateway(SITE, "gw-centrum", broker.cfg("gw-centrum"), reader,
+                    gw = Gateway(SITE, "gw-sim", broker.cfg("gw-sim"), reader,
                                  tmp_path / "gw", telemetry_interval_s=0.2, runner=runner)
                     async with gw:
                         hashes = await svc.apply(v["id"], "tester")
-                        await eventually(lambda: runner.program_hash == hashes["gw-centrum"])
+                        await eventually(lambda: runner.program_hash == hashes["gw-sim"])
                         await eventually(lambda: svc.ingest.stats.readings >= 8)
                         transport = httpx.ASGITransport(app=svc.app)
                         async with httpx.AsyncClient(transport=transport,
@@ -132,7 +130,7 @@ async def test_no_secret_appears_in_the_logs_of_a_full_run(
                                 == 401  # fmt: skip
                         await eventually(lambda: bool(runner.overrides))
                         with pytest.raises(aiomqtt.MqttError):
-                            async with make_client(broker.cfg("gw-centrum", password="guess-1"),
+                            async with make_client(broker.cfg("gw-sim", password="guess-1"),
                                                    "intruder", timeout_s=5):  # fmt: skip
                                 pass
                     await asyncio.sleep(0.2)
@@ -144,7 +142,7 @@ async def test_no_secret_appears_in_the_logs_of_a_full_run(
     names = {r.name for r in caplog.records}
     assert {"lykta.controller.ingest", "lykta.gateway.link", "httpx"} <= names, names
     assert "disconnected, not authorised" in logs
-    secrets = [f"secret-{u}" for u in ("gw-centrum", "lykta-controller")] + ["guess-1"]
+    secrets = [f"secret-{u}" for u in ("gw-sim", "lykta-controller")] + ["guess-1"]
     secrets += list(tokens.values())
     for pem in (key_file, broker.dir / "ca.key", broker.dir / "broker.key"):
         secrets += [ln for ln in pem.read_text().splitlines() if ln and "-----" not in ln]
