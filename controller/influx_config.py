@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from lykta.config import Strict
+from lykta.secrets import SecretFileError, check_if_present, read_secret
 
 
 class InfluxConfig(Strict):
@@ -75,6 +76,8 @@ class InfluxConfig(Strict):
 
     @model_validator(mode="after")
     def _v2_needs_target(self) -> InfluxConfig:
+        check_if_present(self.password_file, "InfluxDB password")
+        check_if_present(self.token_file, "InfluxDB token")
         if self.version == 2:
             missing = [k for k in ("org", "bucket") if not getattr(self, k)]
             if not (self.token or self.token_file):
@@ -91,7 +94,9 @@ def _secret(value: SecretStr | None, file: Path | None) -> str | None:
         return value.get_secret_value()
     if file is not None:
         try:
-            return file.read_text().strip()
+            return read_secret(file, "InfluxDB credential")
+        except SecretFileError as e:
+            raise ValueError(f"influx: {e}") from None
         except OSError as e:
             raise ValueError(f"influx: cannot read {file} ({e.strerror})") from None
     return None

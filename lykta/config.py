@@ -12,6 +12,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from lykta.secrets import check_if_present, read_secret
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -42,6 +44,7 @@ class TlsConfig(Strict):
     def _pair(self) -> TlsConfig:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together")
+        check_if_present(self.key_file, "private key")
         return self
 
 
@@ -58,11 +61,17 @@ class MqttConfig(Strict):
     tls: TlsConfig | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
 
+    @model_validator(mode="after")
+    def _private(self) -> MqttConfig:
+        check_if_present(self.password_file, "broker password")
+        return self
+
     def password(self) -> str | None:
-        """The password, read from ``password_file`` (stripped), or ``None``."""
+        """The password, read from ``password_file`` (stripped), or ``None``; raises
+        :class:`lykta.secrets.SecretFileError` when the file is readable by others."""
         if self.password_file is None:
             return None
-        return self.password_file.read_text().strip()
+        return read_secret(self.password_file, "broker password")
 
     def files(self) -> dict[str, Path | None]:
         """Every file this section names, by its dotted key (for :func:`file_problems`)."""

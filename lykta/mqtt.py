@@ -17,6 +17,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from lykta.config import MqttConfig
+from lykta.secrets import check_secret_file
 
 
 def tls_context(cfg: MqttConfig) -> ssl.SSLContext | None:
@@ -25,6 +26,8 @@ def tls_context(cfg: MqttConfig) -> ssl.SSLContext | None:
         return None
     ctx = ssl.create_default_context(cafile=str(cfg.tls.ca_file))
     if cfg.tls.cert_file is not None:
+        assert cfg.tls.key_file is not None  # TlsConfig pairs them
+        check_secret_file(cfg.tls.key_file, "private key")
         ctx.load_cert_chain(str(cfg.tls.cert_file), str(cfg.tls.key_file))
     return ctx
 

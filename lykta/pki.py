@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from lykta.secrets import SecretFileError, check_secret_file
+
 CA_CERT, CA_KEY = "ca.crt", "ca.key"
 
 
@@ -115,10 +117,15 @@ def load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateK
     """The CA certificate and key in ``directory`` (made by :func:`init_ca`)."""
     directory = Path(directory)
     try:
+        check_secret_file(directory / CA_KEY, "CA private key")
         cert = x509.load_pem_x509_certificate((directory / CA_CERT).read_bytes())
         key = serialization.load_pem_private_key((directory / CA_KEY).read_bytes(), None)
     except FileNotFoundError as e:
         raise PkiError(f"{e.filename}: no CA here; run `lykta certs init {directory}`") from None
+    except SecretFileError as e:
+        if not (directory / CA_KEY).exists():
+            raise PkiError(f"{directory}: no CA here; run `lykta certs init {directory}`") from None
+        raise PkiError(str(e)) from None
     except ValueError as e:
         raise PkiError(f"{directory}: not a CA made by lykta certs init ({e})") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from lykta.contract.messages import Command
 from lykta.contract.program import Program, signing_payload
+from lykta.secrets import SecretFileError, check_secret_file
 
 PublicKeys = Ed25519PublicKey | bytes | Sequence[Ed25519PublicKey]
 
@@ -222,7 +223,12 @@ def generate_key(path: Path) -> Ed25519PrivateKey:
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
-    """The Ed25519 private key in PEM file ``path``."""
+    """The Ed25519 private key in PEM file ``path`` (refused when others may read it)."""
+    try:
+        if Path(path).exists():
+            check_secret_file(path, "private key")
+    except SecretFileError as e:
+        raise SigningKeyError(str(e)) from None
     try:
         key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     except FileNotFoundError:

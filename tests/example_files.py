@@ -48,6 +48,7 @@ def example_gateway_config(d: Path) -> Path:
     generate_key(d / "program-signing.key")
     (d / "program-signing.key.pub").rename(d / "program-signing.pub")
     (d / "mqtt-password").write_text("s3cret\n")
+    (d / "mqtt-password").chmod(0o600)  # secret files others can read are refused
     write_ca(d / "ca.crt")
     text = (CONFIG / "gateway.toml").read_text()
     text = re.sub(r'"/etc/lykta/([^"]+)"', lambda m: f'"{d / m.group(1)}"', text)

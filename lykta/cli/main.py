@@ -39,6 +39,8 @@ SUBCOMMANDS: dict[str, _Lazy] = {
     "gateway": _Lazy("lykta.cli.gateway", "app", "gateway", "The edge gateway."),
     "controller": _Lazy("lykta.cli.controller", "app", "controller", "The central controller."),
     "alarms": _Lazy("lykta.cli.alarms", "app", "controller", "A controller's alarms."),
+    "certs": _Lazy("lykta.cli.certs", "app", None, "A private CA: broker/client certificates."),
+    "provision": _Lazy("lykta.cli.provision", "app", None, "Gateway credentials and bundle."),
     "demo": _Lazy("lykta.cli.demo", "demo", "tools", "The local demo on an embedded stack."),
     "commission": _Lazy("lykta.cli.commission", "app", "gateway",
                         "Commission a cabinet: scan, address, identify, self-test, report."),

@@ -111,6 +111,7 @@ def test_controller_check_fails_on_a_missing_password_file(tmp_path: Path) -> No
     assert r.returncode == 1
     assert "mqtt.password_file: cannot read" in one_error_line(r)
     (tmp_path / "nope").write_text("pw\n")
+    (tmp_path / "nope").chmod(0o600)  # secret files others can read are refused
     assert lykta("controller", "check", "--config", cfg).returncode == 0
 
 

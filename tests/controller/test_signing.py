@@ -98,5 +98,6 @@ def test_key_files(tmp_path: Path) -> None:
     with pytest.raises(SigningKeyError, match="no such key file"):
         load_private_key(tmp_path / "missing.key")
     (tmp_path / "junk.key").write_text("hello")
+    (tmp_path / "junk.key").chmod(0o600)  # a key file others can read is refused first
     with pytest.raises(SigningKeyError, match="junk.key: not a PEM private key"):
         load_private_key(tmp_path / "junk.key")

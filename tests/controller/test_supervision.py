@@ -41,6 +41,7 @@ async def test_a_failed_ingest_loop_ends_the_process_non_zero_and_retains_offlin
     client_id = f"ctl-sup-{uuid.uuid4().hex[:8]}"
     password = tmp_path / "mqtt-password"
     password.write_text("secret\n")
+    password.chmod(0o600)  # a password file others can read is refused
     cfg = tmp_path / "controller.toml"
     cfg.write_text(
         f'site = "{controller_cfg.site}"\nstate_dir = "state"\ntick_s = 1\n'
