@@ -178,21 +178,21 @@ class Minutes:
                 )
             )
         gw_out = []
-        for gw in sorted(set(per_gw) | set(online) | set(self.last_batch)):
-            lums, answering = per_gw.get(gw, [0, 0])
-            seen = self.last_batch.get(gw)
-            zs = gw_zones.get(gw, set())
+        for gw_id in sorted(set(per_gw) | set(online) | set(self.last_batch)):
+            lums, answering = per_gw.get(gw_id, [0, 0])
+            seen = self.last_batch.get(gw_id)
+            zs = gw_zones.get(gw_id, set())
             gw_out.append(
                 GatewayMinute(
-                    gateway=gw,
+                    gateway=gw_id,
                     ts=end_ms,
                     zone=next(iter(zs)) if len(zs) == 1 else None,
-                    online=online.get(gw, False),
+                    online=online.get(gw_id, False),
                     luminaires=lums,
                     answering=answering,
-                    readings=self.readings.get(gw, 0),
+                    readings=self.readings.get(gw_id, 0),
                     last_seen_s=None if seen is None else max(0.0, (end_ms - seen) / 1000),
-                    program_ok=program_ok.get(gw),
+                    program_ok=program_ok.get(gw_id),
                 )
             )
         self.readings.clear()

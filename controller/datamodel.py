@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 
@@ -275,7 +275,7 @@ def event_lines(
         want = EVENT_FIELDS.get(key)
         # bool is an int in Python: check the exact type so a field never changes type
         if want is not None and type(value) is want:
-            fields[key] = value
+            fields[key] = cast(FieldValue, value)
         elif want is float and type(value) is int:
             fields[key] = float(value)
     zone, group = placement.of(gateway, event.source) if placement else _NO_PLACE

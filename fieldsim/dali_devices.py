@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 
 from dali import address as dali_address
+from dali.frame import Frame
 from dali.tests import fakes
 
 __all__ = ["ControlDeviceSpec", "SimulatedControlDevice", "fill_luminaire_info"]
@@ -41,7 +42,7 @@ class SimulatedControlDevice(fakes.Device):
         self._instances = [fakes.Device.Instance(inst_type=t, scheme=0)
                            for t in spec.instance_types]
         if spec.random_address is not None:
-            self.randomaddr = type(self.randomaddr)(24, spec.random_address)
+            self.randomaddr = Frame(24, spec.random_address)
 
     @property
     def short_address(self) -> int | None:

@@ -219,8 +219,9 @@ class BoundedClient:
                 lost.result()  # raises the reason
             arrived.clear()
             waiter = asyncio.ensure_future(arrived.wait())
+            either: set[asyncio.Future[Any]] = {waiter, lost}
             try:
-                await asyncio.wait({waiter, lost}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiter.cancel()
 

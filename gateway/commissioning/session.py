@@ -19,6 +19,7 @@ and ``identify`` (blink one luminaire or group) are separate operations on the s
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -143,11 +144,11 @@ class CommissionSession:
             if options.readdress:
                 await self._step(existing, self._nothing)
                 await self._step(duplicates, self._nothing)
-                await self._step(addressed, lambda s=space: self._readdress(s))
+                await self._step(addressed, functools.partial(self._readdress, space))
             else:
-                await self._step(existing, lambda s=space: self._existing(s, options))
-                await self._step(duplicates, lambda s=space: self._duplicates(s))
-                await self._step(addressed, lambda s=space: self._address(s))
+                await self._step(existing, functools.partial(self._existing, space, options))
+                await self._step(duplicates, functools.partial(self._duplicates, space))
+                await self._step(addressed, functools.partial(self._address, space))
         self._units(GEAR)
         if options.inventory:
             await self._step("inventory", self._inventory)

@@ -64,8 +64,8 @@ async def _open_bus(transport: str, port: str, name: str) -> AsyncIterator[Any]:
     if transport == "firmware-bridge":
         from gateway.dali.board import BoardDaliBus
 
-        async with BoardDaliBus.open(port, name=name) as bus:
-            yield bus
+        async with BoardDaliBus.open(port, name=name) as board:
+            yield board
     elif transport == "lunatone":
         from gateway.dali.lunatone import PythonDaliBus
 
