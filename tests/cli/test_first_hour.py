@@ -69,7 +69,7 @@ def test_sim_poll_that_fails_exits_non_zero_without_pymodbus_chatter() -> None:
 
 def test_regex_patterns_in_errors_print_intact(tmp_path: Path) -> None:
     text = (CONFIG / "profiles" / "lux_sensor.toml").read_text()
-    (tmp_path / "lux.toml").write_text(text.replace('field = "temperature"', 'field = "Temp C"'))
+    (tmp_path / "lux.toml").write_text(text.replace('field = "temperature_c"', 'field = "Temp C"'))
     for r in (lykta("sim", "profiles", "--directory", tmp_path),
               lykta("sim", "poll", tmp_path / "lux.toml")):  # fmt: skip
         assert r.returncode == 1
