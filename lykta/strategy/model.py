@@ -329,10 +329,9 @@ def _check_special(v: list[str] | None) -> list[str] | None:
     return [c for c in names if c]
 
 
-class CalendarRule(_Model):
-    """Pick ``profile`` for a night when every condition given holds (none given: always)."""
+class CalendarConditions(_Model):
+    """The night conditions a calendar rule and an event share; each one given must hold."""
 
-    profile: str
     weekdays: list[str] | None = None
     dates: list[DateRange] | None = None
     public_holiday: bool | None = None
@@ -348,6 +347,12 @@ class CalendarRule(_Model):
     @classmethod
     def _special(cls, v: list[str] | None) -> list[str] | None:
         return _check_special(v)
+
+
+class CalendarRule(CalendarConditions):
+    """Pick ``profile`` for a night when every condition given holds (none given: always)."""
+
+    profile: str
 
     @property
     def unconditional(self) -> bool:
@@ -500,7 +505,7 @@ class Override(_Model):
         return (self.starts is None or self.starts <= t) and t < self.expires
 
 
-class Event(_Model):
+class Event(CalendarConditions):
     """A planned or recurring event (a Saturday market in December, a football match): on the
     nights its calendar conditions hold, ``zones`` run ``class`` from ``from`` to ``to``
     (local; ``dusk``/``dawn`` with offsets allowed), with the priority of an event override.
@@ -511,21 +516,6 @@ class Event(_Model):
     lighting_class: Class = Field(alias="class")
     start: Start = Field(alias="from")
     end: Start = Field(alias="to")
-    weekdays: list[str] | None = None
-    dates: list[DateRange] | None = None
-    public_holiday: bool | None = None
-    before_public_holiday: bool | None = None
-    special_nights: list[str] | None = None
-
-    @field_validator("weekdays")
-    @classmethod
-    def _weekdays(cls, v: list[str] | None) -> list[str] | None:
-        return _check_weekdays(v)
-
-    @field_validator("special_nights")
-    @classmethod
-    def _special(cls, v: list[str] | None) -> list[str] | None:
-        return _check_special(v)
 
     @property
     def rule(self) -> CalendarRule:
