@@ -201,8 +201,8 @@ class DeviceProfile(BaseModel):
         occupied: dict[tuple[int, int, int], str] = {}
         numbered = [(f"registers[{i}]", r) for i, r in enumerate(self.registers)]
         numbered += [(f"settings[{i}]", r) for i, r in enumerate(self.settings)]
-        for key, reg in numbered:
-            where = f"{key} ({reg.field})"
+        for label, reg in numbered:
+            where = f"{label} ({reg.field})"
             if reg.field in seen:
                 raise ValueError(f"{where}: field name used twice")
             seen.add(reg.field)
