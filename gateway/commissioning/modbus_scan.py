@@ -3,7 +3,8 @@ each (I/O shell), recorded in the commissioning journal so an interrupted scan c
 
 For every line setting to try (one for TCP), every unit id gets one short request (a read of
 one holding register, or an input register where a profile forbids that): any answer — data
-or an exception — means a device is there; silence for :meth:`LineSettings.silence_s` means
+or an exception (but a TCP gateway's 10/11, which say nobody answered behind it) — means a
+device is there; silence for :meth:`LineSettings.silence_s` means
 none. A found device is identified at once against every shipped profile
 (:mod:`gateway.modbus.identify`), at the same settings.
 
@@ -33,6 +34,9 @@ from gateway.modbus.poller import ReadFailure, SerialLine, TcpEndpoint
 from gateway.modbus.profile import DeviceProfile
 
 ProgressFn = Callable[[str, float | None, float | None, str | None], None]
+GATEWAY_EXCEPTIONS = frozenset({10, 11})
+"""GATEWAY PATH UNAVAILABLE, GATEWAY TARGET DEVICE FAILED TO RESPOND: a Modbus TCP gateway's
+way of saying nobody answered behind it — absence, not a device."""
 TCP = "tcp"
 SAVE_EVERY = 8
 TCP_SILENCE_S = 0.3
@@ -175,7 +179,8 @@ class ModbusScan:
                 got = await bus.read(unit, self.presence.function, self.presence.start,
                                      self.presence.count)
                 rec["requests"] += 1
-                if isinstance(got, list) or got.answered:
+                if isinstance(got, list) or (got.answered
+                                             and got.code not in GATEWAY_EXCEPTIONS):
                     rec["found"][str(unit)] = {"unit": unit, "settings": name}
                     rec["next"][name] = i + 1
                     self.journal.save()
@@ -226,7 +231,7 @@ class ModbusScan:
 def _answer(got: list[int] | ReadFailure) -> Answer:
     if isinstance(got, list):
         return got
-    return got.code if got.kind == "exception" else None
+    return got.code if got.kind == "exception" and got.code not in GATEWAY_EXCEPTIONS else None
 
 
 def found_devices(journal_data: dict[str, Any]) -> list[dict[str, Any]]:

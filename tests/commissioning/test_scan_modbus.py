@@ -41,7 +41,9 @@ async def _cli(*args: str) -> tuple[int, str]:
 
 
 def _cabinet() -> list[SimulatedModbusDevice]:
-    return [
+    behind_gateway = SimulatedModbusDevice(PROFILES["radar_presence"], 5)
+    behind_gateway.exception_code = 11  # a TCP gateway: "target device failed to respond"
+    return [behind_gateway,
         SimulatedModbusDevice(PROFILES["eastron_sdm630"], 1,
                               {"voltage_l1_v": 231.5, "frequency_hz": 50.0},
                               settings={"serial_number": 21034567}),
@@ -87,6 +89,7 @@ async def test_scan_over_tcp_identifies_writes_the_config_and_registers(
             1: "eastron_sdm630", 2: "radar_presence", 4: "lux_sensor"}
         assert found[1]["by"] == "model code" and found[1]["serial_number"] == 21034567
         assert found[2]["by"] == found[4]["by"] == "readings"
+        assert sim.devices[0].reads >= 1  # unit 5 was asked: its exception 11 is absence
         assert "Modbus devices" in (state / "report.html").read_text()
         # absent ids are silence (a timeout), not an exception reply
         async with ModbusAccess(TcpEndpoint("127.0.0.1", sim.port), timeout_s=0.2) as bus:
@@ -197,9 +200,11 @@ async def test_an_interrupted_scan_continues_without_asking_again(tmp_path: Path
         rec = Journal.load(tmp_path).data["modbus"]["lines"][options.port]
         assert sorted(rec["found"]) == ["1", "2"] and not rec["finished"]
         reads = [d.reads for d in devices]
-        rec = await ModbusScan(Journal.load(tmp_path), PROFILES).run(options)
+        code, out = await _cli("resume", "--state-dir", str(tmp_path))
+        assert code == 0 and "continuing the scan (0 line settings done, 2 devices" in out, out
+        rec = Journal.load(tmp_path).data["modbus"]["lines"][options.port]
         assert rec["finished"] and sorted(rec["found"]) == ["1", "2", "4"]
         assert rec["found"]["4"]["profile"] == "lux_sensor"
         # units found before the interruption were not asked again
-        assert [d.reads for d in devices][:2] == reads[:2]
+        assert [d.reads for d in devices][1:3] == reads[1:3]
 
