@@ -86,7 +86,10 @@ class ModbusAccess:
                                   f"({exc.args[-1]})") from None
         if not opened:
             self._client.close()
-            raise ConnectionError(f"{self.link.name}: cannot open")
+            what = ("cannot connect (is the device or gateway up, the port right?)"
+                    if isinstance(self.link, TcpEndpoint)
+                    else "cannot open the serial port (plugged in? permissions?)")
+            raise ConnectionError(f"{self.link.name}: {what}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -392,7 +392,7 @@ def _options_of(args: dict[str, Any]) -> Any:
 def _scan_modbus_line(state_dir: Path, options: Any, *, restart: bool,
                       profile_dir: Path | None = None) -> dict[str, Any]:
     from gateway.commissioning.journal import JOURNAL_NAME, Journal
-    from gateway.commissioning.modbus_scan import ModbusScan
+    from gateway.commissioning.modbus_scan import ModbusScan, lines
     from gateway.commissioning.report import build_report
     from gateway.modbus.profile import PROFILE_DIR, ProfileError, load_profiles
 
@@ -417,6 +417,8 @@ def _scan_modbus_line(state_dir: Path, options: Any, *, restart: bool,
     except KeyboardInterrupt:
         raise _interrupted(state_dir) from None
     except (OSError, ConnectionError) as exc:
+        if not lines(journal)[options.port]["requests"]:
+            raise _fail(str(exc)) from None  # nothing was asked: nothing to resume
         _err.print(f"[red]{exc}[/red]")
         raise _interrupted(state_dir) from None
     args = journal.data["args"]
