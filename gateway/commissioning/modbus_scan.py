@@ -134,8 +134,9 @@ class ModbusScan:
             for name, setting in zip(names, settings, strict=True):
                 if name in rec["done"]:
                     continue
-                if self._enough(rec, options):
-                    break
+                if self._enough(rec, options) or (not options.all_settings and any(
+                        d["settings"] in rec["done"] for d in rec["found"].values())):
+                    break  # (also on resume after the setting that found them)
                 try:
                     await self._scan_setting(rec, options, name, setting, names, total)
                 except SettingsRefused as exc:
@@ -144,8 +145,6 @@ class ModbusScan:
                 rec["next"].pop(name, None)
                 self._save(rec, started)
                 started = time.monotonic()
-                if rec["found"] and not options.all_settings:
-                    break
             rec["finished"] = True
             self._tell(total, total, "done")
         finally:

@@ -208,3 +208,26 @@ async def test_an_interrupted_scan_continues_without_asking_again(tmp_path: Path
         # units found before the interruption were not asked again
         assert [d.reads for d in devices][1:3] == reads[1:3]
 
+
+
+async def test_all_settings_keeps_trying_and_expect_stops_at_the_count(tmp_path: Path) -> None:
+    from gateway.modbus.line_settings import candidates
+
+    meter = SimulatedModbusDevice(PROFILES["eastron_sdm120"], 2, {"voltage_v": 230.0})
+    async with ModbusRtuSimulator([meter], baudrate=2400, parity="N",
+                                  line_settings_matter=True) as sim:
+        settings = candidates("2400-8N1,4800-8N1,9600-8N1")
+        journal = Journal.create(tmp_path / "a", {})
+        rec = await ModbusScan(journal, PROFILES).run(ModbusScanOptions(
+            sim.client_port, [1, 2, 3], settings, all_settings=True))
+        assert rec["done"] == ["2400 8N1", "4800 8N1", "9600 8N1"]
+        assert {u: d["settings"] for u, d in rec["found"].items()} == {"2": "2400 8N1"}
+        full = rec["requests"]
+        journal = Journal.create(tmp_path / "b", {})
+        rec = await ModbusScan(journal, PROFILES).run(ModbusScanOptions(
+            sim.client_port, [1, 2, 3], settings, all_settings=True, expect=1))
+        # stopped at the first device: unit 3 and the other settings were never tried
+        assert rec["done"] == ["2400 8N1"] and list(rec["found"]) == ["2"]
+        # the same identification; five presence probes fewer (unit 3 at 2400; units 1, 3 at
+        # 4800 and 9600)
+        assert rec["next"] == {} and rec["requests"] == full - 5
