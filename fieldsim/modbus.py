@@ -141,6 +141,8 @@ class SimulatedModbusDevice:
             if function_code in (5, 15):
                 return None  # coils are stored by pymodbus as sent
             return self._write(address, [int(v) for v in set_values])
+        # pymodbus reads the block back to echo a write (FC5/6): that is a read of its block
+        function_code = {5: 1, 15: 1, 6: 3, 16: 3}.get(function_code, function_code)
         limit = 2000 if function_code in BIT_FUNCTIONS else self.profile.max_registers
         if count > limit:
             return ExcCodes.ILLEGAL_VALUE

@@ -629,7 +629,8 @@ def modbus_read(
 
 @modbus_app.command("write")
 def modbus_write(
-    values: list[str] = typer.Argument(..., help="value(s) to write, of --type (0/1 for coils)"),
+    values: list[str] = typer.Argument(..., help="value(s) to write, of --type (0/1 for coils); "
+                                       "negative ones after --"),
     port: str = PORT, baud: str = BAUD, parity: str = PARITY, stopbits: int = STOPBITS,
     unit: int = UNIT, register: str = REGISTER, type_: str = TYPE, order: str = ORDER,
     coil: bool = COIL,

@@ -231,3 +231,31 @@ async def test_all_settings_keeps_trying_and_expect_stops_at_the_count(tmp_path:
         # the same identification; five presence probes fewer (unit 3 at 2400; units 1, 3 at
         # 4800 and 9600)
         assert rec["next"] == {} and rec["requests"] == full - 5
+
+
+async def test_coils_discrete_inputs_and_single_register_writes() -> None:
+    from gateway.modbus.profile import parse_profile
+
+    relay = parse_profile({
+        "name": "Relay module", "kind": "meter", "measurement": "relay", "max_registers": 8,
+        "registers": [{"field": "relay_on", "function": 1, "address": 3, "type": "bool"},
+                      {"field": "door_open", "function": 2, "address": 5, "type": "bool"}],
+        "settings": [{"field": "mode", "function": 3, "address": 0, "type": "s16"}]})
+    device = SimulatedModbusDevice(relay, 7, {"door_open": 1}, settings={"mode": 0})
+    async with ModbusTcpSimulator([device]) as sim:
+        at = ("--port", f"tcp://127.0.0.1:{sim.port}", "--unit", "7")
+        code, out = await _cli("modbus", "read", "--coil", "--register", "3", "--json", *at)
+        assert code == 0 and json.loads(out)["values"] == [False], out
+        code, out = await _cli("modbus", "write", "1", "--coil", "--register", "3", *at)
+        assert code == 0 and "fc5" in out and "read back: the same" in out, out
+        code, out = await _cli("modbus", "read", "--coil", "--register", "3", "--json", *at)
+        assert json.loads(out)["values"] == [True]
+        code, out = await _cli("modbus", "read", "--discrete", "--register", "5", "--json", *at)
+        assert code == 0 and json.loads(out)["values"] == [True], out
+        assert json.loads(out)["function"] == 2
+        code, out = await _cli("modbus", "write", "--type", "i16", "--register", "0", *at,
+                               "--", "-3")  # a negative value after --, as in any CLI
+        assert code == 0 and "fc6" in out and "fffd" in out, out
+        assert device.settings["mode"] == -3.0
+        code, out = await _cli("modbus", "read", "--type", "i16", "--register", "0", *at)
+        assert code == 0 and "= -3" in out, out
