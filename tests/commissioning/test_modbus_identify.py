@@ -169,3 +169,19 @@ def test_a_config_that_would_not_load_is_not_written(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no profile 'nonexistent'"):
         write_gateway_config(out, text.replace("eastron_sdm630", "nonexistent"))
     assert math.isclose(write_gateway_config(out, text).latitude, 58.0)
+
+
+def test_gateway_config_has_the_dali_bus_and_its_luminaires(tmp_path: Path) -> None:
+    journal = _journal({"1": {"unit": 1, "settings": "9600 8E1", "profile": "eastron_sdm630"}})
+    journal["args"] = {"port": "/dev/ttyACM0", "transport": "firmware-bridge", "bus": "dali1"}
+    journal["units"]["gear"] = {"0": {"luminaire_id": 11}, "5": {}, "12": {}}
+    journal["steps"]["assign"] = {"rows": [{"id": "STR-001", "zone": "park", "short_address": 5,
+                                            "group": 2}]}
+    text, notes = gateway_config_text(journal, PROFILES, base=head(
+        site="s", gateway="gw", latitude=58.0, longitude=16.0))
+    cfg = write_gateway_config(tmp_path / "gateway.toml", text)
+    assert [(b.name, b.url, b.transport) for b in cfg.dali] == [
+        ("dali1", "/dev/ttyACM0", "firmware-bridge")]
+    assert [(lum.id, lum.short_address, lum.groups) for lum in cfg.all_luminaires()] == [
+        ("dali1-00", 0, []), ("STR-001", 5, [2]), ("dali1-12", 12, [])]
+    assert len(cfg.modbus[0].devices) == 1 and not notes

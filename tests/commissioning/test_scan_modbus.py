@@ -259,3 +259,30 @@ async def test_coils_discrete_inputs_and_single_register_writes() -> None:
         assert device.settings["mode"] == -3.0
         code, out = await _cli("modbus", "read", "--type", "i16", "--register", "0", *at)
         assert code == 0 and "= -3" in out, out
+
+
+async def test_one_cabinet_dali_and_modbus_in_one_run(tmp_path: Path) -> None:
+    import time as clock
+
+    from fieldsim.dali import GearSpec, SimulatedDaliBus
+    from firmware_bridge.emulator import Emulator, EmulatorOptions
+    from firmware_bridge.port import PtyPort
+
+    state = str(tmp_path / "cab")
+    async with ModbusTcpSimulator(_cabinet()[1:2]) as sim:
+        code, out = await _cli("scan", "modbus", "--port", f"tcp://127.0.0.1:{sim.port}",
+                               "--ids", "1-2", "--state-dir", state)
+        assert code == 0, out
+    bus = SimulatedDaliBus([GearSpec(0), GearSpec(None)], now=clock.monotonic)
+    async with Emulator(PtyPort(), bus, EmulatorOptions()) as emulator:
+        port = emulator.port.slave_path  # type: ignore[attr-defined]
+        code, out = await _cli("scan", "dali", "--port", port, "--no-devices",
+                               "--state-dir", state)
+        assert code == 0, out
+    report = json.loads((Path(state) / "report.json").read_text())
+    assert report["gear_found"] == 2
+    assert [(d["unit"], d["profile"]) for d in report["modbus_devices"]] == [
+        (1, "eastron_sdm630")]
+    code, out = await _cli("config", "--state-dir", state, "--site", "s", "--gateway", "gw",
+                           "--latitude", "58.6", "--longitude", "16.2")
+    assert code == 0 and "1 DALI bus(es), 2 luminaires, 1 Modbus devices" in out, out
