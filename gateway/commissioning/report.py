@@ -176,7 +176,7 @@ def render_html(report: dict[str, Any], *, title: str = "Commissioning report") 
 <style>body{{font-family:sans-serif;margin:1em;max-width:60em}}table{{border-collapse:collapse;
 margin-bottom:1em}}td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}
 .bad{{color:#b00}}</style></head><body>
-<h1>{html.escape(title)} — bus {html.escape(report['bus'])}</h1>
+<h1>{html.escape(title)}{' — bus ' + html.escape(report['bus']) if report['bus'] else ''}</h1>
 <table>{rows}</table>
 <h2 class="bad">Missing luminaires</h2>{_table(report['missing'],
                                                ['id', 'zone', 'short_address', 'luminaire_id'])}

@@ -361,7 +361,8 @@ def report(state_dir: Path = STATE_DIR,
 
 # -- Modbus ----------------------------------------------------------------------------------
 
-NO_DALI = "(no DALI bus)"
+NO_DALI = ""
+"""The report's ``bus`` when no DALI bus was commissioned (only Modbus)."""
 
 TYPES = {"u16": "u16", "i16": "s16", "s16": "s16", "u32": "u32", "i32": "s32", "s32": "s32",
          "u64": "u64", "i64": "s64", "s64": "s64", "f32": "float32", "float32": "float32",
