@@ -148,6 +148,18 @@ class MaintenanceRequest(_Body):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class Commissioning(_Body):
+    """What a technician registers for a gateway after commissioning its cabinet
+    (``lykta commission config --controller``): field buses, devices found, report summary,
+    the gateway.toml written."""
+
+    dali_buses: list[dict[str, Any]] = Field(default_factory=list, max_length=16)
+    luminaires: int = Field(0, ge=0, le=10_000)
+    modbus_devices: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
+    report: dict[str, Any] = Field(default_factory=dict)
+    config_toml: str = Field("", max_length=256_000)
+
+
 class TokenRequest(_Body):
     """A new API token."""
 
@@ -468,6 +480,31 @@ def create_app(svc: "ControllerService") -> FastAPI:
             return await svc.cancel_override(override, caller.name, kind="maintenance")
         except ValueError as e:
             raise HTTPException(409, str(e)) from None
+
+    # -- commissioning -----------------------------------------------------------------------
+
+    @app.put("/api/v1/gateways/{gateway}/commissioning", tags=["registry"])
+    async def register_commissioning(gateway: str, body: Commissioning,
+                                     caller: Writer) -> dict[str, Any]:
+        """Register a gateway's commissioning (its buses and devices); replaces the last one.
+        The gateway need not be in the applied strategy yet (a new cabinet); ``known`` says
+        whether it is."""
+        try:
+            check_id(gateway, "gateway")
+        except TopicError as e:
+            raise HTTPException(422, str(e)) from None
+        record = body.model_dump()
+        await db(reg.record_commissioning, site, gateway, record, caller.name, now())
+        await audit(caller, "gateway_commissioned", f"gateway/{gateway}",
+                    {"luminaires": body.luminaires, "modbus_devices": len(body.modbus_devices),
+                     "dali_buses": len(body.dali_buses)})
+        known = any(g["id"] == gateway for g in await db(reg.gateways, site))
+        return {"gateway": gateway, "site": site, "known": known, "registered_by": caller.name}
+
+    @app.get("/api/v1/gateways/{gateway}/commissioning", tags=["registry"])
+    async def commissioning(gateway: str, _: Reader) -> dict[str, Any]:
+        """The gateway's last registered commissioning (404 if none)."""
+        return await db(reg.commissioning, site, gateway)
 
     # -- admin -------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from controller.registry_models import (
     AuditRow,
     Base,
     CommandRow,
+    CommissioningRow,
     GatewayRow,
     IncidentRow,
     LuminaireRow,
@@ -343,6 +344,25 @@ class Registry:
         if row is None or row.site != site:
             raise RegistryError(f"site {site}: no alarm {alarm}")
         return row
+
+    # -- commissioning -----------------------------------------------------------------------
+
+    def record_commissioning(self, site: str, gateway: str, record: dict[str, Any],
+                             actor: str, now_ms: int) -> None:
+        """Keep ``record`` as the gateway's commissioning (replacing an earlier one)."""
+        with self.session() as s:
+            s.merge(CommissioningRow(site=site, gateway=gateway, ts=now_ms, actor=actor,
+                                     record=json.dumps(record, ensure_ascii=False,
+                                                       sort_keys=True)))
+
+    def commissioning(self, site: str, gateway: str) -> dict[str, Any]:
+        """The gateway's commissioning record (RegistryError if none was registered)."""
+        with self.session() as s:
+            row = s.get(CommissioningRow, (site, gateway))
+            if row is None:
+                raise RegistryError(f"gateway {gateway!r} has no commissioning record")
+            return {"gateway": row.gateway, "ts": row.ts, "actor": row.actor,
+                    **json.loads(row.record)}
 
     # -- audit -------------------------------------------------------------------------------
 

@@ -117,6 +117,18 @@ class AuditRow(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")
 
 
+class CommissioningRow(Base):
+    """The last commissioning record a technician registered for a gateway (JSON): its field
+    buses, devices found and report summary, from ``lykta commission config --controller``."""
+
+    __tablename__ = "commissioning"
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(128))
+    record: Mapped[str] = mapped_column(Text, default="{}")
+
+
 class TokenRow(Base):
     """An API bearer token: only its SHA-256 is stored."""
 

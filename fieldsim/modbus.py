@@ -10,6 +10,11 @@ address answer (zero where the profile defines nothing); forbidden ranges and ev
 outside answer ILLEGAL DATA ADDRESS, a read of more than the profile's ``max_registers``
 answers ILLEGAL DATA VALUE (an SDM630 refuses more than 80); a unit id nobody has stays silent.
 
+A profile's ``[[settings]]`` (line settings, node address, model code) are served as well and
+are writable (FC6/FC16; writes elsewhere answer ILLEGAL DATA ADDRESS): a write changes
+``device.settings``, so a test sees the meter take its new baud rate. They start at
+``settings=`` or else the profile's ``identify`` values (the model code).
+
 Faults to inject: ``muted`` (no reply at all), ``exception_code`` (every read answered with that
 Modbus exception), ``busy_replies`` (the next N reads answered SERVER DEVICE BUSY) and
 ``garble_replies`` (reply sent with a broken CRC, RTU only). A NaN or infinite value in the
@@ -19,7 +24,11 @@ late, long, wrong-function and wrong-unit replies.
 
 Servers: :class:`ModbusTcpSimulator` (``async with``; ``.port`` is the bound port on
 127.0.0.1) and :class:`ModbusRtuSimulator` (``async with``; ``.client_port`` is the pty path the
-gateway opens). :class:`PtyLine` is the virtual RS-485 cable between two pseudo-terminals.
+gateway opens). :class:`PtyLine` is the virtual RS-485 cable between two pseudo-terminals; with
+``line_settings_matter=True`` a client whose baud rate, stop or data bits differ from the
+server's gets what a UART at the wrong settings gets: garbage reaches the device, which stays
+silent. (Parity cannot be compared: Linux ptys drop PARENB, and refuse a change that only
+sets it with EINVAL, as a USB adapter refuses settings it cannot do.)
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import termios
 import tty
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -37,7 +47,7 @@ from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from gateway.modbus.decode import encode_register, encode_text
+from gateway.modbus.decode import decode_register, decode_text, encode_register, encode_text
 from gateway.modbus.profile import BIT_FUNCTIONS, DeviceProfile
 
 ValueSource = Mapping[str, float | str] | Callable[[], Mapping[str, float | str]]
@@ -48,10 +58,16 @@ class SimulatedModbusDevice:
     """One Modbus device answering by its profile; see the module docstring."""
 
     def __init__(self, profile: DeviceProfile, unit: int = 1,
-                 values: ValueSource | None = None) -> None:
+                 values: ValueSource | None = None,
+                 settings: Mapping[str, float | str] | None = None) -> None:
         self.profile = profile
         self.unit = unit
         self.values: ValueSource = values if values is not None else {}
+        self.settings: dict[str, float | str] = {
+            k: (v if not profile.spec(k).numeric else float(v))
+            for k, v in profile.identify.items() if any(s.field == k for s in profile.settings)}
+        self.settings.update(settings or {})
+        self.writes = 0
         self.muted = False
         self.exception_code: int | None = None
         self.garble_replies = False
@@ -59,12 +75,14 @@ class SimulatedModbusDevice:
         self.reads = 0
 
     def current_values(self) -> Mapping[str, float | str]:
-        """The values the device reports now."""
-        return self.values() if callable(self.values) else self.values
+        """The values the device reports now (its settings included)."""
+        values = self.values() if callable(self.values) else self.values
+        return {**values, **self.settings} if self.settings else values
 
     def valid_ranges(self, function: int) -> list[tuple[int, int]]:
         """The address ranges (inclusive) of ``function`` that answer with data."""
-        regs = [r for r in self.profile.registers if r.function == function]
+        regs = [r for r in (*self.profile.registers, *self.profile.settings)
+                if r.function == function]
         if not regs:
             return []
         lo = min(r.address for r in regs)
@@ -120,13 +138,35 @@ class SimulatedModbusDevice:
             self.busy_replies -= 1
             return ExcCodes.DEVICE_BUSY
         if set_values is not None:
-            return None  # writes (FC5/6/15/16) are stored by pymodbus as sent
+            if function_code in (5, 15):
+                return None  # coils are stored by pymodbus as sent
+            return self._write(address, [int(v) for v in set_values])
+        # pymodbus reads the block back to echo a write (FC5/6): that is a read of its block
+        function_code = {5: 1, 15: 1, 6: 3, 16: 3}.get(function_code, function_code)
         limit = 2000 if function_code in BIT_FUNCTIONS else self.profile.max_registers
         if count > limit:
             return ExcCodes.ILLEGAL_VALUE
         if not self._inside(function_code, address, count):
             return ExcCodes.ILLEGAL_ADDRESS
         self._fill(function_code, start_address, address, count, registers)
+        return None
+
+    def _write(self, address: int, words: list[int]) -> ExcCodes | None:
+        """A write of holding registers: only whole settings may be written (like a meter's
+        configuration registers); the device takes the new value at once."""
+        end = address + len(words)
+        hit = [s for s in self.profile.settings
+               if s.function == 3 and s.address < end and address < s.address + s.count]
+        if not hit or any(s.address < address or s.address + s.count > end for s in hit):
+            return ExcCodes.ILLEGAL_ADDRESS
+        covered = sum(s.count for s in hit)
+        if covered != len(words):
+            return ExcCodes.ILLEGAL_ADDRESS
+        for spec in hit:
+            raw = words[spec.address - address:spec.address - address + spec.count]
+            self.settings[spec.field] = (decode_text(self.profile, spec, raw) if not spec.numeric
+                                         else decode_register(self.profile, spec, raw))
+        self.writes += 1
         return None
 
     def answer(self, function: int, address: int, count: int) -> list[int] | int:
@@ -144,7 +184,7 @@ class SimulatedModbusDevice:
     def _fill(self, function_code: int, start_address: int, address: int, count: int,
               registers: list[int]) -> None:
         values = self.current_values()
-        for reg in self.profile.registers:
+        for reg in (*self.profile.registers, *self.profile.settings):
             if reg.function != function_code or reg.field not in values:
                 continue
             if reg.address + reg.count <= address or reg.address >= address + count:
@@ -234,7 +274,10 @@ class PtyLine:
     real character time (``baudrate``/``bits_per_char``), so timing is that of the wire.
     """
 
-    def __init__(self, *, baudrate: int | None = None, bits_per_char: int = 11) -> None:
+    def __init__(self, *, baudrate: int | None = None, bits_per_char: int = 11,
+                 line_settings_matter: bool = False) -> None:
+        self.line_settings_matter = line_settings_matter
+        self.garbled_bytes = 0
         self._fds: list[tuple[int, int]] = []
         for _ in range(2):
             master, slave = os.openpty()
@@ -260,6 +303,10 @@ class PtyLine:
         except OSError:
             return
         self.bytes_relayed += len(data)
+        if self.line_settings_matter and not self._same_settings():
+            # a UART at the wrong rate or framing reads garbage (and framing errors)
+            self.garbled_bytes += len(data)
+            data = bytes(b ^ 0xA5 for b in data)
         if self.char_s and self._loop is not None:
             # deliver when the last character would have left the wire; characters queue
             # behind those still on the wire in the same direction, so order is kept
@@ -269,6 +316,16 @@ class PtyLine:
             self._loop.call_later(done - now, os.write, dst, data)
         else:
             os.write(dst, data)
+
+    def _same_settings(self) -> bool:
+        """Whether both ends use the same baud rate, data bits and stop bits (a pty keeps no
+        parity)."""
+        mask = termios.CSIZE | termios.CSTOPB | termios.CBAUD
+        try:
+            a, b = (termios.tcgetattr(slave) for _, slave in self._fds)
+        except termios.error:
+            return True
+        return (a[4], a[5], a[2] & mask) == (b[4], b[5], b[2] & mask)
 
     def close(self) -> None:
         """Stop relaying and close both pseudo-terminals."""
@@ -290,13 +347,15 @@ class ModbusRtuSimulator:
     ``.client_port`` with the same serial settings."""
 
     def __init__(self, devices: list[SimulatedModbusDevice], *, baudrate: int = 9600,
-                 parity: str = "N", stopbits: int = 1, wire_time: bool = False) -> None:
+                 parity: str = "N", stopbits: int = 1, wire_time: bool = False,
+                 line_settings_matter: bool = False) -> None:
         self.devices = devices
         self.baudrate = baudrate
         self.parity = parity
         self.stopbits = stopbits
         bits = 1 + 8 + (0 if parity == "N" else 1) + stopbits
-        self.line = PtyLine(baudrate=baudrate if wire_time else None, bits_per_char=bits)
+        self.line = PtyLine(baudrate=baudrate if wire_time else None, bits_per_char=bits,
+                            line_settings_matter=line_settings_matter)
         self._server: ModbusSerialServer | None = None
 
     @property

@@ -114,7 +114,31 @@ def build_report(journal: dict[str, Any], *, plan: list[PlannedLuminaire] | None
         "frames": int(cost.get("frames", 0)),
         "steps": cost.get("by_step", {}),
         "interrupted": journal.get("interrupted", 0),
+        **modbus_report(journal),
     }
+
+
+def modbus_report(journal: dict[str, Any]) -> dict[str, Any]:
+    """``modbus_devices`` (line, unit, settings, proposed profile, how it was decided, serial
+    number, the runner-up) and ``modbus_lines`` (settings tried, requests, time) of the
+    journal's Modbus scans."""
+    devices = []
+    lines = []
+    for port, rec in sorted(journal.get("modbus", {}).get("lines", {}).items()):
+        for _, d in sorted(rec["found"].items(), key=lambda kv: int(kv[0])):
+            verdicts = d.get("verdicts", [])
+            runner_up = next((v for v in verdicts if v["profile"] != d.get("profile")), None)
+            devices.append({"line": port, "unit": d["unit"], "settings": d["settings"],
+                            "profile": d.get("profile"), "by": d.get("by"),
+                            "reason": d.get("reason"), "serial_number": d.get("serial_number"),
+                            "runner_up": (f"{runner_up['profile']} ({runner_up['score']})"
+                                          if runner_up else None)})
+        lines.append({"line": port, "settings_tried": rec["done"],
+                      "settings_refused": sorted(rec.get("refused", {})),
+                      "ids": len(rec["args"]["ids"]), "found": len(rec["found"]),
+                      "requests": rec["requests"], "time_s": rec["elapsed_s"],
+                      "finished": rec["finished"]})
+    return {"modbus_devices": devices, "modbus_lines": lines}
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -138,6 +162,9 @@ def render_html(report: dict[str, Any], *, title: str = "Commissioning report") 
         ("Unexpected (found, not in plan)", len(report["unexpected"])),
         ("Failed self-tests", len(report["selftest_failed"])),
         ("DALI bus time", f"{report['bus_time_s']:.1f} s in {report['frames']} frames"),
+        ("Modbus devices found", len(report.get("modbus_devices", []))),
+        ("Modbus devices without a profile",
+         len([d for d in report.get("modbus_devices", []) if not d["profile"]])),
     ]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
                    for k, v in summary)
@@ -149,7 +176,7 @@ def render_html(report: dict[str, Any], *, title: str = "Commissioning report") 
 <style>body{{font-family:sans-serif;margin:1em;max-width:60em}}table{{border-collapse:collapse;
 margin-bottom:1em}}td,th{{border:1px solid #999;padding:.2em .5em;text-align:left}}
 .bad{{color:#b00}}</style></head><body>
-<h1>{html.escape(title)} — bus {html.escape(report['bus'])}</h1>
+<h1>{html.escape(title)}{' — bus ' + html.escape(report['bus']) if report['bus'] else ''}</h1>
 <table>{rows}</table>
 <h2 class="bad">Missing luminaires</h2>{_table(report['missing'],
                                                ['id', 'zone', 'short_address', 'luminaire_id'])}
@@ -167,6 +194,12 @@ margin-bottom:1em}}td,th{{border:1px solid #999;padding:.2em .5em;text-align:lef
 <h2>Firmware versions</h2>{_table([{'version': k, 'count': v}
                                    for k, v in report['firmware_versions'].items()],
                                   ['version', 'count'])}
+<h2>Modbus devices</h2>{_table(report.get('modbus_devices', []),
+                                ['line', 'unit', 'settings', 'profile', 'by', 'reason',
+                                 'serial_number', 'runner_up'])}
+<h2>Modbus lines scanned</h2>{_table(report.get('modbus_lines', []),
+                                     ['line', 'settings_tried', 'settings_refused', 'ids',
+                                      'found', 'requests', 'time_s', 'finished'])}
 <h2>Bus time per step</h2>{_table([{'step': k, **v} for k, v in report['steps'].items()],
                                   ['step', 'frames', 'bus_time_s'])}
 </body></html>

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pymodbus.client.mixin import ModbusClientMixin
 
-from gateway.modbus.profile import DataType, DeviceProfile, RegisterSpec
+from gateway.modbus.profile import REGISTER_WIDTH, ByteOrder, DataType, DeviceProfile, RegisterSpec
 
 RegisterImage = Mapping[tuple[int, int], int]
 """Raw values read from a device, keyed by (function code, address): a 16-bit register for
@@ -53,12 +53,65 @@ def _swap_bytes(raw: list[int]) -> list[int]:
 
 def _in_wire_order(profile: DeviceProfile, reg: RegisterSpec, raw: list[int]) -> tuple[list[int],
                                                                                       str]:
-    """``raw`` with bytes swapped as the profile's byte order says, and the word order for
-    pymodbus: ABCD big/no swap, CDAB little/no swap, BADC big/swap, DCBA little/swap."""
-    order = profile.byte_order_of(reg)
+    return _ordered(profile.byte_order_of(reg), raw)
+
+
+def _ordered(order: ByteOrder, raw: list[int]) -> tuple[list[int], str]:
+    """``raw`` with bytes swapped as ``order`` says, and the word order for pymodbus:
+    ABCD big/no swap, CDAB little/no swap, BADC big/swap, DCBA little/swap."""
     if order in ("BADC", "DCBA"):
         raw = _swap_bytes(raw)
     return raw, "big" if order in ("ABCD", "BADC") else "little"
+
+
+def width(data_type: DataType, length: int = 1) -> int:
+    """Registers a value of ``data_type`` occupies (``length`` for a string)."""
+    return length if data_type == "string" else REGISTER_WIDTH[data_type]
+
+
+def decode_words(data_type: DataType, order: ByteOrder, raw: list[int]) -> int | float | str:
+    """The value of ``raw`` registers (address order) read as ``data_type`` in byte order
+    ``order``, unscaled: the same conversion profiles use, for ad-hoc access
+    (``lykta commission modbus read``). ``bit``/``bool`` give the register's truth value."""
+    if data_type in ("bit", "bool"):
+        return int(bool(raw[0]))
+    words, word_order = _ordered(order, raw)
+    if data_type == "string":
+        data = b"".join(w.to_bytes(2, "big") for w in words)
+        return data.split(b"\0", 1)[0].decode("ascii", errors="replace").strip()
+    value = ModbusClientMixin.convert_from_registers(
+        words, PYMODBUS_TYPE[data_type], word_order=word_order  # type: ignore[arg-type]
+    )
+    assert isinstance(value, int | float)
+    return value
+
+
+def encode_words(data_type: DataType, order: ByteOrder, value: float | str,
+                 length: int = 1) -> list[int]:
+    """The registers that :func:`decode_words` reads back as ``value`` (a string is padded
+    with NULs to ``length`` registers). Integers must fit the type (ValueError otherwise)."""
+    if data_type in ("bit", "bool"):
+        return [1 if value else 0]
+    if data_type == "string":
+        data = str(value).encode("ascii")[: 2 * length].ljust(2 * length, b"\0")
+        words = [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
+        return _swap_bytes(words) if order in ("BADC", "DCBA") else words
+    if isinstance(value, str):
+        raise ValueError(f"{data_type}: needs a number, not {value!r}")
+    if not data_type.startswith("float"):
+        if value != int(value):
+            raise ValueError(f"{data_type}: {value} is not a whole number")
+        value = int(value)
+        bits = 16 * REGISTER_WIDTH[data_type]
+        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if data_type.startswith("s") \
+            else (0, (1 << bits) - 1)
+        if not lo <= value <= hi:
+            raise ValueError(f"{data_type}: {value} is outside {lo}..{hi}")
+    words = ModbusClientMixin.convert_to_registers(
+        value, PYMODBUS_TYPE[data_type],
+        word_order="big" if order in ("ABCD", "BADC") else "little",
+    )
+    return _swap_bytes(words) if order in ("BADC", "DCBA") else words
 
 
 def _raw_integer(profile: DeviceProfile, reg: RegisterSpec, raw: list[int]) -> int:
@@ -94,9 +147,7 @@ def decode_register(profile: DeviceProfile, reg: RegisterSpec, raw: list[int]) -
 
 def decode_text(profile: DeviceProfile, reg: RegisterSpec, raw: list[int]) -> str:
     """The ASCII text of a ``string`` register span (trailing NULs and spaces removed)."""
-    words, _ = _in_wire_order(profile, reg, raw)
-    data = b"".join(w.to_bytes(2, "big") for w in words)
-    return data.split(b"\0", 1)[0].decode("ascii", errors="replace").strip()
+    return str(decode_words("string", profile.byte_order_of(reg), raw))
 
 
 def encode_register(profile: DeviceProfile, reg: RegisterSpec, value: float) -> list[int]:
@@ -122,9 +173,7 @@ def encode_register(profile: DeviceProfile, reg: RegisterSpec, value: float) -> 
 
 def encode_text(profile: DeviceProfile, reg: RegisterSpec, text: str) -> list[int]:
     """The registers of ``text`` padded with NULs to the field's length."""
-    data = text.encode("ascii")[: 2 * reg.count].ljust(2 * reg.count, b"\0")
-    words = [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
-    return _swap_bytes(words) if profile.byte_order_of(reg) in ("BADC", "DCBA") else words
+    return encode_words("string", profile.byte_order_of(reg), text, reg.count)
 
 
 def _keys(reg: RegisterSpec) -> list[tuple[int, int]]:

@@ -150,6 +150,23 @@ class PollStats:
     ``out_of_range``)."""
 
 
+def reply_mismatch(reply: object, function: int, count: int) -> str | None:
+    """Why a decoded reply is not the answer to a read of ``count`` registers (or bits) with
+    ``function`` (None if it is): another function code or another length."""
+    got = getattr(reply, "function_code", None)
+    if got != function:
+        return f"reply of function {got} to a request of function {function}"
+    if function in BIT_FUNCTIONS:
+        bits = list(getattr(reply, "bits", []))
+        if len(bits) != 8 * -(-count // 8):
+            return f"{len(bits)} bits in a reply to a read of {count}"
+        return None
+    registers = list(getattr(reply, "registers", []))
+    if len(registers) != count:
+        return f"{len(registers)} registers in a reply to a read of {count}"
+    return None
+
+
 class ModbusPoller:
     """Polls the devices of one Modbus bus. Use as ``async with``; see the module docstring."""
 
@@ -371,19 +388,7 @@ class ModbusPoller:
 
     @staticmethod
     def _check_reply(reply: object, req: ReadRequest) -> str | None:
-        """Why a decoded reply is not the answer to ``req`` (None if it is)."""
-        function = getattr(reply, "function_code", None)
-        if function != req.function:
-            return f"reply of function {function} to a request of function {req.function}"
-        if req.function in BIT_FUNCTIONS:
-            bits = list(getattr(reply, "bits", []))
-            if len(bits) != 8 * -(-req.count // 8):
-                return f"{len(bits)} bits in a reply to a read of {req.count}"
-            return None
-        registers = list(getattr(reply, "registers", []))
-        if len(registers) != req.count:
-            return f"{len(registers)} registers in a reply to a read of {req.count}"
-        return None
+        return reply_mismatch(reply, req.function, req.count)
 
     async def poll_device(self, device_id: str) -> list[Message]:
         """Poll one device now (whether due or not); return its reading and events."""

@@ -28,6 +28,12 @@ not code. Example::
     precision = 2                  # decimals published (float noise like 123456.70000000001)
     unit = "V"                     # the field name ends in it: voltage_v (UNIT_SUFFIXES)
 
+``[[settings]]`` lists registers the device is configured or identified through (line
+settings, node address, a model code), in the same form as ``[[registers]]``: they are never
+polled as readings; ``lykta commission modbus read|write`` and ``scan modbus`` use them.
+``identify = { meter_code = "32" }`` says how ``lykta commission scan modbus`` recognises the
+device: fields (of ``registers`` or ``settings``) and the value they hold on this model.
+
 ``type = "bit"`` takes bit ``bit`` (0 = least significant) of one register; ``type = "bool"`` is
 a coil or discrete input (function 1 or 2); ``type = "string"`` spans ``length`` registers of
 ASCII (identification only, never published as a reading).
@@ -178,6 +184,11 @@ class DeviceProfile(BaseModel):
     )
     forbidden: tuple[ForbiddenRange, ...] = ()
     registers: tuple[RegisterSpec, ...] = Field(min_length=1)
+    settings: tuple[RegisterSpec, ...] = Field(
+        default=(),
+        description="configuration and identification registers (line settings, node "
+        "address, model code): never polled as readings",
+    )
     identify: dict[str, str] = Field(
         default_factory=dict,
         description="field -> expected text or number: how `lykta commission scan modbus` "
@@ -188,8 +199,10 @@ class DeviceProfile(BaseModel):
     def _consistent(self) -> DeviceProfile:
         seen: set[str] = set()
         occupied: dict[tuple[int, int, int], str] = {}
-        for i, reg in enumerate(self.registers):
-            where = f"registers[{i}] ({reg.field})"
+        numbered = [(f"registers[{i}]", r) for i, r in enumerate(self.registers)]
+        numbered += [(f"settings[{i}]", r) for i, r in enumerate(self.settings)]
+        for label, reg in numbered:
+            where = f"{label} ({reg.field})"
             if reg.field in seen:
                 raise ValueError(f"{where}: field name used twice")
             seen.add(reg.field)
@@ -221,7 +234,23 @@ class DeviceProfile(BaseModel):
                         f"{where}: address {reg.address:#06x} lies in forbidden range "
                         f"{fb.start:#06x}..{fb.end:#06x} of function {fb.function}"
                     )
+        for name, expected in self.identify.items():
+            if name not in seen:
+                raise ValueError(f"identify: no register or setting named {name!r}")
+            spec = self.spec(name)
+            if spec.numeric:
+                try:
+                    float(expected)
+                except ValueError:
+                    raise ValueError(f"identify: {name} is a number, not {expected!r}") from None
         return self
+
+    def spec(self, name: str) -> RegisterSpec:
+        """The register or setting called ``name`` (KeyError naming the profile if none)."""
+        for reg in (*self.registers, *self.settings):
+            if reg.field == name:
+                return reg
+        raise KeyError(f"{self.name}: no register or setting {name!r}")
 
     def byte_order_of(self, reg: RegisterSpec) -> ByteOrder:
         """The byte order for ``reg``: its own ``order``/``word_order``, else the device's

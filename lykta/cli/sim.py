@@ -6,6 +6,8 @@
 - ``lykta sim poll``: poll a Modbus device once with a profile, print the contract messages;
 - ``lykta sim profiles``: the shipped device profiles and their read plans;
 - ``lykta sim luba``: a simulated Lunatone LUBA DALI interface on a pseudo-terminal;
+- ``lykta sim modbus``: one Modbus device on a pseudo-terminal at its own line settings (a
+  factory meter to find with ``lykta commission scan modbus --baud auto``);
 - ``lykta sim dali``: a bus to commission (unaddressed gear, existing and duplicate short
   addresses, DALI-2 sensors) behind the firmware-bridge board emulator on a pseudo-terminal.
 """
@@ -212,6 +214,52 @@ def dali(
         async with Emulator(PtyPort(), bus, EmulatorOptions(dali_timing=True)) as emulator:
             _out.print(f"DALI bus with {len(specs)} gear and {sensors} sensors on "
                        f"{emulator.port.slave_path}")  # type: ignore[attr-defined]
+            sys.stdout.flush()
+            await asyncio.sleep(seconds if seconds else float("inf"))
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def modbus(
+    profile: str = typer.Argument("eastron_sdm120", help="shipped profile (lykta sim profiles)"),
+    unit: int = typer.Option(1, min=1, max=247, help="its unit id"),
+    baud: str = typer.Option("2400-8N1", help="its line settings (an SDM120 leaves the factory "
+                             "at 2400-8N1)"),
+    seconds: float = typer.Option(0.0, help="stop after this long (0: run until Ctrl-C)"),
+) -> None:
+    """One Modbus device answering by its profile on a pseudo-terminal, only at its own baud
+    rate; point ``lykta commission scan modbus --port`` at the printed port."""
+    from fieldsim.modbus import ModbusRtuSimulator, SimulatedModbusDevice
+    from gateway.modbus.line_settings import LineSettings
+    from gateway.modbus.profile import load_profiles
+
+    profiles = load_profiles()
+    if profile not in profiles:
+        error(_err, f"no profile {profile!r} (have {', '.join(sorted(profiles))})")
+        raise typer.Exit(1)
+    try:
+        line = LineSettings.parse(baud)
+    except ValueError as exc:
+        error(_err, str(exc))
+        raise typer.Exit(1) from None
+    p = profiles[profile]
+    # mid-range readings: what a meter on a lit circuit shows
+    values = {r.field: (230.0 if r.field.startswith("voltage") else 50.0
+                        if r.field.startswith("frequency") else 1.0)
+              for r in p.registers if r.numeric}
+    settings = {"node_address": float(unit)} if any(
+        s.field == "node_address" for s in p.settings) else {}
+    device = SimulatedModbusDevice(p, unit, values, settings=settings)
+
+    async def run() -> None:
+        async with ModbusRtuSimulator([device], baudrate=line.baudrate, parity=line.parity,
+                                      stopbits=line.stopbits,
+                                      line_settings_matter=True) as sim:
+            _out.print(f"{p.name} unit {unit} at {line} on {sim.client_port}")
             sys.stdout.flush()
             await asyncio.sleep(seconds if seconds else float("inf"))
 

@@ -28,3 +28,10 @@ def test_luba_prints_its_port() -> None:
     result = CliRunner().invoke(app, ["luba", "--gear", "2", "--seconds", "0.1"])
     assert result.exit_code == 0, result.output
     assert "luba232:/dev/pts/" in result.output
+
+
+def test_modbus_serves_one_device_and_prints_its_port() -> None:
+    result = CliRunner().invoke(app, ["modbus", "eastron_sdm120", "--seconds", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert "Eastron SDM120 unit 1 at 2400 8N1 on /dev/pts/" in result.output
+    assert CliRunner().invoke(app, ["modbus", "no_such_meter"]).exit_code == 1
