@@ -318,6 +318,7 @@ def alarm_lines(
     gateway: str | None = None,
     zone: str | None = None,
     message: str = "",
+    open_s: float | None = None,
 ) -> list[str]:
     """The ``alarm`` line of an alarm raised (``active=True``) or cleared (``active=False``).
 
@@ -336,6 +337,7 @@ def alarm_lines(
     fields: dict[str, FieldValue | None] = {
         "active": active,
         "message": message,
+        "open_s": None if open_s is None else float(open_s),
     }
     return [encode_line(ALARM, tags, fields, ts)]
 
