@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,12 +21,30 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from lykta.cli.dashboard_influxql import expand, register
+from lykta.stack import influx_query
 
 REQUIRED_VARIABLES = ("site", "zone", "gateway")
 ALL = ".*"  # what a variable set to All expands to (its allValue)
 
 Query = Callable[[str], dict[str, Any]]
 """Runs one InfluxQL statement; returns InfluxDB's ``results[0]`` (``series``, ``error``)."""
+
+
+def influx_runner(url: str, db: str) -> Query:
+    """A :data:`Query` on InfluxDB's ``/query`` (1.x, or 2.x/3.x's v1 compatibility API);
+    a refused statement comes back as ``{"error": reason}`` as a panel would show it."""
+
+    def run(q: str) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = influx_query(url, q, db)["results"][0]
+        except urllib.error.HTTPError as e:
+            try:
+                return {"error": json.loads(e.read())["error"]}
+            except (ValueError, KeyError):
+                return {"error": f"HTTP {e.code} {e.reason}"}
+        return result
+
+    return run
 
 
 def to_json(model: Any) -> dict[str, Any]:

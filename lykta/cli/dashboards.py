@@ -13,7 +13,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
@@ -22,6 +21,7 @@ from lykta.cli.dashboard_check import (
     PanelResult,
     completeness_problems,
     first_difference,
+    influx_runner,
     panels,
     render,
     round_trip_problem,
@@ -96,10 +96,7 @@ def _check_queries(found: dict[str, dict], influx: str, db: str, hours: float) -
     to_ms = newest + 60_000
     from_ms = to_ms - int(hours * 3_600_000)
 
-    def query(q: str) -> dict[str, Any]:
-        result: dict[str, Any] = influx_query(influx, q, db)["results"][0]
-        return result
-
+    query = influx_runner(influx, db)
     results: list[PanelResult] = []
     for name, data in found.items():
         for r in run_queries(name, data, query, from_ms=from_ms, to_ms=to_ms):

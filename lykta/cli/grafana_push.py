@@ -7,6 +7,7 @@ in another folder), so a second push changes nothing. Returns what it did, one l
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import niquests
@@ -30,7 +31,9 @@ class PushError(RuntimeError):
 
 def folder_uid(title: str) -> str:
     """The folder's uid, stable for a title (so pushes to one Grafana find it again)."""
-    slug = "".join(c if c.isalnum() else "-" for c in title.lower()).strip("-")
+    # Grafana's uids are [a-zA-Z0-9_-]: ö becomes o, anything else a dash
+    ascii_title = unicodedata.normalize("NFKD", title.lower()).encode("ascii", "ignore").decode()
+    slug = "".join(c if c.isalnum() else "-" for c in ascii_title).strip("-")
     return (slug or "lykta")[:40]
 
 
