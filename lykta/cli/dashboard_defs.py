@@ -208,7 +208,8 @@ LIT = '"lit" = 1'
 SEEN = '"presence" > 0'
 REACTED = '"reactions" > 0'
 RAISED = '"active" = true'
-OVERRIDES = '"kind" = \'override_started\''
+# an incident override (trygghetsläge) starts on a gateway in mode "raise" (never lowers)
+INCIDENTS = '"kind" = \'override_started\' AND "mode" = \'raise\''
 # one zone_compliance point per zone per minute: W summed over the points / 60 = Wh
 KWH = 'sum("power_w") / 60000'
 
@@ -463,13 +464,11 @@ def street_safety(price: float) -> model.Dashboard:
                    f'{where(*ZONE_TAGS, extra=REACTED)}'),
         ),
         series_panel(
-            "Incident overrides", "Overrides the gateways started (trygghetsläge from security "
-            "staff, maintenance, events), per zone, with the luminaires each covers.", "short",
-            NEUTRAL,
-            Target(f'SELECT sum("luminaires") FROM "{ev}" '
-                   f"{where(*ALL_TAGS, extra=OVERRIDES)} "
-                   'GROUP BY time($__interval), "zone", "mode" fill(none)',
-                   alias="$tag_zone"),
+            "Incident overrides", "Incident overrides (trygghetsläge: full light asked for by "
+            "security staff or police) as the gateways started them, per zone: the bar is the "
+            "luminaires raised.", "short", NEUTRAL,
+            Target(f'SELECT sum("luminaires") FROM "{ev}" {where(*ALL_TAGS, extra=INCIDENTS)} '
+                   'GROUP BY time($__interval), "zone" fill(none)', alias="$tag_zone"),
             bars=True, w=24,
         ),
     ]

@@ -111,3 +111,32 @@ def test_a_query_error_and_a_panel_without_data_fail(stack: StackInfo, influx_db
     [late] = [r for r in run_queries("t", board, query, from_ms=1_900_000_000_000,
                                      to_ms=1_900_000_060_000) if r.title == "good"]  # fmt: skip
     assert late.series == 0
+
+
+def test_the_docs_describe_every_panel_with_its_query() -> None:
+    doc = (DASHBOARDS.parent / "docs" / "dashboards.md").read_text()
+    for name, data in committed().items():
+        assert f"`dashboards/{name}.json`, uid `{data['uid']}`" in doc
+        for p in panels(data):
+            assert f"\n### {p['title']}\n" in doc, p["title"]
+            for t in p["targets"]:
+                assert f"```sql\n{t['query']}\n```" in doc, (p["title"], t["query"])
+
+
+def test_provisioning_names_the_datasource_the_panels_use() -> None:
+    """Grafana finds the panels' data source by uid: the provisioned one must carry it, and
+    the provider's folder is the one ``push`` uses by default."""
+    from lykta.cli.dashboard_influxql import DATASOURCE_TYPE, DATASOURCE_UID
+    from lykta.cli.grafana_push import folder_uid
+
+    prov = DASHBOARDS / "provisioning"
+    ds = (prov / "datasources" / "lykta-influxdb.yaml").read_text()
+    live = ds.split("\ndatasources:\n", 1)[1]  # the entry, not the commented variants
+    assert f"uid: {DATASOURCE_UID}\n" in live and f"type: {DATASOURCE_TYPE}\n" in live
+    assert "url: ${LYKTA_INFLUX_URL}" in live and "dbName: ${LYKTA_INFLUX_DB}" in live
+    provider = (prov / "dashboards" / "lykta.yaml").read_text()
+    assert "type: file" in provider and "path: ${LYKTA_DASHBOARDS}" in provider
+    assert f"folderUid: {folder_uid('Lykta')}\n" in provider
+    used = {t["datasource"]["uid"] for d in committed().values() for p in panels(d)
+            for t in p["targets"]}  # fmt: skip
+    assert used == {DATASOURCE_UID}
