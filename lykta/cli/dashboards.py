@@ -61,6 +61,18 @@ def build(
         console.print(f"{path}: {'unchanged' if old == text else 'written'}")
 
 
+def _committed_price(directory: Path) -> float:
+    """The price the committed dashboards were built with (``build --price``)."""
+    for path in sorted(directory.glob("*.json")):
+        try:
+            for v in json.loads(path.read_text()).get("templating", {}).get("list", []):
+                if v.get("name") == "price":
+                    return float(v["query"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # reported as not the generator's output by the check itself
+    return DEFAULT_PRICE_SEK_PER_KWH
+
+
 def _static_problems(directory: Path, price: float) -> tuple[dict[str, dict], list[str]]:
     """The committed dashboards, and what is wrong with them without a database."""
     found: dict[str, dict] = {}
@@ -148,7 +160,7 @@ def check(
                                   "demo pipeline runs."),
 ) -> None:  # fmt: skip
     """Check the dashboards: SDK round trip, up to date, complete, every query has data."""
-    found, problems = _static_problems(directory, DEFAULT_PRICE_SEK_PER_KWH)
+    found, problems = _static_problems(directory, _committed_price(directory))
     for p in problems:
         error(console, p)
     if problems:
@@ -156,7 +168,12 @@ def check(
     console.print(f"{len(found)} dashboards: the SDK's models, up to date with the generator, "
                   "every panel with description, unit and thresholds")  # fmt: skip
     if influx is not None:
-        if not _check_queries(found, influx.rstrip("/"), db, hours):
+        try:
+            ok = _check_queries(found, influx.rstrip("/"), db, hours)
+        except OSError as e:  # refused, unknown host, timeout (urllib's URLError is one)
+            error(console, f"cannot reach InfluxDB at {influx}: {getattr(e, 'reason', e)}")
+            ok = False
+        if not ok:
             raise typer.Exit(1)
         return
     t0 = time.monotonic()

@@ -8,6 +8,7 @@ import copy
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -57,6 +58,20 @@ def test_stale_json_fails_the_check(tmp_path: Path) -> None:
     r = lykta("dashboards", "check", "--dir", str(tmp_path / "d"), "--influx", "http://x")
     assert r.returncode == 1
     assert "energy.json: stale against the generator at $.panels[0].title" in r.stdout
+
+
+def test_a_price_built_in_is_not_stale_and_no_influxdb_is_one_line(tmp_path: Path) -> None:
+    r = lykta("dashboards", "build", "--out", str(tmp_path), "--price", "2.25")
+    assert r.returncode == 0, r.stderr
+    assert '"query": "2.25"' in (tmp_path / "energy.json").read_text()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    r = lykta("dashboards", "check", "--dir", str(tmp_path), "--influx",
+              f"http://127.0.0.1:{port}")  # fmt: skip
+    assert r.returncode == 1
+    assert "up to date with the generator" in r.stdout
+    assert r.stdout.strip().splitlines()[-1].startswith("error: cannot reach InfluxDB at")
 
 
 def test_a_key_grafanas_model_does_not_know_fails_the_round_trip() -> None:
