@@ -53,29 +53,29 @@ def datasource(influx_url: str, database: str, *, token: str | None = None) -> d
     return ds
 
 
-def _call(what: str, url: str, fn: Any, *args: Any) -> Any:
+def _call(what: str, url: str, fn: Any, *args: Any, missing_ok: bool = False) -> Any:
+    """``fn(*args)``; every failure as a :class:`PushError` saying what it was doing.
+    ``missing_ok``: a 404 returns ``None`` (the thing is not there yet)."""
     try:
         return fn(*args)
     except GrafanaUnauthorizedError:
         raise PushError(f"Grafana at {url} refused the token (401 while {what})") from None
     except GrafanaClientError as e:
+        if e.status_code == 404 and missing_ok:
+            return None
         if e.status_code == 403:
             raise PushError(
                 f"Grafana at {url} refused the token (403 while {what}: it needs the Editor "
                 "role, or Admin to create the data source)"
             ) from None
-        raise
+        raise PushError(f"Grafana at {url} refused {what}: {e.message}") from None
     except GrafanaTimeoutError:
         raise PushError(f"Grafana at {url} did not answer in time ({what})") from None
-    except (niquests.exceptions.ConnectionError, OSError) as e:
-        raise PushError(f"cannot reach Grafana at {url}: {type(e).__name__}") from None
     except GrafanaException as e:
-        raise PushError(f"Grafana at {url} failed while {what}: {e.status_code} "
+        raise PushError(f"Grafana at {url} failed while {what}: "
                         f"{e.message}") from None  # fmt: skip
-
-
-def _missing(e: GrafanaClientError) -> bool:
-    return e.status_code == 404
+    except (niquests.exceptions.RequestException, OSError) as e:
+        raise PushError(f"cannot reach Grafana at {url}: {type(e).__name__}") from None
 
 
 def push(
@@ -93,30 +93,19 @@ def push(
     api = GrafanaApi.from_url(url, credential=token, timeout=timeout_s)
     changes: list[str] = []
     uid = folder_uid(folder)
-    try:
-        _call("reading the folder", url, api.folder.get_folder, uid)
-    except GrafanaClientError as e:
-        if not _missing(e):
-            raise PushError(f"Grafana at {url}: {e.status_code} {e.message}") from None
+    if _call("reading the folder", url, api.folder.get_folder, uid, missing_ok=True) is None:
         _call("creating the folder", url, api.folder.create_folder, folder, uid)
         changes.append(f"folder {folder!r} created")
-    try:
-        _call("reading the data source", url, api.datasource.get_datasource_by_uid,
-              DATASOURCE_UID)  # fmt: skip
-    except GrafanaClientError as e:
-        if not _missing(e):
-            raise PushError(f"Grafana at {url}: {e.status_code} {e.message}") from None
+    have_ds = _call("reading the data source", url, api.datasource.get_datasource_by_uid,
+                    DATASOURCE_UID, missing_ok=True)  # fmt: skip
+    if have_ds is None:
         ds = datasource(influx_url, database, token=influx_token)
         _call("creating the data source", url, api.datasource.create_datasource, ds)
         changes.append(f"data source {DATASOURCE_UID!r} created ({influx_url}, db {database})")
     for name, dash in dashboards.items():
         d_uid = dash["uid"]
-        try:
-            have = _call(f"reading dashboard {d_uid}", url, api.dashboard.get_dashboard, d_uid)
-        except GrafanaClientError as e:
-            if not _missing(e):
-                raise PushError(f"Grafana at {url}: {e.status_code} {e.message}") from None
-            have = None
+        have = _call(f"reading dashboard {d_uid}", url, api.dashboard.get_dashboard, d_uid,
+                     missing_ok=True)  # fmt: skip
         if have is not None:
             stored = {k: v for k, v in have.get("dashboard", {}).items() if k not in _SERVER_KEYS}
             same_folder = have.get("meta", {}).get("folderUid") == uid

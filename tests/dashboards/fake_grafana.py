@@ -45,6 +45,8 @@ class Grafana:
                 d = self.datasources.get(uid)
                 return (200, d) if d else (404, {"message": "Data source not found"})
             case "POST", ["api", "datasources"]:
+                if any(d["name"] == body["name"] for d in self.datasources.values()):
+                    return 409, {"message": "data source with the same name already exists"}
                 self.datasources[body["uid"]] = body
                 return 200, {"datasource": body, "message": "Datasource added"}
             case "GET", ["api", "dashboards", "uid", uid]:

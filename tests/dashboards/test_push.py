@@ -72,6 +72,18 @@ def test_a_refused_token_is_one_line_and_changes_nothing() -> None:
         assert g.writes() == []
 
 
+def test_a_refused_request_is_one_line_with_grafanas_reason() -> None:
+    with fake_grafana() as g:
+        # someone made a data source of that name by hand, under another uid
+        g.datasources["by-hand"] = {"uid": "by-hand", "name": "Lykta InfluxDB"}
+        r = push("--url", g.url, "--token", g.token)
+        assert r.returncode == 1
+        out = (r.stdout + r.stderr).strip().splitlines()
+        assert out[-1] == (f"error: Grafana at {g.url} refused creating the data source: "
+                           "Client Error 409: data source with the same name already exists")
+        assert not any(p == "/api/dashboards/db" for _, p, _ in g.writes())
+
+
 def test_an_unreachable_grafana_is_one_line() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
