@@ -146,6 +146,9 @@ def gauge_panel(title: str, description: str, unit: str, thresholds: dash.Thresh
     return _base(p, title, description, unit, thresholds, targets, w, h)
 
 
+MERGE = model.DataTransformerConfig(id_val="merge", options={})
+
+
 def table_panel(title: str, description: str, unit: str, thresholds: dash.ThresholdsConfig,
                 *targets: Target, w: int = 12, h: int = 8,
                 sort_by: str | None = None) -> Panel:  # fmt: skip
@@ -153,6 +156,7 @@ def table_panel(title: str, description: str, unit: str, thresholds: dash.Thresh
     p = table.Panel().cell_options(  # cells coloured by the thresholds
         common.TableColoredBackgroundCellOptions(mode=common.TableCellBackgroundDisplayMode.BASIC)
     )
+    p = p.with_transformation(MERGE)  # one row per series: InfluxDB groups come as frames
     if sort_by is not None:
         p = p.sort_by([common_b.TableSortByFieldState().display_name(sort_by).desc(False)])
     return _base(p, title, description, unit, thresholds, targets, w, h)
@@ -499,7 +503,7 @@ def luminaire_map(price: float) -> model.Dashboard:
         # fit the view to the luminaires; the centre is where it starts without data
         .view(geomap.MapViewConfig().id("fit").lat(int(lat)).lon(int(lon)).zoom(12))
         .basemap(common_b.MapLayerOptions().type("default").name("base"))
-        .layers([markers]).tooltip(geomap.TooltipOptions().mode(geomap_m.TooltipMode.DETAILS)),
+        .layers([markers]).with_transformation(MERGE).tooltip(geomap.TooltipOptions().mode(geomap_m.TooltipMode.DETAILS)),
         "Luminaires", "Every luminaire at its inventory position (latitude/longitude "
         "columns), coloured by its state at the last judged minute: lit, dimmed, off, below "
         "the safety floor, failed, not answering.", "none", STATE_COLOURS,
