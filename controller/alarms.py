@@ -106,6 +106,8 @@ class Condition:
     # priority are tags) even if the site map arrived or changed in between.
     zone: str | None = None
     priority: int | None = None
+    raised_ts: int | None = None
+    """When it was raised (``None``: restored after a restart, so unknown)."""
 
     def step(self, verdict: bool | None, debounce: Debounce) -> bool:
         """Apply one observation (True bad, False good, None no evidence); True if the alarm
@@ -259,6 +261,9 @@ class AlarmChange:
     active: bool
     ts: int
     message: str
+    open_s: float | None = None
+    """On a clear: how long the alarm was open, s (``None``: unknown, raised before a
+    restart)."""
 
     def lines(self, site: str) -> list[str]:
         """The InfluxDB ``alarm`` line of this change."""
@@ -272,6 +277,7 @@ class AlarmChange:
             gateway=self.gateway,
             zone=self.zone,
             message=self.message,
+            open_s=self.open_s,
         )
 
 
@@ -372,7 +378,13 @@ class AlarmEngine:
             else:
                 gw = gateway or source
                 c.priority = self.site_map.gateway_priority.get(gw, LOWEST_PRIORITY)
-        return AlarmChange(kind, source, gateway, c.zone, c.priority, c.active, ts, message)
+        open_s = None
+        if c.active:
+            c.raised_ts = ts
+        elif c.raised_ts is not None:
+            open_s, c.raised_ts = max(0.0, (ts - c.raised_ts) / 1000), None
+        return AlarmChange(kind, source, gateway, c.zone, c.priority, c.active, ts, message,
+                           open_s)  # fmt: skip
 
     def _force(
         self,

@@ -18,19 +18,28 @@ Per **zone** the strategy's demand comes from the same evaluator the gateways ru
 A luminaire that switched on less than ``grace_ms`` ago is not judged yet (fades, and the
 second or two between the gateway's and the controller's view of dusk).
 
+Energy per zone: the power its luminaires report (measured, else the gateway's estimate) and
+what the strategy's all-on reference (:func:`lykta.strategy.energy.baseline_power_w`, the
+baseline of the energy estimate) would draw in the same minute, so the saving is one query.
+
+Per **luminaire**: its state for the map (:class:`LuminaireState`) and where it stands.
+
 Per **gateway**: online, luminaires answering, readings, age of the last reading, and whether
 it runs the program the controller published to it (``program_ok``).
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from lykta.contract import Event, EventKind, TelemetryBatch
 from lykta.strategy import Strategy, evaluate
-from lykta.strategy.dali_curve import arc_level_to_percent
+from lykta.strategy.dali_curve import MAX_LEVEL, arc_level_to_percent
+from lykta.strategy.energy import baseline_lit, baseline_power_w
+from lykta.strategy.model import Luminaire
 
 LAMP_FAILURE_BIT = 0x02  # DALI status byte, bit 1 (IEC 62386-102)
 MINUTE_MS = 60_000
@@ -55,6 +64,36 @@ class ZoneMinute:
     presence: int
     reactions: int
     boosted: int
+    power_w: float | None = None
+    """Sum of the answering luminaires' last power (measured, else estimated); ``None``: none
+    reports power."""
+    baseline_w: float = 0.0
+    """What the zone would draw all-on (100 % in the site's lit window, standby outside)."""
+
+
+class LuminaireState(enum.IntEnum):
+    """A luminaire's state on the map (``luminaire_state.state``), worst last."""
+
+    OFF = 0
+    DIMMED = 1
+    FULL = 2
+    BELOW_FLOOR = 3
+    FAILED = 4
+    NOT_ANSWERING = 5
+
+
+@dataclass(frozen=True, slots=True)
+class LuminaireMinute:
+    """One luminaire at the end of the minute ``ts`` (fields of ``luminaire_state``)."""
+
+    luminaire: str
+    ts: int
+    zone: str
+    gateway: str
+    state: LuminaireState
+    level_pct: float | None
+    latitude: float | None
+    longitude: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +116,7 @@ class _Last:
     ts: int
     level: int
     status: int
+    power_w: float | None
 
 
 @dataclass(slots=True)
@@ -93,13 +133,15 @@ class Minutes:
     """Gateway -> readings since the last :meth:`close`."""
     presence: dict[str, list[int]] = field(default_factory=dict)
     """Zone -> ``boosted`` of each detection since the last :meth:`close`."""
+    states: list[LuminaireMinute] = field(default_factory=list)
+    """Every luminaire's state as the last :meth:`close` judged it."""
 
     def telemetry(self, gateway: str, batch: TelemetryBatch) -> None:
         """Take one telemetry batch of ``gateway``."""
         for r in batch.luminaires:
             prev = self.last.get(r.id)
             if prev is None or r.ts >= prev.ts:
-                self.last[r.id] = _Last(r.ts, r.level, r.status)
+                self.last[r.id] = _Last(r.ts, r.level, r.status, r.power_w)
         self.last_batch[gateway] = max(batch.ts, self.last_batch.get(gateway, 0))
         self.readings[gateway] = self.readings.get(gateway, 0) + batch.reading_count()
 
@@ -127,9 +169,11 @@ class Minutes:
         before = datetime.fromtimestamp((end_ms - self.grace_ms) / 1000, UTC)
         zones: dict[str, dict] = {
             z: {"lums": 0, "answering": 0, "dark": 0, "failed": 0, "levels": [], "expected": [],
-                "floor": None, "lit": False}  # fmt: skip
+                "floor": None, "lit": False, "power": None, "baseline": 0.0}  # fmt: skip
             for z in strategy.zones
         }
+        base_lit = baseline_lit(strategy, at)
+        states: list[LuminaireMinute] = []
         per_gw: dict[str, list[int]] = {}  # gateway -> [luminaires, answering]
         gw_zones: dict[str, set[str]] = {}
         for lum in strategy.luminaires:
@@ -140,21 +184,36 @@ class Minutes:
             gw_zones.setdefault(lum.gateway, set()).add(lum.zone)
             target = evaluate(strategy, lum.id, at)
             acc["lit"] = acc["lit"] or target.lit
+            acc["baseline"] += baseline_power_w(lum, base_lit)
             if target.lit:
                 acc["expected"].append(arc_level_to_percent(target.level))
                 acc["floor"] = max(acc["floor"] or 0.0, arc_level_to_percent(target.floor_level))
             reading = self.last.get(lum.id)
             if reading is None or end_ms - reading.ts > self.answer_window_ms:
+                states.append(_state(lum, end_ms, LuminaireState.NOT_ANSWERING, None))
                 continue
             acc["answering"] += 1
             gw[1] += 1
+            if reading.power_w is not None:
+                acc["power"] = (acc["power"] or 0.0) + reading.power_w
             failed = bool(reading.status & LAMP_FAILURE_BIT)
             acc["failed"] += failed
+            dark = False
             if target.lit:
                 acc["levels"].append(0.0 if failed else arc_level_to_percent(reading.level))
                 below = reading.level < target.floor_level
-                if (failed or below) and evaluate(strategy, lum.id, before).lit:
-                    acc["dark"] += 1
+                dark = (failed or below) and evaluate(strategy, lum.id, before).lit
+                acc["dark"] += dark
+            if failed:
+                state = LuminaireState.FAILED
+            elif dark:
+                state = LuminaireState.BELOW_FLOOR
+            elif reading.level == 0:
+                state = LuminaireState.OFF
+            else:
+                state = LuminaireState.FULL if reading.level >= MAX_LEVEL else LuminaireState.DIMMED
+            level = round(arc_level_to_percent(reading.level), 2)
+            states.append(_state(lum, end_ms, state, level))
         zone_out = []
         for z, acc in zones.items():
             detections = self.presence.get(z, [])
@@ -175,6 +234,8 @@ class Minutes:
                     presence=len(detections),
                     reactions=sum(1 for n in detections if n > 0),
                     boosted=sum(detections),
+                    power_w=None if acc["power"] is None else round(acc["power"], 3),
+                    baseline_w=round(acc["baseline"], 3),
                 )
             )
         gw_out = []
@@ -197,7 +258,13 @@ class Minutes:
             )
         self.readings.clear()
         self.presence.clear()
+        self.states = states
         return zone_out, gw_out
+
+
+def _state(lum: Luminaire, ts: int, state: LuminaireState, level: float | None) -> LuminaireMinute:
+    return LuminaireMinute(lum.id, ts, lum.zone, lum.gateway, state, level, lum.latitude,
+                           lum.longitude)  # fmt: skip
 
 
 def _mean(xs: list[float]) -> float | None:

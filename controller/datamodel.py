@@ -55,7 +55,7 @@ from controller.lineprotocol import (
 from lykta.contract import Basis, Event, LuminaireReading, State, TelemetryBatch
 
 if TYPE_CHECKING:
-    from controller.compliance import GatewayMinute, ZoneMinute
+    from controller.compliance import GatewayMinute, LuminaireMinute, ZoneMinute
     from lykta.strategy import Strategy
 
 LUMINAIRE = "luminaire"
@@ -66,9 +66,11 @@ EVENT = "event"
 ALARM = "alarm"
 GATEWAY_HEALTH = "gateway_health"
 ZONE_COMPLIANCE = "zone_compliance"
+LUMINAIRE_STATE = "luminaire_state"
 
 MEASUREMENTS = (
-    LUMINAIRE, METER, SENSOR, GATEWAY_STATE, GATEWAY_HEALTH, ZONE_COMPLIANCE, EVENT, ALARM
+    LUMINAIRE, METER, SENSOR, GATEWAY_STATE, GATEWAY_HEALTH, ZONE_COMPLIANCE, LUMINAIRE_STATE,
+    EVENT, ALARM,
 )
 """Every measurement Lykta writes."""
 
@@ -316,6 +318,7 @@ def alarm_lines(
     gateway: str | None = None,
     zone: str | None = None,
     message: str = "",
+    open_s: float | None = None,
 ) -> list[str]:
     """The ``alarm`` line of an alarm raised (``active=True``) or cleared (``active=False``).
 
@@ -334,6 +337,7 @@ def alarm_lines(
     fields: dict[str, FieldValue | None] = {
         "active": active,
         "message": message,
+        "open_s": None if open_s is None else float(open_s),
     }
     return [encode_line(ALARM, tags, fields, ts)]
 
@@ -356,6 +360,8 @@ def zone_minute_lines(site: str, minutes: list[ZoneMinute]) -> list[str]:
             "presence": m.presence,
             "reactions": m.reactions,
             "boosted": m.boosted,
+            "power_w": m.power_w,
+            "baseline_w": float(m.baseline_w),
         }
         out.append(encode_line(ZONE_COMPLIANCE, tags, fields, m.ts))
     return out
@@ -375,4 +381,19 @@ def gateway_minute_lines(site: str, minutes: list[GatewayMinute]) -> list[str]:
         }
         tags = {"site": site, "gateway": m.gateway, "zone": m.zone}
         out.append(encode_line(GATEWAY_HEALTH, tags, fields, m.ts))
+    return out
+
+
+def luminaire_minute_lines(site: str, minutes: list[LuminaireMinute]) -> list[str]:
+    """The ``luminaire_state`` lines of judged luminaires (:mod:`controller.compliance`)."""
+    out = []
+    for m in minutes:
+        tags = {"site": site, "gateway": m.gateway, "zone": m.zone, "luminaire": m.luminaire}
+        fields: dict[str, FieldValue | None] = {
+            "state": int(m.state),
+            "level_pct": m.level_pct,
+            "latitude": m.latitude,
+            "longitude": m.longitude,
+        }
+        out.append(encode_line(LUMINAIRE_STATE, tags, fields, m.ts))
     return out

@@ -1,5 +1,5 @@
-"""Writes ``zone_compliance`` and ``gateway_health`` once a minute (the I/O shell of
-:mod:`controller.compliance`).
+"""Writes ``zone_compliance``, ``gateway_health`` and ``luminaire_state`` once a minute (the
+I/O shell of :mod:`controller.compliance`).
 
 The clock is injected (the service's): each time it passes a whole minute, the minute that
 ended is judged and its lines go to the InfluxDB writer. A clock that jumps (an accelerated
@@ -13,7 +13,12 @@ import logging
 from collections.abc import Callable, Mapping
 
 from controller.compliance import MINUTE_MS, Minutes
-from controller.datamodel import Placement, gateway_minute_lines, zone_minute_lines
+from controller.datamodel import (
+    Placement,
+    gateway_minute_lines,
+    luminaire_minute_lines,
+    zone_minute_lines,
+)
 from controller.influx_writer import InfluxWriter
 from lykta.contract import Event, TelemetryBatch
 from lykta.strategy import Strategy
@@ -75,7 +80,11 @@ class MinuteWriter:
             online=dict(self.online()),
             program_ok=dict(self.program_ok()),
         )
-        lines = zone_minute_lines(self.site, zones) + gateway_minute_lines(self.site, gateways)
+        lines = (
+            zone_minute_lines(self.site, zones)
+            + gateway_minute_lines(self.site, gateways)
+            + luminaire_minute_lines(self.site, self.minutes.states)
+        )
         await self.writer.write(lines)
         self.minutes_written += 1
         return len(lines)

@@ -41,6 +41,8 @@ from lykta.dali_bus import MAX_GEAR_PER_BUS
 from lykta.signing import load_public_key
 from lykta.stack import DEFAULT_DATA_DIR, LocalStack, StackError, free_port, influx_query
 
+PROVISIONING = Path(__file__).parents[2] / "dashboards" / "provisioning"
+
 console = Console(soft_wrap=True)
 DEMO_SITE = "norrkoping"
 DEMO_DB = "lykta"
@@ -85,8 +87,16 @@ def demo(
     pedestrians: float = typer.Option(
         600, min=0, help="Pedestrians per hour (demo time) per cabinet; a third as many cyclists."
     ),
+    stage: bool = typer.Option(
+        False, help="Stage a night's incidents so every dashboard panel has something to show: "
+        "two lamps fail (one is repaired) and an incident override lights the first zone "
+        "(needs --duration).",
+    ),
 ) -> None:
     """Run the system locally: stack, controller, gateways; live view; summary at the end."""
+    if stage and not duration:
+        error(console, "--stage needs --duration (the staged events happen at parts of it)")
+        raise typer.Exit(2)
     _log_to(console)
     stack = LocalStack(data_dir / "stack")
     try:
@@ -96,6 +106,13 @@ def demo(
         raise typer.Exit(1) from None
     console.print(f"MQTT broker  [bold]{info.mqtt.url}[/]")
     console.print(f"InfluxDB     [bold]{info.influx.url}[/]  database [bold]{DEMO_DB}[/]")
+    console.print(
+        f"Grafana      point it at this InfluxDB: GF_PATHS_PROVISIONING={PROVISIONING} "
+        f"LYKTA_DASHBOARDS={PROVISIONING.parent} "
+        f"LYKTA_INFLUX_URL={info.influx.url} LYKTA_INFLUX_DB={DEMO_DB} grafana server "
+        "(see docs/dashboards.md; --keep-stack keeps the data after the demo)",
+        markup=False, highlight=False,
+    )  # fmt: skip
     try:
         clock = ScaledClock(_start_ms(at), speed)
     except ValueError as e:
@@ -105,7 +122,7 @@ def demo(
         summary = asyncio.run(
             _run(
                 info.mqtt_port, info.influx_url, data_dir, gateways, luminaires, duration, interval,
-                clock=clock, pedestrians=pedestrians,
+                clock=clock, pedestrians=pedestrians, stage=stage,
             )
         )  # fmt: skip
     finally:
@@ -130,6 +147,7 @@ async def _run(
     *,
     clock: ScaledClock | None = None,
     pedestrians: float = 600,
+    stage: bool = False,
 ) -> dict:
     mqtt = MqttConfig(host="127.0.0.1", port=mqtt_port)
     clock = clock or ScaledClock()
@@ -190,7 +208,8 @@ async def _run(
                 reader = await es.enter_async_context(
                     cab.field_reader(
                         interval_s=max(interval, 5.0),
-                        energy_interval_s=120,
+                        # the D4i energy bank every two demo minutes (at least every 10 s)
+                        energy_interval_s=max(10.0, 120 / clock.speed),
                         prefix=f"{demo_gw.id}-L",
                         wall_clock=clock.seconds,
                     )
@@ -216,7 +235,11 @@ async def _run(
                 lambda: svc.strategy, clock.now_ms, speed=clock.speed,
             )  # fmt: skip
             watcher = asyncio.create_task(_watch_street(watch), name="street-watch")
+            staged = (asyncio.create_task(_stage(svc, cabinets, site, duration), name="stage")
+                      if stage else None)  # fmt: skip
             await _live(svc, gws, site, influx_url, start_ms, duration, stop)
+            if staged is not None:
+                staged.cancel()
             watch.sample()
             watcher.cancel()
             # judged while the site runs: stopping the gateways takes them offline
@@ -260,6 +283,37 @@ async def _run(
             "influx_url": influx_url,
             "database": DEMO_DB,
         }
+
+
+HIGHEST_CLASS = {"M": "M1", "C": "C0", "P": "P1"}  # per EN 13201 series
+
+
+async def _stage(
+    svc: ControllerService, cabinets: list[SimulatedCabinet], site: list[DemoGateway],
+    duration: float,
+) -> None:  # fmt: skip
+    """``--stage``: a lamp fails at a fifth of the run and is repaired at half; another fails
+    at two fifths and stays failed; an incident override lights the first zone at a third."""
+    first, last = cabinets[0], cabinets[-1]
+
+    async def at(share: float) -> None:
+        await asyncio.sleep(max(0.0, duration * share - (time.monotonic() - t0)))
+
+    t0 = time.monotonic()
+    await at(0.2)
+    first.dali_bus.by_short_address(0).set_lamp_failure(True)
+    await at(1 / 3)
+    zone = site[0].zone
+    series = svc.strategy.zones[zone].series if svc.strategy else None
+    if series is not None:
+        await svc.create_incident(
+            "demo", lighting_class=HIGHEST_CLASS[series], minutes=10,
+            reason="staged by lykta demo --stage", zones=[zone], luminaires=[],
+        )  # fmt: skip
+    await at(0.4)
+    last.dali_bus.by_short_address(len(last.dali_bus.gear) - 1).set_lamp_failure(True)
+    await at(0.5)
+    first.dali_bus.by_short_address(0).set_lamp_failure(False)
 
 
 def _fresh(directory: Path, *, keep: set[str]) -> None:

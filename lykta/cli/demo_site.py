@@ -9,6 +9,7 @@ from this strategy, as it would for the real city.
 from __future__ import annotations
 
 import csv
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,21 @@ ZONE_ORDER = [
     "soderleden",
     "kungsgatan",
 ]
+
+
+METRES_PER_DEGREE = 111_320.0  # of latitude; of longitude times cos(latitude)
+
+
+def _on_the_map(like: dict[str, str], row: int, position_m: float) -> dict[str, str]:
+    """Latitude/longitude of a demo luminaire: its zone's first luminaire in the example
+    inventory, then ``position_m`` eastwards (each further gateway of a zone 30 m north)."""
+    if not like.get("latitude") or not like.get("longitude"):
+        return {}
+    lat = float(like["latitude"]) + 30.0 * row / METRES_PER_DEGREE
+    lon = float(like["longitude"]) + position_m / (
+        METRES_PER_DEGREE * math.cos(math.radians(lat))
+    )
+    return {"latitude": f"{lat:.6f}", "longitude": f"{lon:.6f}"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +77,12 @@ def write_demo_site(
         for g in cab.dali_bus.gear:
             a = g.shortaddr
             lums[a] = f"{gw}-L{a:02d}"
+            position_m = round(cab.path.length_m * (a + 0.5) / n, 1)
             out_rows.append(
                 {
                     "id": lums[a],
                     "zone": zone,
-                    "position_m": round(cab.path.length_m * (a + 0.5) / n, 1),
+                    "position_m": position_m,
                     "gateway": gw,
                     "bus": cab.dali.name,
                     "short_address": a,
@@ -73,6 +90,7 @@ def write_demo_site(
                     "design_class": like["design_class"],
                     # the simulated gear's own rating, so a healthy demo raises no energy alarm
                     "rated_power_w": g.rated_power_w,
+                    **_on_the_map(like, i, position_m),
                 }
             )
         gateways.append(DemoGateway(gw, zone, cab.dali.name, lums))

@@ -44,6 +44,8 @@ SUBCOMMANDS: dict[str, _Lazy] = {
     "demo": _Lazy("lykta.cli.demo", "demo", "tools", "The local demo on an embedded stack."),
     "commission": _Lazy("lykta.cli.commission", "app", "gateway",
                         "Commission a cabinet: scan, address, identify, self-test, report."),
+    "dashboards": _Lazy("lykta.cli.dashboards", "app", "tools",
+                        "Grafana dashboards: build, check on InfluxDB, push."),
 }
 
 # Third-party top-level modules -> the extra that installs them (for imports made at run time
@@ -63,6 +65,7 @@ EXTRA_OF_MODULE = {
     "httpx": "controller",
     "grafana_client": "controller",
     "matplotlib": "tools",
+    "grafana_foundation_sdk": "tools",
 }
 
 _OWN_PACKAGES = {"lykta", "gateway", "controller", "firmware_bridge", "fieldsim"}

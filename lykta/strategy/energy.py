@@ -19,13 +19,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from lykta.strategy.dali_curve import arc_level_to_percent
 from lykta.strategy.en13201 import LightingClass
 from lykta.strategy.evaluator import unit_target
 from lykta.strategy.model import Luminaire, Strategy
 from lykta.strategy.schedule import change_instants, night_plan
+from lykta.strategy.wallclock import night_of
+from lykta.strategy.wallclock import zone as time_zone
 
 
 @dataclass(slots=True)
@@ -94,6 +96,17 @@ def luminaire_power_w(lum: Luminaire, output_percent: float) -> float:
         return lum.standby_w
     lamp = (lum.rated_power_w - lum.driver_loss_w) * clo_factor(lum)
     return lum.driver_loss_w + lamp * output_percent / 100.0
+
+
+def baseline_lit(strategy: Strategy, at: datetime) -> bool:
+    """Whether the all-on reference burns at UTC instant ``at``: inside the site's lit window
+    (dusk to dawn by ``[switching]``), exactly as :func:`estimate_energy`'s baseline."""
+    return night_plan(strategy, night_of(at, time_zone(strategy.site.timezone))).is_lit(at)
+
+
+def baseline_power_w(lum: Luminaire, lit: bool) -> float:
+    """Power (W) of ``lum`` in the all-on reference: 100 % while ``lit``, standby otherwise."""
+    return luminaire_power_w(lum, 100.0 if lit else 0.0)
 
 
 @dataclass(slots=True)

@@ -438,6 +438,9 @@ class Luminaire(_Model):
     clo_maintenance_factor: float | None = Field(default=None, gt=0.3, le=1)
     """Constant light output: the driver starts at this share of full power and rises to 100 %
     at end of life; energy counts the lifetime average."""
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    """Where it stands on the map, WGS 84 degrees (the dashboards' Map); optional."""
+    longitude: float | None = Field(default=None, ge=-180, le=180)
 
     @model_validator(mode="after")
     def _losses(self) -> Luminaire:

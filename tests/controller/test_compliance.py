@@ -85,3 +85,37 @@ def test_presence_reactions_are_counted_per_zone_and_reset_each_minute(
     zones, _ = m.close(norrkoping, NIGHT_MS + 60_000, online={}, program_ok={})
     [z] = [z for z in zones if z.zone == "stromstraket"]
     assert (z.presence, z.reactions, z.boosted) == (0, 0, 0)
+
+
+def test_luminaire_states_and_the_all_on_reference(norrkoping: Strategy) -> None:
+    """Every luminaire gets a map state (not answering included); the zone's baseline is the
+    energy estimate's all-on reference and its power the sum of what the luminaires report."""
+    from controller.compliance import LuminaireState
+    from lykta.strategy.energy import baseline_lit, luminaire_power_w
+
+    at = datetime.fromtimestamp(NIGHT_MS / 1000, UTC)
+    zone = "stromstraket"
+    lums = [lum for lum in norrkoping.luminaires if lum.zone == zone]
+    full, dimmed, failed, silent = lums[0], lums[1], lums[2], lums[3]
+    floor = evaluate(norrkoping, full.id, at).floor_level
+    readings = [
+        LuminaireReading(id=full.id, ts=NIGHT_MS - 1000, level=254, power_w=20.0),
+        LuminaireReading(id=dimmed.id, ts=NIGHT_MS - 1000, level=floor + 10, power_w=10.5),
+        LuminaireReading(id=failed.id, ts=NIGHT_MS - 1000, level=254, status=2),
+    ] + [LuminaireReading(id=lum.id, ts=NIGHT_MS - 1000, level=floor - 1) for lum in lums[4:]]
+    m = Minutes()
+    m.telemetry(full.gateway, TelemetryBatch(seq=1, ts=NIGHT_MS - 1000, luminaires=readings))
+    zones, _ = m.close(norrkoping, NIGHT_MS - 0, online={}, program_ok={})
+    state = {s.luminaire: s.state for s in m.states}
+    assert len(m.states) == len(norrkoping.luminaires)
+    assert state[full.id] is LuminaireState.FULL
+    assert state[dimmed.id] is LuminaireState.DIMMED
+    assert state[failed.id] is LuminaireState.FAILED
+    assert state[silent.id] is LuminaireState.NOT_ANSWERING
+    assert all(state[lum.id] is LuminaireState.BELOW_FLOOR for lum in lums[4:])
+    assert all(s.latitude is not None and s.longitude is not None for s in m.states)
+    [z] = [z for z in zones if z.zone == zone]
+    assert z.power_w == 30.5
+    assert baseline_lit(norrkoping, at)
+    assert z.baseline_w == round(sum(luminaire_power_w(lum, 100.0) for lum in lums), 3)
+    assert z.dark == len(lums) - 4 + 1  # below the floor, and the failed lamp

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller import datamodel as dm
-from controller.compliance import GatewayMinute, ZoneMinute
+from controller.compliance import GatewayMinute, LuminaireMinute, LuminaireState, ZoneMinute
 from controller.influx_writer import InfluxConfig, InfluxWriter
 from controller.lineprotocol import encode_line
 from lykta.contract import (
@@ -142,6 +142,9 @@ async def test_every_measurement_is_accepted_by_influxdb(stack: StackInfo, influ
     lines += dm.gateway_minute_lines("nkpg", [GatewayMinute(
         gateway="gw 1", ts=1_700_000_000_004, zone="park", online=True, luminaires=10,
         answering=9, readings=120, last_seen_s=0.5, program_ok=True)])  # fmt: skip
+    lines += dm.luminaire_minute_lines("nkpg", [LuminaireMinute(
+        luminaire="L3", ts=1_700_000_000_004, zone="park", gateway="gw 1",
+        state=LuminaireState.FAILED, level_pct=40.0, latitude=58.59, longitude=16.18)])  # fmt: skip
     async with InfluxWriter(InfluxConfig(url=stack.influx_url, database=influx_db)) as w:
         await w.write(lines)
         await w.flush()

@@ -110,6 +110,7 @@ def test_gateway_check_loads_nothing_of_the_controller(
     ("argv", "extra"),
     [(["controller", "run", "-c", "controller.toml"], "controller"),
      (["demo", "--duration", "1"], "tools"),
+     (["dashboards", "build"], "tools"),
      (["alarms", "--help"], "controller")],
 )
 def test_a_missing_extra_is_one_line_naming_it(
