@@ -16,8 +16,12 @@ gives step 0, the unadapted class.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from lykta.strategy.en13201 import MAINTAINED_VALUES, LightingClass
+
+if TYPE_CHECKING:
+    from lykta.strategy.model import Strategy
 
 Threshold = tuple[float, int]
 """``(below_per_h, step)``: while the flow is below ``below_per_h`` people per hour, step down
@@ -69,3 +73,10 @@ def step_down(cls: LightingClass, steps: int, floor: LightingClass | None) -> Li
     if floor is not None and floor.series == cls.series and out.value < floor.value:
         out = floor if floor.value < cls.value else cls
     return out
+
+
+def zone_steps(strategy: Strategy, zone: str, flow_per_h: float | None) -> int:
+    """The steps a steady ``flow_per_h`` gives ``zone`` (0 if it does not adapt or the flow is
+    unknown): the operator tools' what-if (``--flow``)."""
+    a = strategy.zones[zone].adaptive
+    return steps_for_flow(a.rules, flow_per_h) if a is not None else 0

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from lykta.strategy.adaptive import step_down, steps_for_flow
+from lykta.strategy.adaptive import step_down, zone_steps
 from lykta.strategy.dali_curve import arc_level_at_least
 from lykta.strategy.en13201 import LightingClass, output_fraction
 from lykta.strategy.model import (
@@ -248,5 +248,5 @@ def evaluate(
         overrides=strategy.overrides if overrides is None else overrides,
         boost=boost,
         lux_lit=lux_lit,
-        adaptive_steps=steps_for_flow(z.adaptive.rules, flow_per_h) if z.adaptive else 0,
+        adaptive_steps=zone_steps(strategy, lum.zone, flow_per_h),
     )

@@ -965,6 +965,10 @@ def _advice(s: Strategy, file: str) -> list[Problem]:
             named.append((f"zones.{zname}.presence.boost", z.presence.boost))
         named += [(f"events[{i}].class", ev.lighting_class)
                   for i, ev in enumerate(s.events) if zname in ev.zones]  # fmt: skip
+        if z.adaptive is not None and z.safety_route:
+            out.append(Problem(file, f"zones.{zname}.adaptive", "a safety route that dims when "
+                               "few people walk it: that is when they feel least safe (the "
+                               "floor still holds)"))  # fmt: skip
         floor = z.safety_floor
         for key, c in named:
             if isinstance(c, Level):
