@@ -185,6 +185,7 @@ def desired_levels(
     overrides: Sequence[ActiveOverride] = (),
     boosts: Mapping[str, Boost] | None = None,
     lux_lit: bool | None = None,
+    adaptive_steps: Mapping[str, int] | None = None,
 ) -> dict[str, int]:
     """Arc level per luminaire id at ``now_ms`` (:func:`wanted_levels` without the fades)."""
     return {
@@ -197,5 +198,6 @@ def desired_levels(
             overrides=overrides,
             boosts=boosts,
             lux_lit=lux_lit,
+            adaptive_steps=adaptive_steps,
         ).items()
     }
