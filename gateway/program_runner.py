@@ -427,6 +427,8 @@ class ProgramRunner:
         people = event.detail.get("people", 1)
         if isinstance(people, bool) or not isinstance(people, int):
             people = 1  # from outside: a bad count is one detection, never a stop
+        if event.detail.get("repeat") is True:
+            people = 0  # a Part 303 repeat: the same person still there, not one more
         if event.detail.get("occupied", True) is False:
             if "people" in event.detail:  # counted, but gone by the poll: traffic, no boost
                 self.count(event.source, self.clock(), people)
@@ -440,10 +442,11 @@ class ProgramRunner:
         """Count ``people`` passing sensor ``sensor_key`` at ``now_ms`` (the traffic flow)."""
         if sensor_key not in self.sensors:
             return
-        self.counts.setdefault(sensor_key, deque(maxlen=100_000)).append(
-            (now_ms, max(1, min(people, MAX_PEOPLE_PER_EVENT)))
-        )
         self._sensor_seen[sensor_key] = now_ms
+        if people > 0:
+            self.counts.setdefault(sensor_key, deque(maxlen=100_000)).append(
+                (now_ms, min(people, MAX_PEOPLE_PER_EVENT))
+            )
 
     def on_sensor_reading(self, device: str, ts_ms: int) -> None:
         """A Modbus presence sensor answered a poll (occupied or not): its count is live."""
