@@ -222,14 +222,16 @@ def evaluate(
     presence: PresenceState | None = None,
     lux_lit: bool | None = None,
     flow_per_h: float | None = None,
+    adaptive_steps: int | None = None,
 ) -> Target:
     """Target arc level of luminaire ``luminaire_id`` at the aware instant ``at``.
 
     ``overrides``: the overrides to consider (default: the strategy's planned ones);
     ``presence``: recent detections per zone; ``lux_lit``: the lux sensor's on/off state when
     switching by sensor (``None``: astronomical); ``flow_per_h``: the zone's counted flow, a
-    steady one (people per hour; ``None``: unknown, no adaptation). Never below the safety
-    floor while lit.
+    steady one (people per hour; ``None``: unknown, no adaptation); ``adaptive_steps``: the
+    steps a gateway is at after its hysteresis (instead of ``flow_per_h``; the demo compares
+    the street with it). Never below the safety floor while lit.
     """
     at = require_utc(at, "evaluation instant")
     lum = strategy.luminaire(luminaire_id)
@@ -248,5 +250,8 @@ def evaluate(
         overrides=strategy.overrides if overrides is None else overrides,
         boost=boost,
         lux_lit=lux_lit,
-        adaptive_steps=zone_steps(strategy, lum.zone, flow_per_h),
+        adaptive_steps=(
+            zone_steps(strategy, lum.zone, flow_per_h) if adaptive_steps is None
+            else adaptive_steps
+        ),
     )
