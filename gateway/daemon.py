@@ -183,6 +183,8 @@ class Gateway:
         assert self.runner is not None
         if reading.kind == "lux" and "illuminance" in reading.values:
             self.runner.on_lux(reading.device, reading.values["illuminance"], reading.ts)
+        elif reading.kind == "presence":
+            self.runner.on_sensor_reading(reading.device, reading.ts)
 
     async def _on_program(self, program: Program | None, raw: bytes) -> None:
         assert self.runner is not None

@@ -137,16 +137,20 @@ class FieldBusReader:
         if reading.kind != "presence" or "occupied" not in reading.values:
             return
         occupied = reading.values["occupied"] > 0
-        count = reading.values.get("count_total", 0.0)
+        # the counter of people passed ("count" in the device profiles), if the sensor has one
+        count = reading.values.get("count", reading.values.get("count_total", 0.0))
         was, last_count = self._occupied.get(reading.device, (False, count))
         self._occupied[reading.device] = (occupied, count)
-        if occupied and (not was or count > last_count):
+        if count > last_count or (occupied and not was):
+            # people counted since the last poll (a counter that went back — a sensor restart
+            # — says nothing: one detection); counted but gone again: traffic, no boost
+            people = int(count - last_count) if count > last_count else 1
             self._put_presence(
                 Event(
                     ts=reading.ts,
                     kind=EventKind.PRESENCE,
                     source=reading.device,
-                    detail={"device": reading.device, "occupied": True},
+                    detail={"device": reading.device, "occupied": occupied, "people": people},
                 )
             )
 

@@ -16,6 +16,11 @@ preview shows:
   maintenance *off* outside a safety route, and the gateway keeps that 0. Any other program
   level below the floor while lit (a safety route, or a level that is not 0) is raised to the
   floor: the gateway's own check does not trust the program.
+- **Adaptive classes by traffic**: with ``adaptive_steps`` for a zone (from its counted flow,
+  :mod:`lykta.strategy.adaptive`), a switch point's ``adapted`` level replaces its level —
+  levels the compiler computed with the evaluator, so never below the floor and never above
+  the unadapted level. A zone with no steps given (no count: unknown is not zero) runs the
+  unadapted level. Presence and overrides then act on it as on any program level.
 - **Commanded overrides** (``override`` commands) never take a luminaire below its floor while
   lit; without a valid program they may only raise the fail-safe level.
 
@@ -29,10 +34,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from lykta.contract.program import PresenceRule, Program
+from lykta.contract.program import AdaptiveRule, PresenceRule, Program
 from lykta.strategy import in_lit_window, lux_program_level, program_target, program_valid
 
-Source = Literal["program", "presence", "override", "fail-safe", "maintenance"]
+Source = Literal["program", "adaptive", "presence", "override", "fail-safe", "maintenance"]
 
 OVERRIDE_FADE_MS = 1_000
 """Fade of a commanded override's change (an incident raises fast, a maintenance set too)."""
@@ -93,19 +98,25 @@ def wanted_levels(
     boosts: Mapping[str, Boost] | None = None,
     lux_lit: bool | None = None,
     previous: Mapping[str, Source] | None = None,
+    adaptive_steps: Mapping[str, int] | None = None,
+    commanded: Mapping[str, int] | None = None,
 ) -> dict[str, Wanted]:
     """What every luminaire in ``luminaires`` should do at ``now_ms`` (see the module
     docstring). ``previous`` is why each luminaire has its present level (so the end of a
-    boost fades down over the presence fade-down time)."""
+    boost fades down over the presence fade-down time); ``adaptive_steps`` the classes traffic
+    steps each zone down now (zone -> steps; a zone not in it: none); ``commanded`` the level
+    each luminaire was last sent (a step by traffic fades up when it rises)."""
     valid = program is not None and program_valid(program, now_ms)
     lums = {}
     rules: dict[str, PresenceRule] = {}
+    adapt: dict[str, AdaptiveRule] = {}
     lit = False
     safety_routes: frozenset[str] = frozenset()
     if valid:
         assert program is not None
         lums = {lum.id: lum for lum in program.luminaires}
         rules = {r.zone: r for r in program.presence}
+        adapt = {r.zone: r for r in program.adaptive}
         lit = program_lit(program, now_ms, lux_lit)
         safety_routes = frozenset(program.safety_routes)
     out: dict[str, Wanted] = {}
@@ -126,6 +137,18 @@ def wanted_levels(
         source = "program"
         if program.lux is not None and lux_lit is not None:
             level = lux_program_level(program, now_ms, lux_lit, luminaire=lum_id)
+        steps = adaptive_steps.get(p.zone, 0) if adaptive_steps else 0
+        ar = adapt.get(p.zone)
+        if steps > 0 and ar is not None and point.adapted and level == point.level:
+            stepped = point.adapted[min(steps, len(point.adapted)) - 1]
+            if stepped < level:
+                level, source = stepped, "adaptive"
+        if ar is not None and (source == "adaptive" or (
+            previous is not None and previous.get(lum_id) == "adaptive"
+        )):
+            # a step by traffic: down at the zone's fade-down, back up at its fade-up
+            now_at = commanded.get(lum_id) if commanded else None
+            fade = ar.fade_up_ms if now_at is not None and level > now_at else ar.fade_down_ms
         maintenance_off = lit and level == 0 and p.zone not in safety_routes
         if maintenance_off:
             source = "maintenance"
@@ -162,6 +185,7 @@ def desired_levels(
     overrides: Sequence[ActiveOverride] = (),
     boosts: Mapping[str, Boost] | None = None,
     lux_lit: bool | None = None,
+    adaptive_steps: Mapping[str, int] | None = None,
 ) -> dict[str, int]:
     """Arc level per luminaire id at ``now_ms`` (:func:`wanted_levels` without the fades)."""
     return {
@@ -174,5 +198,6 @@ def desired_levels(
             overrides=overrides,
             boosts=boosts,
             lux_lit=lux_lit,
+            adaptive_steps=adaptive_steps,
         ).items()
     }

@@ -45,11 +45,15 @@ from lykta.strategy import (
     program_valid,
     safe_default_level,
 )
+from lykta.strategy.adaptive import flow_per_h, next_steps
 
 log = logging.getLogger("lykta.gateway.program")
 
 MAX_OVERRIDE_MS = 12 * 3600 * 1000  # an override never outlives half a day without renewal
 
+
+MAX_PEOPLE_PER_EVENT = 1000
+"""A presence event counts at most this many people (a counter that jumped is not a crowd)."""
 
 LUX_STALE_MS = 15 * 60 * 1000
 """A lux reading older than this is unknown: the program's lit windows decide again."""
@@ -111,6 +115,13 @@ class ProgramRunner:
         self.speed = speed  # clock ms per real ms (the demo's time on demand; 1 on the street)
         self.detections: deque[tuple[str, int]] = deque(maxlen=10_000)
         """(sensor key, clock ms) of every presence detection seen (the preview's input)."""
+        self.counts: dict[str, deque[tuple[int, int]]] = {}
+        """Per sensor key, (clock ms, people) of its detections: the traffic count."""
+        self.counting_since = clock()
+        """Since when the counts are complete (a flow needs a whole window of them)."""
+        self._sensor_seen: dict[str, int] = {}
+        self.adaptive_steps: dict[str, int] = {}
+        """Per zone, the classes traffic steps it down now (absent: none)."""
         self.program: Program | None = None
         self.overrides: dict[str, ActiveOverride] = {}
         self.boosts: dict[str, Boost] = {}
@@ -371,15 +382,19 @@ class ProgramRunner:
 
     # -- presence and sensors ----------------------------------------------------------
 
-    def on_presence(self, sensor_key: str, now_ms: int, *, read_at: float | None = None) -> int:
+    def on_presence(
+        self, sensor_key: str, now_ms: int, *, read_at: float | None = None, people: int = 1
+    ) -> int:
         """A sensor saw someone: hold the corridor ahead and behind at boost for the zone's
         hold time; it lights only while the schedule has the zone lit (as in the preview: a
         detection just before dusk still holds after it). Returns the luminaires lit now (0:
         unknown sensor, no program or not lit). ``read_at`` (monotonic) is when the event was
-        read, for the reaction time."""
+        read, for the reaction time; ``people`` how many it counted (a Modbus counter may count
+        several between two polls), for the traffic flow."""
         sensor = self.sensors.get(sensor_key)
         if sensor is not None:
             self.detections.append((sensor_key, now_ms))
+            self.count(sensor_key, now_ms, people)
         program = self.program
         if sensor is None or program is None or not program_valid(program, now_ms):
             return 0
@@ -409,10 +424,69 @@ class ProgramRunner:
     def on_presence_event(self, event: Event, *, read_at: float | None = None) -> None:
         """A ``presence`` event from a field bus (DALI Part 303 occupancy or a Modbus presence
         sensor): boost its corridor at once. Records ``boosted`` in the event's detail."""
+        people = event.detail.get("people", 1)
+        if isinstance(people, bool) or not isinstance(people, int):
+            people = 1  # from outside: a bad count is one detection, never a stop
+        if event.detail.get("repeat") is True:
+            people = 0  # a Part 303 repeat: the same person still there, not one more
         if event.detail.get("occupied", True) is False:
+            if "people" in event.detail:  # counted, but gone by the poll: traffic, no boost
+                self.count(event.source, self.clock(), people)
             return
         # the runner's clock, not the event's stamp: one time for every decision
-        event.detail["boosted"] = self.on_presence(event.source, self.clock(), read_at=read_at)
+        event.detail["boosted"] = self.on_presence(
+            event.source, self.clock(), read_at=read_at, people=people
+        )
+
+    def count(self, sensor_key: str, now_ms: int, people: int = 1) -> None:
+        """Count ``people`` passing sensor ``sensor_key`` at ``now_ms`` (the traffic flow)."""
+        if sensor_key not in self.sensors:
+            return
+        self._sensor_seen[sensor_key] = now_ms
+        if people > 0:
+            self.counts.setdefault(sensor_key, deque(maxlen=100_000)).append(
+                (now_ms, min(people, MAX_PEOPLE_PER_EVENT))
+            )
+
+    def on_sensor_reading(self, device: str, ts_ms: int) -> None:
+        """A Modbus presence sensor answered a poll (occupied or not): its count is live."""
+        if device in self.sensors:
+            self._sensor_seen[device] = self.clock()
+
+    def zone_flow(self, zone: str, window_ms: int, now_ms: int) -> float | None:
+        """People per hour past the zone's busiest presence sensor over the last ``window_ms``;
+        ``None`` (unknown, not zero) without a sensor in the zone, before a whole window has
+        been counted, or when no sensor of the zone is known alive in the window (a Modbus
+        sensor that stopped answering)."""
+        if now_ms - self.counting_since < window_ms:
+            return None
+        since = now_ms - window_ms
+        counts: list[int] = []
+        for key, sensor in self.sensors.items():
+            if sensor.zone != zone:
+                continue
+            if sensor.device is not None and self._sensor_seen.get(key, -1) < since:
+                continue  # a polled sensor silent for the window: its zero is unknown
+            q = self.counts.get(key)
+            while q and q[0][0] <= since:
+                q.popleft()
+            counts.append(sum(n for _, n in q) if q else 0)
+        return flow_per_h(max(counts), window_ms) if counts else None
+
+    def _adapt(self, program: Program | None, now_ms: int) -> None:
+        steps: dict[str, int] = {}
+        for rule in program.adaptive if program is not None else []:
+            flow = self.zone_flow(rule.zone, rule.window_ms, now_ms)
+            thresholds = [(t.below_per_h, t.step) for t in rule.thresholds]
+            was = self.adaptive_steps.get(rule.zone, 0)
+            now = next_steps(thresholds, flow, was, rule.hysteresis_percent)
+            if now != was:
+                shown = "unknown" if flow is None else f"{flow:.0f}/h"
+                log.info("%s: zone %s: traffic %s, %d class step(s) down (was %d)",
+                         self.gateway, rule.zone, shown, now, was)  # fmt: skip
+            if now:
+                steps[rule.zone] = now
+        self.adaptive_steps = steps
 
     def on_lux(self, device: str, lux: float, ts_ms: int) -> None:
         """A lux sensor reading: when the program switches by this sensor, update the on/off
@@ -458,6 +532,8 @@ class ProgramRunner:
             boosts=self.boosts,
             lux_lit=self._lux_state(now_ms),
             previous=self.sources,
+            adaptive_steps=self.adaptive_steps,
+            commanded=self.commanded,
         )
 
     async def step(self) -> int:
@@ -470,6 +546,7 @@ class ProgramRunner:
         self._expire(now)
         program = self.program if self.program and program_valid(self.program, now) else None
         self.mode = "program" if program is not None else "fail-safe"
+        self._adapt(program, now)
         wanted = self.wanted(now)
         first, self._first = self._first, set()
         reads, self._pending_reads = self._pending_reads, []
@@ -545,6 +622,14 @@ class ProgramRunner:
         if p is not None and program_valid(p, now_ms):
             due.append(p.valid_until)
             due += [t for t in _change_instants(p) if t > now_ms][:1]
+            for rule in p.adaptive:  # a detection leaving the window may step the zone down
+                for key, sensor in self.sensors.items():
+                    q = self.counts.get(key)
+                    if sensor.zone == rule.zone and q:
+                        w = rule.window_ms
+                        due += [t + w + 1 for t, _ in q if t + w >= now_ms][:1]
+            if p.adaptive:
+                due.append(self.counting_since + max(r.window_ms for r in p.adaptive) + 1)
         later = [t for t in due if t > now_ms]
         return min(later) if later else None
 

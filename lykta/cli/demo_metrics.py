@@ -73,7 +73,9 @@ class StreetWatch:
                     continue
                 actual = gear.actual_level if not gear.lamp_failure else 0
                 lit += actual > 0
-                target = evaluate(strategy, lum_id, at, presence=presence)
+                zone = strategy.luminaire(lum_id).zone
+                target = evaluate(strategy, lum_id, at, presence=presence,
+                                  adaptive_steps=c.runner.adaptive_steps.get(zone, 0))  # fmt: skip
                 level, since = self._changed_at.get(lum_id, (target.level, now))
                 if level != target.level:
                     since = now

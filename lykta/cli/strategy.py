@@ -25,6 +25,7 @@ from lykta.strategy import (
     preview_night,
     year_energy,
 )
+from lykta.strategy.adaptive import zone_steps
 from lykta.strategy.preview import plot_night
 from lykta.strategy.wallclock import local_to_utc
 from lykta.strategy.wallclock import zone as tzone
@@ -49,6 +50,22 @@ def _load(path: Path, *, warn: bool = True) -> Strategy:
         for w in s.warnings:
             _err.print(f"warning: {w}", markup=False, highlight=False)
     return s
+
+
+def _flow_note(s: Strategy, zones: list[str], flow: float | None) -> None:
+    """Say what ``--flow`` does to these zones, so a what-if never reads as more than it is."""
+    if flow is None:
+        return
+    adaptive = [z for z in zones if s.zones[z].adaptive is not None]
+    if not adaptive:
+        _err.print(f"note: --flow {flow:g}: no zone here adapts to traffic ([zones.KEY.adaptive]);"
+                   " nothing changes", markup=False)  # fmt: skip
+        return
+    for z in adaptive:
+        k = zone_steps(s, z, flow)
+        _err.print(f"note: {z}: {flow:g} people/h steps its classes {k} down "
+                   f"(never below its floor)" if k else f"note: {z}: {flow:g} people/h is above "
+                   "its thresholds: no step down", markup=False)  # fmt: skip
 
 
 def _n(n: int, what: str) -> str:
@@ -87,6 +104,11 @@ def preview(
     night: str = typer.Option(..., "--date", help="the night's evening date, YYYY-MM-DD"),
     png: Path | None = typer.Option(None, "--png", help="also write a plot to this PNG"),
     as_json: bool = typer.Option(False, "--json", help="print minute rows as JSON"),
+    flow: float | None = typer.Option(
+        None, "--flow", min=0, max=100_000,
+        help="assumed traffic, people per hour, in the zones with [zones.KEY.adaptive] (default: "
+        "none counted, no adaptation)",
+    ),
 ) -> None:
     """The night of DATE for ZONE, minute by minute: sun elevation, profile, class, level."""
     s = _load(file)
@@ -99,15 +121,19 @@ def preview(
         _err.print(f"--date: {night!r} is not YYYY-MM-DD", markup=False)
         raise typer.Exit(2) from None
     try:
-        rows = preview_night(s, zone, d)
+        rows = preview_night(s, zone, d, flow_per_h=flow)
     except ValueError as e:
         _err.print(f"--zone: {e}", markup=False)
         raise typer.Exit(2) from None
-    summary = plot_night(s, zone, d, rows, png) if png is not None else None
+    summary = plot_night(s, zone, d, rows, png, flow_per_h=flow) if png is not None else None
+    _flow_note(s, [zone], flow)
     if as_json:
         typer.echo(json.dumps([r.as_json() for r in rows], ensure_ascii=False))
         return
-    t = Table(title=f"{s.site.name} — {zone}, night of {d} ({rows[0].profile})")
+    title = f"{s.site.name} — {zone}, night of {d} ({rows[0].profile})"
+    if flow is not None and s.zones[zone].adaptive is not None:
+        title += f", traffic {flow:g}/h"
+    t = Table(title=title)
     for col in ("local", "sun °", "period", "class", "level", "output %", "source"):
         t.add_column(col)
     prev = None
@@ -142,15 +168,22 @@ def energy(
         None, "--price", min=0, help="SEK per kWh: cost per zone and of the difference"
     ),
     monthly: bool = typer.Option(False, "--monthly", help="also a table of kWh per month"),
+    flow: float | None = typer.Option(
+        None, "--flow", min=0, max=100_000,
+        help="assumed traffic, people per hour, in the zones with [zones.KEY.adaptive] (default: "
+        "none counted, no adaptation)",
+    ),
 ) -> None:
     """kWh per zone and total for YEAR, the saving against all-on dusk to dawn, the cost.
 
     Standby, driver losses and constant-light-output drivers count where the inventory gives
     them (standby_w, driver_loss_w, clo_maintenance_factor)."""
     s = _load(file)
-    r = year_energy(s, year)
-    other = year_energy(_load(compare), year) if compare else None
-    t = Table(title=f"{s.site.name}: energy {year} ({r.lit_hours:.0f} lit hours)")
+    r = year_energy(s, year, flow_per_h=flow)
+    other = year_energy(_load(compare), year, flow_per_h=flow) if compare else None
+    _flow_note(s, list(s.zones), flow)
+    traffic = f", traffic {flow:g}/h where adaptive" if flow is not None else ""
+    t = Table(title=f"{s.site.name}: energy {year} ({r.lit_hours:.0f} lit hours{traffic})")
     cols = ["zone", "luminaires", "kWh", "all-on kWh", "saving %"]
     if price is not None:
         cols.append("cost SEK")

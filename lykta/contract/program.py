@@ -9,9 +9,10 @@ functions in :mod:`lykta.strategy.execution` (``program_level``, ``enforce_floor
 Shape: per DALI group one list of switch points (a schedule step costs one group frame per
 (group, level) change); per luminaire its address, position along its zone's path, safety floor
 and presence boost levels, and own switch points only where it does not follow a group
-(ungrouped, or named by an override). ``lit`` lists the lit windows: inside them the gateway
-never drives a luminaire below its ``floor_level``. ``version`` is a hash of the content;
-``signature`` covers :func:`signing_payload` and is set by the controller.
+(ungrouped, or named by an override). ``adaptive`` lists the zones whose class steps down by
+counted traffic; their switch points carry the stepped levels. ``lit`` lists the lit windows:
+inside them the gateway never drives a luminaire below its ``floor_level``. ``version`` is a
+hash of the content; ``signature`` covers :func:`signing_payload` and is set by the controller.
 """
 
 from __future__ import annotations
@@ -26,11 +27,16 @@ Duration = Annotated[int, msgspec.Meta(ge=0, description="milliseconds")]
 
 
 class SwitchPoint(Base, kw_only=True):
-    """From ``ts`` on, the target is ``level``, reached over ``fade_ms`` (linear in arc level)."""
+    """From ``ts`` on, the target is ``level``, reached over ``fade_ms`` (linear in arc level).
+
+    ``adapted[k - 1]`` is the level when traffic steps the zone down ``k`` classes (see
+    :class:`AdaptiveRule`); empty where adaptation changes nothing.
+    """
 
     ts: Ms
     level: ArcLevel
     fade_ms: Duration = 0
+    adapted: list[ArcLevel] = []
 
 
 class GroupProgram(Base, kw_only=True):
@@ -73,6 +79,27 @@ class PresenceRule(Base, kw_only=True):
     fade_down_ms: Duration
 
 
+class AdaptiveThreshold(Base, kw_only=True):
+    """While the zone's counted flow is below ``below_per_h`` people per hour: ``step``
+    classes down."""
+
+    below_per_h: Annotated[float, msgspec.Meta(gt=0)]
+    step: Annotated[int, msgspec.Meta(ge=1, le=5)]
+
+
+class AdaptiveRule(Base, kw_only=True):
+    """Adaptive classes by traffic for one zone (:mod:`lykta.strategy.adaptive`): the gateway
+    counts the zone's presence detections over ``window_ms`` and picks the switch points'
+    ``adapted`` levels; no count, no adaptation."""
+
+    zone: Id
+    window_ms: Annotated[int, msgspec.Meta(gt=0)]
+    hysteresis_percent: Annotated[float, msgspec.Meta(ge=0)]
+    thresholds: list[AdaptiveThreshold]
+    fade_up_ms: Duration
+    fade_down_ms: Duration
+
+
 class LitWindow(Base, kw_only=True):
     """An interval in which the lights are on and safety floors apply."""
 
@@ -107,6 +134,7 @@ class Program(Base, kw_only=True):
     groups: list[GroupProgram] = []
     luminaires: list[LuminaireProgram] = []
     presence: list[PresenceRule] = []
+    adaptive: list[AdaptiveRule] = []
     signature: str | None = None
 
 

@@ -22,6 +22,8 @@ from datetime import date, datetime, timedelta
 import msgspec
 
 from lykta.contract.program import (
+    AdaptiveRule,
+    AdaptiveThreshold,
     GroupProgram,
     LitWindow,
     LuminaireProgram,
@@ -56,18 +58,30 @@ def _points(
 ) -> list[SwitchPoint]:
     pts: list[SwitchPoint] = []
     prev: int | None = None
+    prev_adapted: list[int] = []
+    a = strategy.zones[zone].adaptive
+    most = max(s for _, s in a.rules) if a else 0
     for t, plan in zip(instants, plan_at, strict=True):
         tg = unit_target(
             strategy, zone, design, t, luminaire_id=luminaire_id, overrides=overrides, plan=plan
         )
+        # the same evaluator, once per step traffic can take the zone down
+        adapted = [
+            unit_target(strategy, zone, design, t, luminaire_id=luminaire_id,
+                        overrides=overrides, plan=plan, adaptive_steps=k).level
+            for k in range(1, most + 1)
+        ]  # fmt: skip
+        if all(x == tg.level for x in adapted):
+            adapted = []
         if prev is None:
             fade = tg.fade_down_s
-        elif tg.level == prev:
+        elif tg.level == prev and adapted == prev_adapted:
             continue
         else:
             fade = tg.fade_up_s if tg.level > prev else tg.fade_down_s
-        pts.append(SwitchPoint(ts=utc_ms(t), level=tg.level, fade_ms=round(fade * 1000)))
-        prev = tg.level
+        pts.append(SwitchPoint(ts=utc_ms(t), level=tg.level, fade_ms=round(fade * 1000),
+                               adapted=adapted))  # fmt: skip
+        prev, prev_adapted = tg.level, adapted
     return pts
 
 
@@ -205,6 +219,18 @@ def compile_program(
         for zn in zones
         if (p := strategy.zones[zn].presence) is not None
     ]
+    adaptive = [
+        AdaptiveRule(
+            zone=zn,
+            window_ms=a.window_ms,
+            hysteresis_percent=a.hysteresis_percent,
+            thresholds=[AdaptiveThreshold(below_per_h=b, step=k) for b, k in a.rules],
+            fade_up_ms=round(strategy.zones[zn].fade_up_s * 1000),
+            fade_down_ms=round(strategy.zones[zn].fade_down_s * 1000),
+        )
+        for zn in zones
+        if (a := strategy.zones[zn].adaptive) is not None
+    ]
     lit = [
         LitWindow(from_ts=utc_ms(on), until_ts=utc_ms(off))
         for on, off in floor_windows(strategy, zones, nights, start, end)
@@ -231,6 +257,7 @@ def compile_program(
         groups=[groups[k] for k in sorted(groups)],
         luminaires=lprogs,
         presence=presence,
+        adaptive=adaptive,
     )
     digest = hashlib.sha256(signing_payload(program)).hexdigest()[:16]
     return msgspec.structs.replace(program, version=digest)

@@ -12,7 +12,8 @@ The baseline burns every luminaire at 100 % through the site's own lit windows (
 by ``[switching]``) and on standby otherwise. Planned overrides and calendar events count, by
 the same evaluator the compiler uses, integrated exactly between the instants where a level can
 change. Presence boosts and fades are left out (boosts depend on traffic; a fade lasts
-seconds against hours). A night counts in the month of its evening.
+seconds against hours); adaptive classes count only for an assumed steady ``flow_per_h``
+(the gateway's real counts vary). A night counts in the month of its evening.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from lykta.strategy.adaptive import zone_steps
 from lykta.strategy.dali_curve import arc_level_to_percent
 from lykta.strategy.en13201 import LightingClass
 from lykta.strategy.evaluator import unit_target
@@ -127,8 +129,12 @@ class _Unit:
         return self.loss_w + self.lamp_w * output_percent / 100.0
 
 
-def estimate_energy(strategy: Strategy, first: date, last: date) -> EnergyReport:
-    """Energy of ``strategy`` for the nights from ``first`` to ``last`` inclusive."""
+def estimate_energy(
+    strategy: Strategy, first: date, last: date, *, flow_per_h: float | None = None
+) -> EnergyReport:
+    """Energy of ``strategy`` for the nights from ``first`` to ``last`` inclusive;
+    ``flow_per_h``: an assumed steady traffic flow in the zones that adapt to it (``None``:
+    no adaptation, as at a gateway without counts)."""
     report = EnergyReport(first, last)
     for z in strategy.zones:
         report.zones[z] = ZoneEnergy(z)
@@ -151,6 +157,7 @@ def estimate_energy(strategy: Strategy, first: date, last: date) -> EnergyReport
         report.lit_hours += sum((b - a).total_seconds() for a, b in site.lit) / 3600
         for zone, zunits in by_zone.items():
             plan = night_plan(strategy, night, zone)
+            steps = zone_steps(strategy, zone, flow_per_h)
             ze = report.zones[zone]
             edges = [*change_instants([plan, site], overrides, plan.start, plan.end), plan.end]
             kwh = 0.0
@@ -159,7 +166,8 @@ def estimate_energy(strategy: Strategy, first: date, last: date) -> EnergyReport
                 base_on = site.is_lit(s)
                 for u in zunits:
                     tg = unit_target(strategy, zone, u.design, s, luminaire_id=u.luminaire,
-                                     overrides=overrides, plan=plan)  # fmt: skip
+                                     overrides=overrides, plan=plan,
+                                     adaptive_steps=steps)  # fmt: skip
                     # the whole night counts: a maintenance level by day burns energy too
                     w = u.watts(arc_level_to_percent(tg.level))
                     kwh += w * hours / 1000
@@ -172,6 +180,6 @@ def estimate_energy(strategy: Strategy, first: date, last: date) -> EnergyReport
     return report
 
 
-def year_energy(strategy: Strategy, year: int) -> EnergyReport:
+def year_energy(strategy: Strategy, year: int, *, flow_per_h: float | None = None) -> EnergyReport:
     """Energy for the nights of ``year`` (1 January to 31 December evenings)."""
-    return estimate_energy(strategy, date(year, 1, 1), date(year, 12, 31))
+    return estimate_energy(strategy, date(year, 1, 1), date(year, 12, 31), flow_per_h=flow_per_h)

@@ -15,6 +15,10 @@ Rules, in order:
    equals the first listed): *incident* raises to its class (never lowers), day or night;
    *maintenance* sets a fixed level or ``off``, day or night, presence ignored; *event* replaces
    the schedule's class while lit; calendar events (``[[events]]``) are event overrides.
+   **Adaptive** (``[zones.KEY.adaptive]``): with a counted flow, a schedule class of an
+   adapting period is stepped down by :mod:`lykta.strategy.adaptive` (never below the floor;
+   no flow given: no adaptation — unknown is not zero). Events, overrides and presence boosts
+   are not adapted.
 4. **Presence** raises a boosted luminaire to the zone's boost class while lit (not during
    maintenance).
 5. **Safety floor.** While lit the level is never below the zone's safety floor class. The
@@ -31,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from lykta.strategy.adaptive import step_down, zone_steps
 from lykta.strategy.dali_curve import arc_level_at_least
 from lykta.strategy.en13201 import LightingClass, output_fraction
 from lykta.strategy.model import (
@@ -61,7 +66,8 @@ class Target:
     profile: str
     period: str | None
     source: str
-    """``off``, ``schedule``, ``presence``, ``floor`` or ``<override kind>:<override id>``."""
+    """``off``, ``schedule``, ``adaptive`` (a schedule class stepped down by traffic),
+    ``presence``, ``floor`` or ``<override kind>:<override id>``."""
     fade_up_s: float
     fade_down_s: float
     setting: str | None = None
@@ -125,11 +131,14 @@ def unit_target(
     boost: bool = False,
     lux_lit: bool | None = None,
     plan: NightPlan | None = None,
+    adaptive_steps: int = 0,
 ) -> Target:
     """The target for any luminaire of ``zone_name`` with ``design`` class at UTC ``at``.
 
-    ``boost`` says whether presence holds this luminaire at boost. This is the core of
-    :func:`evaluate`; the compiler calls it once per DALI group instead of per luminaire.
+    ``boost`` says whether presence holds this luminaire at boost; ``adaptive_steps`` how many
+    classes traffic steps the schedule down (0: none; only in a zone and period that adapt,
+    see :func:`lykta.strategy.adaptive.next_steps`). This is the core of :func:`evaluate`;
+    the compiler calls it once per DALI group instead of per luminaire.
     """
     z: Zone = strategy.zones[zone_name]
     if plan is None:
@@ -140,13 +149,17 @@ def unit_target(
     period = plan.period_at(at) if lit else None
     setting = z.classes[period] if period is not None else None
     cls: LightingClass | None = None
+    source = "schedule" if lit else "off"
     if isinstance(setting, LightingClass):
+        if adaptive_steps > 0 and z.adapts(period):
+            stepped = step_down(setting, adaptive_steps, z.safety_floor)
+            if stepped != setting:
+                setting, source = stepped, "adaptive"
         cls, level = setting, levels[setting.name]
     elif setting is not None:  # a plain level; 0 % is off (no floor: part-night switch-off)
         level = arc_level_at_least(setting.percent) if setting.percent > 0 else 0
     else:
         level = 0
-    source = "schedule" if lit else "off"
     label = str(setting) if setting is not None else None
     up, down = z.fade_up_s, z.fade_down_s
     if plan.events:
@@ -208,12 +221,17 @@ def evaluate(
     overrides: Sequence[Override] | None = None,
     presence: PresenceState | None = None,
     lux_lit: bool | None = None,
+    flow_per_h: float | None = None,
+    adaptive_steps: int | None = None,
 ) -> Target:
     """Target arc level of luminaire ``luminaire_id`` at the aware instant ``at``.
 
     ``overrides``: the overrides to consider (default: the strategy's planned ones);
     ``presence``: recent detections per zone; ``lux_lit``: the lux sensor's on/off state when
-    switching by sensor (``None``: astronomical). Never below the safety floor while lit.
+    switching by sensor (``None``: astronomical); ``flow_per_h``: the zone's counted flow, a
+    steady one (people per hour; ``None``: unknown, no adaptation); ``adaptive_steps``: the
+    steps a gateway is at after its hysteresis (instead of ``flow_per_h``; the demo compares
+    the street with it). Never below the safety floor while lit.
     """
     at = require_utc(at, "evaluation instant")
     lum = strategy.luminaire(luminaire_id)
@@ -232,4 +250,8 @@ def evaluate(
         overrides=strategy.overrides if overrides is None else overrides,
         boost=boost,
         lux_lit=lux_lit,
+        adaptive_steps=(
+            zone_steps(strategy, lum.zone, flow_per_h) if adaptive_steps is None
+            else adaptive_steps
+        ),
     )

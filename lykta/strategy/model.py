@@ -35,6 +35,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from lykta.strategy.adaptive import MAX_STEP
 from lykta.strategy.calendar import WEEKDAYS, special_night_name
 from lykta.strategy.dali_curve import FADE_TIMES_S
 from lykta.strategy.en13201 import LightingClass
@@ -387,9 +388,52 @@ class Presence(_Model):
     fade_down_s: FadeSeconds = 32.0
 
 
+class AdaptiveThreshold(_Model):
+    """While the counted flow stays below ``below_per_h`` people per hour, ``step`` classes
+    darker."""
+
+    below_per_h: float = Field(gt=0, le=100_000)
+    step: int = Field(ge=1, le=MAX_STEP)
+
+
+class Adaptive(_Model):
+    """Adaptive classes by traffic (EN 13201 adaptive lighting), counted by the zone's presence
+    sensors over the last ``window_min`` minutes (see :mod:`lykta.strategy.adaptive`)."""
+
+    thresholds: list[AdaptiveThreshold] = Field(min_length=1, max_length=MAX_STEP)
+    window_min: int = Field(default=15, ge=1, le=120)
+    hysteresis_percent: float = Field(default=20.0, ge=0, le=200)
+    periods: list[str] | None = None
+    """The periods that adapt (default: every period with a class)."""
+
+    @field_validator("thresholds")
+    @classmethod
+    def _monotone(cls, v: list[AdaptiveThreshold]) -> list[AdaptiveThreshold]:
+        ordered = sorted(v, key=lambda t: -t.below_per_h)
+        for a, b in zip(ordered, ordered[1:], strict=False):
+            if a.below_per_h == b.below_per_h:
+                raise ValueError(f"two thresholds below {a.below_per_h:g}/h")
+            if b.step <= a.step:
+                raise ValueError(
+                    f"below {b.below_per_h:g}/h steps {b.step}, not more than below "
+                    f"{a.below_per_h:g}/h ({a.step}): less traffic must step further down"
+                )
+        return ordered
+
+    @property
+    def rules(self) -> list[tuple[float, int]]:
+        """``(below_per_h, step)`` pairs, highest threshold first."""
+        return [(t.below_per_h, t.step) for t in self.thresholds]
+
+    @property
+    def window_ms(self) -> int:
+        """The counting window in milliseconds."""
+        return self.window_min * 60_000
+
+
 class Zone(_Model):
     """A zone: what it does per period (class, level or off), safety floor, its calendar and
-    switching (default: the site's), ramps, presence behaviour."""
+    switching (default: the site's), ramps, presence behaviour, adaptation to traffic."""
 
     kind: ZoneKind
     name: str | None = None
@@ -401,12 +445,39 @@ class Zone(_Model):
     fade_up_s: FadeSeconds = 2.0
     fade_down_s: FadeSeconds = 45.0
     presence: Presence | None = None
+    adaptive: Adaptive | None = None
 
     @model_validator(mode="after")
     def _floor(self) -> Zone:
         if self.safety_route and self.safety_floor is None:
             raise ValueError("a safety route needs a safety_floor")
         return self
+
+    @model_validator(mode="after")
+    def _adaptive(self) -> Zone:
+        a = self.adaptive
+        if a is None:
+            return self
+        classed = [k for k, c in self.classes.items() if isinstance(c, LightingClass)]
+        if a.periods is not None:
+            unknown = [p for p in a.periods if p not in self.classes]
+            if unknown:
+                raise ValueError(f"adaptive.periods: no class for {', '.join(unknown)} "
+                                 f"(periods: {', '.join(self.classes)})")  # fmt: skip
+            plain = [p for p in a.periods if p not in classed]
+            if plain:
+                raise ValueError(f"adaptive.periods: {', '.join(plain)} set a level, not a "
+                                 "class: adaptation steps EN 13201 classes")  # fmt: skip
+        elif not classed:
+            raise ValueError("adaptive: no period has an EN 13201 class to step down")
+        return self
+
+    def adapts(self, period: str | None) -> bool:
+        """Whether the class of ``period`` adapts to traffic."""
+        a = self.adaptive
+        if a is None or period is None or not isinstance(self.classes.get(period), LightingClass):
+            return False
+        return a.periods is None or period in a.periods
 
     @property
     def series(self) -> str | None:
@@ -897,6 +968,10 @@ def _advice(s: Strategy, file: str) -> list[Problem]:
             named.append((f"zones.{zname}.presence.boost", z.presence.boost))
         named += [(f"events[{i}].class", ev.lighting_class)
                   for i, ev in enumerate(s.events) if zname in ev.zones]  # fmt: skip
+        if z.adaptive is not None and z.safety_route:
+            out.append(Problem(file, f"zones.{zname}.adaptive", "a safety route that dims when "
+                               "few people walk it: that is when they feel least safe (the "
+                               "floor still holds)"))  # fmt: skip
         floor = z.safety_floor
         for key, c in named:
             if isinstance(c, Level):

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from lykta.strategy.adaptive import zone_steps
 from lykta.strategy.astronomy import sun_elevation
 from lykta.strategy.dali_curve import arc_level_to_percent
 from lykta.strategy.en13201 import MAINTAINED_VALUES, UNITS, LightingClass
@@ -59,9 +60,16 @@ def zone_design_class(strategy: Strategy, zone: str) -> LightingClass | None:
 
 
 def preview_night(
-    strategy: Strategy, zone: str, night: date, design: LightingClass | None = None
+    strategy: Strategy,
+    zone: str,
+    night: date,
+    design: LightingClass | None = None,
+    *,
+    flow_per_h: float | None = None,
 ) -> list[PreviewRow]:
-    """Rows for every minute of ``night`` (local noon to noon) for ``zone``."""
+    """Rows for every minute of ``night`` (local noon to noon) for ``zone``; ``flow_per_h``:
+    an assumed steady traffic flow for a zone that adapts to it (``None``: unknown, as with no
+    counts at all — no adaptation)."""
     if zone not in strategy.zones:
         raise KeyError(f"no zone {zone!r}; zones: {', '.join(strategy.zones)}")
     design = design or zone_design_class(strategy, zone)
@@ -74,8 +82,10 @@ def preview_night(
     tz = tzone(strategy.site.timezone)
     rows = []
     t = plan.start
+    steps = zone_steps(strategy, zone, flow_per_h)
     while t < plan.end:
-        tg = unit_target(strategy, zone, design, t, overrides=strategy.overrides, plan=plan)
+        tg = unit_target(strategy, zone, design, t, overrides=strategy.overrides, plan=plan,
+                         adaptive_steps=steps)  # fmt: skip
         rows.append(
             PreviewRow(
                 utc=t,
@@ -107,7 +117,13 @@ def _label(setting: str | None) -> str:
 
 
 def plot_night(
-    strategy: Strategy, zone: str, night: date, rows: list[PreviewRow], path: Path
+    strategy: Strategy,
+    zone: str,
+    night: date,
+    rows: list[PreviewRow],
+    path: Path,
+    *,
+    flow_per_h: float | None = None,
 ) -> str:
     """Write a PNG: light output and sun elevation against local time, with the safety floor,
     the switching threshold, on/off times, the night's kWh, events and the DST change.
@@ -151,6 +167,21 @@ def plot_night(
     for r in rows:
         if r.source.startswith("event:"):
             spans.setdefault(r.source.split(":", 1)[1], []).append(r.utc)
+    # adaptive classes: shade each run of minutes the assumed traffic steps down
+    runs: list[list[datetime]] = []
+    for a, r in zip([None, *rows], rows, strict=False):
+        if r.source == "adaptive":
+            if a is None or a.source != "adaptive":
+                runs.append([])
+            runs[-1].append(r.utc)
+    for i, ts in enumerate(runs):
+        ax.axvspan(mdates.date2num(ts[0]), mdates.date2num(ts[-1] + timedelta(minutes=1)),
+                   color="tab:gray", alpha=0.12)  # fmt: skip
+        if i == 0:
+            steps = zone_steps(strategy, zone, flow_per_h)
+            ax.annotate(f"traffic {flow_per_h:g} people/h: {steps} class step(s) down",
+                        (ts[0], 110), xytext=(2, 0), textcoords="offset points", fontsize=8,
+                        color="0.3")  # fmt: skip
     for name, ts in spans.items():
         ax.axvspan(mdates.date2num(ts[0]), mdates.date2num(ts[-1] + timedelta(minutes=1)),
                    color="tab:green", alpha=0.12)  # fmt: skip
@@ -190,7 +221,7 @@ def plot_night(
         times = "lit around the clock"
     else:
         times = "  ".join(f"on {hm(a)} – off {hm(b)}" for a, b in plan.lit)
-    kwh = estimate_energy(strategy, night, night).zones[zone]
+    kwh = estimate_energy(strategy, night, night, flow_per_h=flow_per_h).zones[zone]
     n = kwh.luminaires
     summary = f"{times}   ·   {kwh.kwh:,.1f} kWh this night ({n} luminaire{'s' * (n != 1)})"
     if kwh.baseline_kwh:

@@ -96,3 +96,24 @@ async def test_a_modbus_presence_sensor_reaches_the_presence_queue_when_it_is_re
             assert (event.kind, event.source, event.detail["device"]) == (
                 "presence", "presence-1", "presence-1")  # fmt: skip
             assert read_at >= t0
+
+
+async def test_a_modbus_people_counter_reports_how_many_passed_between_polls() -> None:
+    """The radar's people counter ("count" in its profile) rising by three between two polls
+    is one presence event counting three people; nobody there any more: not occupied (traffic
+    to count, no corridor to light)."""
+    import asyncio
+    import time
+
+    clock = [time.monotonic()]
+    async with SimulatedCabinet(luminaires=3, sensors=1, pedestrians_per_hour=0,
+                                now=lambda: clock[0]) as cabinet:  # fmt: skip
+        async with cabinet.field_reader(interval_s=0.1) as reader:
+            await asyncio.sleep(0.3)
+            assert reader.presence.empty()
+            cabinet.path.sensor_counts[0]["pedestrian"] += 3
+            event, _ = await asyncio.wait_for(reader.presence.get(), 2)
+            assert event.source == "presence-1"
+            assert (event.detail["people"], event.detail["occupied"]) == (3, False)
+            await asyncio.sleep(0.3)
+            assert reader.presence.empty()  # the counter did not move again: nothing more

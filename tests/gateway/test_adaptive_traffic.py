@@ -1,0 +1,282 @@
+"""Adaptive classes by traffic at the gateway: the runner counts its zone's presence sensors
+over the window, steps the class down while the street is quiet and back up at the first
+burst of people — on simulated DALI gear, and through the production path (Part 303
+occupancy frames on the simulated bus, the field reader, the gateway daemon, MQTT). The floor
+is checked on every level the gear receives."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+from pathlib import Path
+
+import msgspec
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from dali.command import Command
+from dali.gear.general import DAPC
+
+from fieldsim.cabinet import SimulatedCabinet
+from gateway.daemon import Gateway
+from gateway.levels import wanted_levels
+from gateway.program_runner import PresenceSensor, ProgramRunner
+from lykta.cli.demo_site import write_demo_site
+from lykta.clock import ScaledClock
+from lykta.config import MqttConfig
+from lykta.contract import Event, EventKind, encode
+from lykta.contract.program import Program
+from lykta.signing import sign_program
+from lykta.strategy import (
+    Strategy,
+    compile_program,
+    in_lit_window,
+    load_strategy,
+    program_level,
+)
+from lykta.strategy.en13201 import LightingClass
+from lykta.strategy.evaluator import class_level
+from tests.gateway.conftest import START
+from tests.gateway.test_program_runner import Field
+from tests.waiting import eventually
+
+GW = "gw-ektorp"
+# Thursday 10 December 2026, 17:00 local: Ektorp's evening, P4 (P6 floor), adapting
+EVENING = int(dt.datetime(2026, 12, 10, 16, 0, tzinfo=dt.UTC).timestamp() * 1000)
+MIN = 60_000
+
+
+def _runner(
+    strategy: Strategy, key: Ed25519PrivateKey, tmp_path: Path, clock: list[int]
+) -> tuple[ProgramRunner, Field, Program]:
+    program = sign_program(compile_program(strategy, GW, START, 24), key)
+    field = Field(program, clock)
+    sensors = [
+        PresenceSensor("dali1", 1, "ektorp", 100.0),  # a DALI Part 303 occupancy sensor
+        PresenceSensor("modbus", 0, "ektorp", 900.0, device="radar-ek"),  # a polled counter
+    ]
+    r = ProgramRunner(
+        site=program.site, gateway=GW, drivers=field.drivers,
+        luminaires={lum: bus for lum, (bus, _a) in field.where.items()}, state_dir=tmp_path,
+        public_key=key.public_key(), latitude=program.latitude, longitude=program.longitude,
+        presence_sensors=sensors, clock=lambda: clock[0],
+    )  # fmt: skip
+    return r, field, program
+
+
+@pytest.fixture(scope="module")
+def program_ektorp(strategy: Strategy, signing_key: Ed25519PrivateKey) -> Program:
+    return sign_program(compile_program(strategy, GW, START, 24), signing_key)
+
+
+def _dali(sensor: int, ts: int, *, repeat: bool = False) -> Event:
+    # what the DALI driver makes of a Part 303 occupancy frame
+    return Event(ts=ts, kind=EventKind.PRESENCE, source=f"dali1/sensor-{sensor}",
+                 detail={"occupied": True, "movement": True, "repeat": repeat,
+                         "short_address": sensor})  # fmt: skip
+
+
+def _levels(strategy: Strategy, cls: str) -> dict[str, int]:
+    """The arc level of class ``cls`` for every Ektorp luminaire (by its design class)."""
+    return {
+        lum.id: class_level(lum.design_class, LightingClass.parse(cls))
+        for lum in strategy.luminaires
+        if lum.gateway == GW
+    }
+
+
+async def test_quiet_steps_down_a_burst_steps_up_and_the_floor_holds(
+    strategy: Strategy, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    clock = [EVENING]
+    r, field, program = _runner(strategy, signing_key, tmp_path, clock)
+    await r.on_program(program, encode(program))
+    p4, p5, p6 = (_levels(strategy, c) for c in ("P4", "P5", "P6"))
+    floor = {lum.id: lum.floor_level for lum in program.luminaires}
+    assert p6 == floor  # Ektorp's floor is P6
+
+    async def at(ms: int) -> dict[str, int]:
+        clock[0] = ms
+        await r.step()
+        clock[0] = ms + 100_000  # past the gear's fades (64 s down)
+        await r.step()
+        got = {lum: field.level(lum) for lum in r.luminaires}
+        if in_lit_window(program, ms):
+            assert all(got[x] >= floor[x] for x in got), "below the floor"
+        return got
+
+    def feed(ms: int, n: int = 1, *, repeat: bool = False) -> None:
+        clock[0] = ms  # the runner counts on its own clock
+        for _ in range(n):
+            r.on_presence_event(_dali(1, ms, repeat=repeat), read_at=None)
+
+    # the first window is not counted yet: unknown, so the schedule's P4 — not zero traffic
+    feed(EVENING)
+    assert await at(EVENING + 5 * MIN) == p4
+    assert r.adaptive_steps == {}
+    # six people at 14 min (the radar has never answered: its zero is unknown, left out);
+    # at 16 min the window holds the six: 24/h, below 60/h but not below 15/h: one down, P5
+    feed(EVENING + 14 * MIN, 6)
+    assert await at(EVENING + 16 * MIN) == p5
+    assert r.adaptive_steps == {"ektorp": 1}
+    assert await at(EVENING + 30 * MIN) == p6  # the six left the window: quiet, P6 = floor
+    assert r.adaptive_steps == {"ektorp": 2}
+    # a Part 303 repeat is the same person still there: not counted
+    feed(EVENING + 31 * MIN, 30, repeat=True)
+    # the radar counts 16 people between two polls: 64/h, above 60/h but inside the 20 %
+    # hysteresis (72/h): one step up only, P6 -> P5
+    r.on_presence_event(Event(ts=0, kind=EventKind.PRESENCE, source="radar-ek",
+                              detail={"occupied": False, "people": 16}))  # fmt: skip
+    assert await at(EVENING + 32 * MIN) == p5
+    assert r.adaptive_steps == {"ektorp": 1}
+    # a burst: 20 people in a moment -> 80/h, past 72/h: back up to P4 at once
+    feed(EVENING + 33 * MIN, 20)
+    assert await at(EVENING + 33 * MIN + 1_000) == p4
+    assert r.adaptive_steps == {}
+    # the radar stops answering and the DALI sensor sees no one: the radar is unknown and
+    # left out, the DALI sensor's zero counts: quiet, down again, never below the floor
+    assert await at(EVENING + 80 * MIN) == p6
+    # by day nothing is lit, whatever the count
+    day = int(dt.datetime(2026, 12, 11, 10, 0, tzinfo=dt.UTC).timestamp() * 1000)
+    assert set((await at(day)).values()) == {0}
+
+
+def test_a_step_by_traffic_fades_down_slowly_and_up_fast(program_ektorp: Program) -> None:
+    lum = program_ektorp.luminaires[0]
+    [rule] = program_ektorp.adaptive
+    ids = [lum.id]
+    down = wanted_levels(program_ektorp, EVENING, ids, fail_safe_level=254,
+                         adaptive_steps={"ektorp": 2}, commanded={lum.id: 240})[lum.id]  # fmt: skip
+    assert (down.source, down.fade_ms) == ("adaptive", rule.fade_down_ms)
+    assert down.level == lum.floor_level
+    was = {lum.id: down.level}
+    up = wanted_levels(program_ektorp, EVENING, ids, fail_safe_level=254,
+                       previous={lum.id: "adaptive"}, commanded=was)[lum.id]  # fmt: skip
+    assert up.source == "program" and up.level > down.level
+    assert up.fade_ms == rule.fade_up_ms == 2_000
+    assert rule.fade_down_ms == 64_000
+
+
+async def test_no_sensor_in_the_zone_is_no_adaptation(
+    strategy: Strategy, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    clock = [EVENING]
+    program = sign_program(compile_program(strategy, GW, START, 24), signing_key)
+    field = Field(program, clock)
+    r = ProgramRunner(
+        site=program.site, gateway=GW, drivers=field.drivers,
+        luminaires={lum: bus for lum, (bus, _a) in field.where.items()}, state_dir=tmp_path,
+        public_key=signing_key.public_key(), latitude=program.latitude,
+        longitude=program.longitude, presence_sensors=[], clock=lambda: clock[0],
+    )  # fmt: skip
+    await r.on_program(program, encode(program))
+    for minutes in (0, 20, 60, 200):
+        clock[0] = EVENING + minutes * MIN
+        await r.step()
+        assert r.adaptive_steps == {}
+        assert r.zone_flow("ektorp", 15 * MIN, clock[0]) is None
+        for lum in r.luminaires:
+            assert r.wanted(clock[0])[lum].level == program_level(program, clock[0], luminaire=lum)
+    # a zone counted only by a polled sensor that never answered: unknown, not zero
+    radar = ProgramRunner(
+        site=program.site, gateway=GW, drivers=field.drivers, luminaires={},
+        state_dir=tmp_path / "radar", public_key=signing_key.public_key(), latitude=58.59,
+        longitude=16.19, clock=lambda: clock[0],
+        presence_sensors=[PresenceSensor("modbus", 0, "ektorp", 5.0, device="radar-ek")],
+    )  # fmt: skip
+    clock[0] += 20 * MIN
+    assert radar.zone_flow("ektorp", 15 * MIN, clock[0]) is None
+    radar.on_sensor_reading("radar-ek", clock[0])  # it answers: nobody there, that is zero
+    assert radar.zone_flow("ektorp", 15 * MIN, clock[0]) == 0.0
+
+
+async def test_modbus_counter_delta_counts_people_between_polls(
+    strategy: Strategy, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    clock = [EVENING]
+    r, _field, _p = _runner(strategy, signing_key, tmp_path, clock)
+    clock[0] = EVENING + 16 * MIN
+    r.on_presence_event(Event(ts=0, kind=EventKind.PRESENCE, source="radar-ek",
+                              detail={"occupied": True, "people": 5}))  # fmt: skip
+    r.on_presence_event(Event(ts=0, kind=EventKind.PRESENCE, source="radar-ek",
+                              detail={"occupied": True, "people": "lots"}))  # fmt: skip
+    assert r.zone_flow("ektorp", 15 * MIN, clock[0]) == 6 * 4  # 5 + a bad count read as 1
+
+
+# -- the production path -------------------------------------------------------------------
+
+
+async def test_through_the_bus_the_reader_and_the_daemon(
+    mqtt_cfg: MqttConfig, tmp_path: Path
+) -> None:
+    night = dt.datetime(2027, 1, 14, 17, 0, tzinfo=dt.UTC)  # Thursday 18:00 local, evening
+    speed = 300.0  # 15 simulated minutes in 3 s
+    clock = ScaledClock(int(night.timestamp() * 1000), speed=speed)
+    async with SimulatedCabinet(
+        12, sensors=3, pedestrians_per_hour=0, cyclists_per_hour=0, now=clock.seconds,
+    ) as cab:  # fmt: skip
+        strategy_file, [site] = write_demo_site(tmp_path / "site", [cab], ["gw01"])
+        inv = strategy_file.parent / "inventory.csv"
+        rows = list(csv.DictReader(inv.open(encoding="utf-8")))
+        for row in rows:
+            row["zone"] = "ektorp"  # the demo cabinet lights Ektorp's residential street
+        with inv.open("w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        strategy = load_strategy(strategy_file)
+        key = Ed25519PrivateKey.generate()
+        compiled = compile_program(strategy, "gw01", night - dt.timedelta(hours=2), 24)
+        program = sign_program(msgspec.structs.replace(compiled, site="norrkoping"), key)
+        assert [a.zone for a in program.adaptive] == ["ektorp"]
+        design = strategy.luminaires[0].design_class
+        p4, p6 = (class_level(design, LightingClass.parse(c)) for c in ("P4", "P6"))
+        floor = program.luminaires[0].floor_level
+        assert p6 == floor < p4
+        sent: list[tuple[int, int]] = []  # (simulated ms, arc level) of every DAPC
+
+        def observe(frame) -> None:  # noqa: ANN001
+            cmd = Command.from_frame(frame)
+            if isinstance(cmd, DAPC):  # to one gear, a group or all of them
+                sent.append((clock.now_ms(), cmd.power))
+
+        cab.dali_bus.frame_listener = observe
+        async with cab.field_reader(
+            interval_s=5, energy_interval_s=3600, prefix="gw01-L"
+        ) as reader:
+            driver = reader.drivers[0]
+            sensors = [PresenceSensor(site.bus, i, "ektorp", pos)
+                       for i, pos in enumerate(cab.path.sensor_positions_m)]  # fmt: skip
+            runner = ProgramRunner(
+                site=program.site, gateway="gw01", drivers={site.bus: driver},
+                luminaires={lum.id: site.bus for lum in driver.luminaires},
+                state_dir=tmp_path / "program", public_key=key.public_key(),
+                latitude=58.59, longitude=16.19, presence_sensors=sensors,
+                clock=clock.now_ms, speed=speed, tick_s=0.2,
+            )  # fmt: skip
+            await runner.on_program(program, encode(program))
+            gw = Gateway(
+                program.site, "gw01", mqtt_cfg, reader, tmp_path / "gw",
+                telemetry_interval_s=60, runner=runner, clock=clock.now_ms,
+            )  # fmt: skip
+
+            def gear() -> set[int]:
+                return {g.actual_level for g in cab.dali_bus.gear}
+
+            async with gw:
+                # nobody for a whole window: two classes down, to the floor — not before the
+                # window is counted (until then the flow is unknown: the schedule's P4)
+                await eventually(lambda: runner.adaptive_steps == {"ektorp": 2}, within_s=20)
+                stepped_at = clock.now_ms()
+                assert stepped_at >= runner.counting_since + 15 * 60_000
+                assert any(lvl == p4 for t, lvl in sent if t < runner.counting_since + 15 * 60_000)
+                await eventually(lambda: gear() == {p6}, within_s=10)
+                # a burst of pedestrians past sensor 1, as Part 303 frames on the bus
+                for _ in range(25):
+                    cab.dali_bus.occupancy_event(1)
+                    await asyncio.sleep(0.01)
+                await eventually(lambda: runner.adaptive_steps == {}, within_s=5)
+                await eventually(lambda: gear() == {p4}, within_s=5)
+                assert gw.healthy() and not gw.failed.is_set()
+    levels = [lvl for _, lvl in sent]
+    assert levels and min(levels) >= floor, sorted(set(levels))  # the floor, on the wire
