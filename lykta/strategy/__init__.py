@@ -4,9 +4,10 @@ Public interface (stable; other parts import these):
 
 - ``load_strategy(path) -> Strategy`` — TOML + inventory, raises :class:`StrategyError`
   listing every problem as ``file: key.path: reason``.
-- ``evaluate(strategy, luminaire_id, at, *, overrides=None, presence=None, lux_lit=None)
-  -> Target`` — pure; ``at`` is an aware UTC datetime; ``Target.level`` is the DALI arc level,
-  never below the safety floor while lit.
+- ``evaluate(strategy, luminaire_id, at, *, overrides=None, presence=None, lux_lit=None,
+  flow_per_h=None) -> Target`` — pure; ``at`` is an aware UTC datetime; ``Target.level`` is the
+  DALI arc level, never below the safety floor while lit; ``flow_per_h`` is counted traffic for
+  adaptive classes (``lykta.strategy.adaptive``; ``None``: unknown, no adaptation).
 - ``compile_program(strategy, gateway_id, start, hours) -> lykta.contract.Program``.
 - Program execution at the gateway (``lykta.strategy.execution``): ``program_level``,
   ``program_target``, ``program_valid``, ``in_lit_window``, ``enforce_floor``,

@@ -11,14 +11,14 @@ Rules, in order:
 2. **Schedule.** While lit, what the active period of the night's profile sets for the zone:
    an EN 13201 class, a plain level (``"30%"``) or ``"off"``. The night's plan (profile, lit
    windows, events) is the zone's own (:func:`lykta.strategy.schedule.night_plan`).
-3. **Overrides** (highest priority wins: incident > maintenance > event > schedule; among
-   equals the first listed): *incident* raises to its class (never lowers), day or night;
-   *maintenance* sets a fixed level or ``off``, day or night, presence ignored; *event* replaces
-   the schedule's class while lit; calendar events (``[[events]]``) are event overrides.
    **Adaptive** (``[zones.KEY.adaptive]``): with a counted flow, a schedule class of an
    adapting period is stepped down by :mod:`lykta.strategy.adaptive` (never below the floor;
    no flow given: no adaptation — unknown is not zero). Events, overrides and presence boosts
    are not adapted.
+3. **Overrides** (highest priority wins: incident > maintenance > event > schedule; among
+   equals the first listed): *incident* raises to its class (never lowers), day or night;
+   *maintenance* sets a fixed level or ``off``, day or night, presence ignored; *event* replaces
+   the schedule's class while lit; calendar events (``[[events]]``) are event overrides.
 4. **Presence** raises a boosted luminaire to the zone's boost class while lit (not during
    maintenance).
 5. **Safety floor.** While lit the level is never below the zone's safety floor class. The

@@ -453,25 +453,6 @@ class Zone(_Model):
             raise ValueError("a safety route needs a safety_floor")
         return self
 
-    @model_validator(mode="after")
-    def _adaptive(self) -> Zone:
-        a = self.adaptive
-        if a is None:
-            return self
-        classed = [k for k, c in self.classes.items() if isinstance(c, LightingClass)]
-        if a.periods is not None:
-            unknown = [p for p in a.periods if p not in self.classes]
-            if unknown:
-                raise ValueError(f"adaptive.periods: no class for {', '.join(unknown)} "
-                                 f"(periods: {', '.join(self.classes)})")  # fmt: skip
-            plain = [p for p in a.periods if p not in classed]
-            if plain:
-                raise ValueError(f"adaptive.periods: {', '.join(plain)} set a level, not a "
-                                 "class: adaptation steps EN 13201 classes")  # fmt: skip
-        elif not classed:
-            raise ValueError("adaptive: no period has an EN 13201 class to step down")
-        return self
-
     def adapts(self, period: str | None) -> bool:
         """Whether the class of ``period`` adapts to traffic."""
         a = self.adaptive
@@ -853,6 +834,7 @@ def _cross_check(
                 out.append(Problem(file, f"zones.{zname}.classes",
                                    f"no class for period {period!r} (used by profile "
                                    f"{prof_name!r})"))  # fmt: skip
+        out += _adaptive_problems(file, zname, z)
         series = z.series
         named: list[tuple[str, LightingClass | Level]] = [
             (f"classes.{k}", c) for k, c in z.classes.items()
@@ -917,6 +899,28 @@ def _cross_check(
                         f"(luminaire {first[2]!r}); one group, one zone and class",
                     )
                 )
+    return out
+
+
+def _adaptive_problems(file: str, zname: str, z: Zone) -> list[Problem]:
+    """An adaptive rule needs periods with EN 13201 classes to step down."""
+    a = z.adaptive
+    if a is None:
+        return []
+    classed = [k for k, c in z.classes.items() if isinstance(c, LightingClass)]
+    path = f"zones.{zname}.adaptive"
+    if a.periods is None:
+        if classed:
+            return []
+        return [Problem(file, path, "no period has an EN 13201 class to step down")]
+    out = []
+    for i, p in enumerate(a.periods):
+        if p not in z.classes:
+            out.append(Problem(file, f"{path}.periods[{i}]", f"no period {p!r} in classes "
+                               f"(periods: {', '.join(z.classes)})"))  # fmt: skip
+        elif p not in classed:
+            out.append(Problem(file, f"{path}.periods[{i}]", f"{p} sets a level, not a class: "
+                               "adaptation steps EN 13201 classes"))  # fmt: skip
     return out
 
 

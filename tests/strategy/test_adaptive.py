@@ -101,11 +101,17 @@ def test_adaptive_problems_say_where_and_why() -> None:
         x.startswith("s.toml: zones.street.adaptive.thresholds: below 50/h steps 1")
         for x in problems(bad)
     ), problems(bad)
-    assert any("zones.street: adaptive.periods: no class for dawn" in x
-               for x in problems(_doc(periods=["dawn"])))  # fmt: skip
+    assert "s.toml: zones.street.adaptive.periods[1]: no period 'dawn' in classes " \
+        "(periods: evening, late, night)" in problems(_doc(periods=["late", "dawn"]))
     levels = _doc(periods=["late"])
     levels["zones"]["street"]["classes"]["late"] = "30%"
-    assert any("late set a level, not a class" in x for x in problems(levels))
+    assert "s.toml: zones.street.adaptive.periods[0]: late sets a level, not a class: " \
+        "adaptation steps EN 13201 classes" in problems(levels)
+    plain = _doc()
+    plain["zones"]["street"]["classes"] = {"evening": "60%", "late": "30%", "night": "off"}
+    del plain["zones"]["street"]["safety_floor"]
+    assert "s.toml: zones.street.adaptive: no period has an EN 13201 class to step down" \
+        in problems(plain)
     zero = _doc(thresholds=[{"below_per_h": 0, "step": 1}])
     assert any("adaptive.thresholds[0].below_per_h" in x for x in problems(zero))
     many = _doc(thresholds=[{"below_per_h": 10, "step": 6}])
