@@ -52,7 +52,7 @@ def build(
     price: float = typer.Option(DEFAULT_PRICE_SEK_PER_KWH, min=0,
                                 help="Default energy price, SEK/kWh (a dashboard variable)."),
 ) -> None:  # fmt: skip
-    """Write every dashboard's JSON (``<out>/<name>.json``) from the generator."""
+    """Write every dashboard's JSON (OUT/NAME.json) from the generator."""
     out.mkdir(parents=True, exist_ok=True)
     for name, text in _built(price).items():
         path = out / f"{name}.json"
