@@ -87,6 +87,11 @@ def demo(
     pedestrians: float = typer.Option(
         600, min=0, help="Pedestrians per hour (demo time) per cabinet; a third as many cyclists."
     ),
+    energy_interval: float = typer.Option(
+        120, min=5, help="Seconds (real time) between reads of the luminaires' D4i energy "
+        "banks, which give power and energy (each costs ~0.8 s of DALI bus time per luminaire: "
+        "a short interval on a full bus starves the level reads).",
+    ),
     stage: bool = typer.Option(
         False, help="Stage a night's incidents so every dashboard panel has something to show: "
         "two lamps fail (one is repaired) and an incident override lights the first zone "
@@ -123,6 +128,7 @@ def demo(
             _run(
                 info.mqtt_port, info.influx_url, data_dir, gateways, luminaires, duration, interval,
                 clock=clock, pedestrians=pedestrians, stage=stage,
+                energy_interval=energy_interval,
             )
         )  # fmt: skip
     finally:
@@ -148,6 +154,7 @@ async def _run(
     clock: ScaledClock | None = None,
     pedestrians: float = 600,
     stage: bool = False,
+    energy_interval: float = 120.0,
 ) -> dict:
     mqtt = MqttConfig(host="127.0.0.1", port=mqtt_port)
     clock = clock or ScaledClock()
@@ -208,8 +215,7 @@ async def _run(
                 reader = await es.enter_async_context(
                     cab.field_reader(
                         interval_s=max(interval, 5.0),
-                        # the D4i energy bank every two demo minutes (at least every 10 s)
-                        energy_interval_s=max(10.0, 120 / clock.speed),
+                        energy_interval_s=energy_interval,
                         prefix=f"{demo_gw.id}-L",
                         wall_clock=clock.seconds,
                     )
