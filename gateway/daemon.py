@@ -4,7 +4,9 @@ It ties together the field (anything implementing :class:`FieldReader`), the MQT
 (:class:`gateway.link.GatewayLink`), the executor (:class:`gateway.program_runner.ProgramRunner`)
 and the telemetry cadence. It runs autonomously: when the broker is away, telemetry keeps being
 read and spooled on disk and the executor keeps the street lit. Presence events go straight from
-the field reader's queue to the executor; telemetry reads never delay them.
+the field reader's queue to the executor; telemetry reads never delay them. They are published
+at once, and the presence events of the neighbouring gateways the program names come back in
+from the broker to light this cabinet's part of a corridor that crosses the boundary.
 """
 
 from __future__ import annotations
@@ -104,11 +106,13 @@ class Gateway:
             on_command=self._on_command if runner else None,
             on_program=self._on_program if runner else None,
             command_keys=runner.public_key if runner else None,  # the same trust as programs
+            on_neighbour_event=runner.on_neighbour_presence if runner else None,
         )
         self.link.luminaire_count = field_reader.luminaire_count()
         if runner is not None:
             runner.emit = self._send_event
             self.link.program_hash = runner.program_hash
+            self.link.set_neighbours(runner.neighbour_gateways())
             on_sensor = getattr(field_reader, "on_sensor", False)
             if on_sensor is None:
                 field_reader.on_sensor = self._on_sensor  # type: ignore[attr-defined]
@@ -193,6 +197,7 @@ class Gateway:
         if self.runner.program_hash != before:
             # the birth carries the program hash: the controller checks it for drift
             self.link.program_hash = self.runner.program_hash
+            self.link.set_neighbours(self.runner.neighbour_gateways())
             self.link.request_rebirth()
 
     async def _on_command(self, cmd: Command) -> CommandResult:

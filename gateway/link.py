@@ -11,6 +11,11 @@ crash without persistence, a lost session, a controller killed before it wrote, 
 restart loses nothing. Unconfirmed records are sent again after ``confirm_timeout_s`` and
 whenever a controller says ``resume``.
 
+Presence events also take a live path: published at once on the ``event`` topic, without
+waiting for the outbox's turn or a controller (a neighbouring gateway lights its part of a
+corridor from them, see :meth:`GatewayLink.set_neighbours`); the outbox keeps them until a
+controller confirms them, as every event.
+
 Counters that must never repeat (``seq`` of batches and events, ``bdseq`` of connections) are
 written durably (fsync) before they are used, so not even a power cut makes one repeat.
 """
@@ -23,7 +28,8 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import aiomqtt
@@ -49,6 +55,7 @@ from lykta.contract import (
     encode,
 )
 from lykta.contract.program import Program
+from lykta.contract.topics import check_id
 from lykta.mqtt import make_client, publish_properties
 from lykta.signing import PublicKeys, ReplayWindow, trusted_keys, verify_command
 
@@ -56,12 +63,15 @@ log = logging.getLogger("lykta.gateway.link")
 
 CommandHandler = Callable[[Command], Awaitable[CommandResult]]
 ProgramHandler = Callable[[Program | None, bytes], Awaitable[None]]
+NeighbourHandler = Callable[[str, Event], object]
 
 REPLAY_FILE = "command-counters.json"  # the accepted command counters (lykta.signing)
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
 CONFIRM_TIMEOUT_S = 30.0
 DROP_REPORT_S = 60.0  # at most one outbox_dropped event this often
+LIVE_EXPIRY_S = 300  # a presence event older than any hold time lights nothing: let it die
+LIVE_MAX = 256  # presence events waiting for the live path; beyond, the outbox sends them
 
 
 async def cancel_and_wait(task: asyncio.Task, within_s: float = 5.0) -> None:
@@ -103,6 +113,7 @@ class GatewayLink:
         confirm_timeout_s: float = CONFIRM_TIMEOUT_S,
         outbox_max_bytes: int | None = None,
         command_keys: PublicKeys | None = None,
+        on_neighbour_event: NeighbourHandler | None = None,
     ) -> None:
         self.mqtt = mqtt
         # Controller keys commands must be signed with; none: only rebirth/resume run.
@@ -118,6 +129,11 @@ class GatewayLink:
         )
         self.on_command = on_command
         self.on_program = on_program
+        self.on_neighbour_event = on_neighbour_event
+        self._neighbours: frozenset[str] = frozenset()
+        self._neighbours_changed = asyncio.Event()
+        self._live: deque[bytes] = deque()
+        self._live_wake = asyncio.Event()
         self.clock = clock
         self.version = version
         self.program_hash: str | None = None
@@ -138,6 +154,10 @@ class GatewayLink:
             "malformed": 0,
             "confirms": 0,
             "state_write_errors": 0,
+            "live_published": 0,
+            "neighbour_events": 0,
+            "neighbour_malformed": 0,
+            "neighbour_ignored": 0,
         }
         self.replay = self._load_replay()
         # The next numbers to use; the outbox may hold higher ones than a counter file that
@@ -183,9 +203,31 @@ class GatewayLink:
         event.seq = self._eseq
         self._eseq += 1
         self._store_counter("eseq", self._eseq)
-        self.outbox.add(EVENT, event.seq, encode(event))
+        payload = encode(event)
+        entry = self.outbox.add(EVENT, event.seq, payload)
         self._empty.clear()
+        if event.kind is EventKind.PRESENCE and self.connected.is_set() and (
+            len(self._live) < LIVE_MAX
+        ):
+            # the live path publishes it now; the outbox sends it again only if no controller
+            # confirms it in time (or one says resume), as any event
+            self.outbox.mark_sent(entry, time.monotonic())
+            self._live.append(payload)
+            self._live_wake.set()
         self._wake.set()
+
+    def set_neighbours(self, gateways: Iterable[str]) -> None:
+        """Read the ``presence`` events of these gateways of the site (the program's presence
+        neighbours): each one reaches ``on_neighbour_event``. Replaces the previous set."""
+        new = frozenset(check_id(g, "gateway") for g in gateways if g != self.gateway)
+        if new != self._neighbours:
+            self._neighbours = new
+            self._neighbours_changed.set()
+
+    @property
+    def neighbours(self) -> frozenset[str]:
+        """The gateways whose events this link reads."""
+        return self._neighbours
 
     def next_seq(self) -> int:
         """The ``seq`` the next telemetry batch will get."""
@@ -299,6 +341,8 @@ class GatewayLink:
                         tg.create_task(self._publisher(client))
                         tg.create_task(self._receiver(client))
                         tg.create_task(self._rebirther(client))
+                        tg.create_task(self._live_publisher(client))
+                        tg.create_task(self._neighbour_subscriber(client))
             except* aiomqtt.MqttError as eg:
                 if not self._closing:
                     log.warning(
@@ -309,6 +353,7 @@ class GatewayLink:
                     )
             finally:
                 self._client = None
+                self._live.clear()  # the outbox has them; a new connection's resume resends
                 self.connected.clear()
                 self.controller_ready.clear()
                 # The next connection is a new life: its will and birth carry the next bdseq.
@@ -383,6 +428,49 @@ class GatewayLink:
         if not len(self.outbox):
             self._empty.set()
 
+    async def _live_publisher(self, client: aiomqtt.Client) -> None:
+        topic = self.topic(TopicKind.EVENT)
+        props = publish_properties(expiry_s=LIVE_EXPIRY_S)
+        while True:
+            self._live_wake.clear()
+            while self._live:
+                await client.publish(topic, self._live.popleft(), qos=1, properties=props)
+                self.stats["live_published"] += 1
+            await self._live_wake.wait()
+
+    async def _neighbour_subscriber(self, client: aiomqtt.Client) -> None:
+        """Keep this connection subscribed to exactly the neighbours' ``event`` topics (QoS 0:
+        a presence event is worth something only now; the broker need not queue them)."""
+        subscribed: set[str] = set()
+        while True:
+            self._neighbours_changed.clear()
+            want = set(self._neighbours)
+            for gw in sorted(subscribed - want):
+                await client.unsubscribe(str(Topic(self.site, gw, TopicKind.EVENT)))
+            for gw in sorted(want - subscribed):
+                await client.subscribe(str(Topic(self.site, gw, TopicKind.EVENT)), qos=0)
+            if want != subscribed:
+                names = ", ".join(sorted(want)) or "none"
+                log.info("%s: reading the presence of %s", self.gateway, names)
+            subscribed = want
+            await self._neighbours_changed.wait()
+
+    def _handle_neighbour_event(self, t: Topic, payload: bytes) -> None:
+        if t.site != self.site or t.gateway not in self._neighbours or not self.on_neighbour_event:
+            self.stats["neighbour_ignored"] += 1  # left over from an older neighbour set
+            return
+        try:
+            event = decode(payload, Event)
+        except ContractError as e:
+            self.stats["neighbour_malformed"] += 1
+            log.warning("%s: malformed event from %s dropped: %s", self.gateway, t.gateway, e)
+            return
+        self.stats["neighbour_events"] += 1
+        try:
+            self.on_neighbour_event(t.gateway, event)
+        except Exception:  # noqa: BLE001 - a neighbour's message must not take the link down
+            log.exception("%s: event from %s failed", self.gateway, t.gateway)
+
     async def _rebirther(self, client: aiomqtt.Client) -> None:
         while True:
             await self._rebirth.wait()
@@ -394,7 +482,8 @@ class GatewayLink:
 
     async def _receiver(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            kind = Topic.parse(str(message.topic)).kind
+            topic = Topic.parse(str(message.topic))
+            kind = topic.kind
             payload = bytes(message.payload) if message.payload is not None else b""
             if kind is TopicKind.CONFIRM:
                 self._handle_confirm(payload)
@@ -402,6 +491,8 @@ class GatewayLink:
                 await self._handle_program(payload)
             elif kind is TopicKind.CMD:
                 await self._handle_command(client, message, payload)
+            elif kind is TopicKind.EVENT:
+                self._handle_neighbour_event(topic, payload)
 
     async def _handle_program(self, payload: bytes) -> None:
         if self.on_program is None:

@@ -176,8 +176,9 @@ class Outbox:
         q = self._q[TELEMETRY]
         return q.spool.disk_bytes + q.memory_bytes
 
-    def add(self, kind: str, seq: int, payload: bytes, readings: int = 0) -> None:
-        """Keep a new record of ``kind``; never raises for a full disk (see the module doc)."""
+    def add(self, kind: str, seq: int, payload: bytes, readings: int = 0) -> Entry:
+        """Keep a new record of ``kind`` and return its entry; never raises for a full disk
+        (see the module doc)."""
         q = self._q[kind]
         record = encode_record(kind, seq, readings, payload)
         try:
@@ -193,6 +194,7 @@ class Outbox:
         q.entries.append(entry)
         q.by_seq[seq] = entry
         self._bound()
+        return entry
 
     def due(self, now: float, limit: int) -> list[Entry]:
         """Up to ``limit`` entries to publish now: never sent, or not confirmed in time."""

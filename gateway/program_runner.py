@@ -11,6 +11,12 @@ and wakes the executor at once; the executor interrupts whatever it is sending b
 frames and sends the corridor first. Between events it steps every ``tick_s`` (switch points,
 expiries, levels to heal after a state read found them wrong).
 
+Corridors across cabinets: a presence event of a neighbouring gateway (its ``event`` topic,
+read for the gateways the program's presence rules name) lights this gateway's part of the
+corridor, computed by the same function over the same path
+(:meth:`ProgramRunner.on_neighbour_presence`); it only ever boosts, only while lit, and not
+after the hold time counted from the neighbour's detection.
+
 Commanded state survives: active overrides are kept in ``state_dir/overrides.json`` with their
 original expiry and resumed after a restart; the last good program in ``program.json``.
 """
@@ -22,9 +28,10 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +64,11 @@ MAX_PEOPLE_PER_EVENT = 1000
 
 LUX_STALE_MS = 15 * 60 * 1000
 """A lux reading older than this is unknown: the program's lit windows decide again."""
+
+NEIGHBOUR_SKEW_MS = 5_000
+"""How far in this gateway's future a neighbour's presence event may be stamped (two NTP
+clocks disagree by milliseconds); one from farther ahead is refused, so a wrong clock cannot
+hold a corridor past its hold time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +145,9 @@ class ProgramRunner:
         self.presence_reactions = 0
         self.presence_latencies_ms: deque[float] = deque(maxlen=10_000)
         """Sensor event read -> first corridor frame on the bus, per reaction (ms)."""
+        self.neighbour_stats: Counter[str] = Counter()
+        """Neighbours' presence events by outcome: ``reactions``, ``not_lit``, ``stale``,
+        ``future``, ``not_neighbour``, ``bad_detail``, ``out_of_reach``, ``no_program``."""
         self.lux_lit: bool | None = None
         self._lux_at: int | None = None
         self._expired_reported: str | None = None
@@ -416,6 +431,69 @@ class ProgramRunner:
         self._changed.set()
         return len(corridor)
 
+    def neighbour_gateways(self) -> list[str]:
+        """The gateways whose presence events this gateway reads (its program's presence
+        neighbours; none without a program)."""
+        p = self.program
+        return sorted({g for r in p.presence for g in r.neighbours}) if p is not None else []
+
+    def on_neighbour_presence(self, gateway: str, event: Event) -> str | None:
+        """A neighbouring gateway's event (already decoded by the contract codec): if it is a
+        detection in a zone this gateway shares with ``gateway`` (per the program), boost this
+        gateway's luminaires of its corridor until the detection's ``ts`` plus the hold time.
+
+        Returns ``None`` when it lit something, else why not (also counted in
+        :attr:`neighbour_stats`). Other kinds of events and vacancy reports are no detections
+        (``None``, not counted). A boost never lowers anything, and the floor applies after it
+        (:func:`gateway.levels.wanted_levels`)."""
+        if event.kind is not EventKind.PRESENCE or event.detail.get("occupied", True) is False:
+            return None
+        now = self.clock()
+        reason = self._neighbour_boost(gateway, event, now)
+        self.neighbour_stats[reason or "reactions"] += 1
+        if reason in ("stale", "future", "not_neighbour", "bad_detail"):
+            n = self.neighbour_stats[reason]
+            if n in (1, 10, 100) or n % 1000 == 0:
+                log.warning("%s: presence of %s/%s ignored: %s (%d so far)",
+                            self.gateway, gateway, event.source, reason, n)  # fmt: skip
+        return reason
+
+    def _neighbour_boost(self, gateway: str, event: Event, now: int) -> str | None:
+        program = self.program
+        if program is None or not program_valid(program, now):
+            return "no_program"
+        zone, pos = event.detail.get("zone"), event.detail.get("position_m")
+        if not isinstance(zone, str) or isinstance(pos, bool) or not isinstance(pos, int | float):
+            return "bad_detail"
+        if not math.isfinite(pos):
+            return "bad_detail"
+        rule = next((r for r in program.presence if r.zone == zone), None)
+        if rule is None or gateway not in rule.neighbours:
+            return "not_neighbour"
+        if event.ts > now + NEIGHBOUR_SKEW_MS:
+            return "future"
+        until = event.ts + rule.hold_ms
+        if until <= now:
+            return "stale"
+        mine = [(lum, lv) for lum, lv in presence_corridor(program, zone, float(pos))
+                if lum.id in self.luminaires]  # fmt: skip
+        if not mine:
+            return "out_of_reach"
+        lit = program_lit(program, now, self._lux_state(now))
+        for lum, level in mine:
+            held = self.boosts.get(lum.id)
+            # a late or repeated copy never extends a hold: it ends with the detection's own
+            if held is None or held.until_ms < until or held.level < level:
+                self.boosts[lum.id] = Boost(
+                    max(level, held.level if held else 0), max(until, held.until_ms if held else 0)
+                )
+            if lit:
+                self._first.add(lum.id)
+        if not lit:
+            return "not_lit"
+        self._changed.set()
+        return None
+
     def end_presence_holds(self) -> None:
         """End every presence hold now (the corridors fade back to the schedule)."""
         self.boosts.clear()
@@ -437,6 +515,11 @@ class ProgramRunner:
         event.detail["boosted"] = self.on_presence(
             event.source, self.clock(), read_at=read_at, people=people
         )
+        sensor = self.sensors.get(event.source)
+        if sensor is not None:
+            # where it was seen: neighbouring gateways light their part of the corridor
+            event.detail["zone"] = sensor.zone
+            event.detail["position_m"] = sensor.position_m
 
     def count(self, sensor_key: str, now_ms: int, people: int = 1) -> None:
         """Count ``people`` passing sensor ``sensor_key`` at ``now_ms`` (the traffic flow)."""

@@ -9,10 +9,12 @@ functions in :mod:`lykta.strategy.execution` (``program_level``, ``enforce_floor
 Shape: per DALI group one list of switch points (a schedule step costs one group frame per
 (group, level) change); per luminaire its address, position along its zone's path, safety floor
 and presence boost levels, and own switch points only where it does not follow a group
-(ungrouped, or named by an override). ``adaptive`` lists the zones whose class steps down by
-counted traffic; their switch points carry the stepped levels. ``lit`` lists the lit windows:
-inside them the gateway never drives a luminaire below its ``floor_level``. ``version`` is a
-hash of the content; ``signature`` covers :func:`signing_payload` and is set by the controller.
+(ungrouped, or named by an override); per presence zone shared with other cabinets the
+neighbouring gateways and their luminaires near the boundary (``neighbours``). ``adaptive``
+lists the zones whose class steps down by counted traffic; their switch points carry the
+stepped levels. ``lit`` lists the lit windows: inside them the gateway never drives a
+luminaire below its ``floor_level``. ``version`` is a hash of the content; ``signature``
+covers :func:`signing_payload` and is set by the controller.
 """
 
 from __future__ import annotations
@@ -69,7 +71,12 @@ class LuminaireProgram(Base, kw_only=True):
 
 
 class PresenceRule(Base, kw_only=True):
-    """The light corridor of one zone (see :mod:`lykta.strategy.presence`)."""
+    """The light corridor of one zone (see :mod:`lykta.strategy.presence`).
+
+    ``neighbours``: the other gateways driving part of this zone's path where one corridor can
+    hold luminaires of both (at most ``ahead + behind`` path places apart). This gateway reads
+    their ``presence`` events and lights its own part of each corridor; the broker ACL lets it
+    read exactly those gateways' ``event`` topics (``lykta provision neighbours``)."""
 
     zone: Id
     ahead: Annotated[int, msgspec.Meta(ge=0)]
@@ -77,6 +84,19 @@ class PresenceRule(Base, kw_only=True):
     hold_ms: Duration
     fade_up_ms: Duration
     fade_down_ms: Duration
+    neighbours: list[Id] = []
+
+
+class NeighbourLuminaire(Base, kw_only=True):
+    """A luminaire another gateway drives on this gateway's corridor path, within reach of a
+    corridor that also holds luminaires of this gateway. Corridors are computed over these and
+    the gateway's own luminaires together, exactly as the preview computes them over the whole
+    path; this gateway never commands it (its own gateway does, from the same event)."""
+
+    id: Id
+    gateway: Id
+    zone: Id
+    position_m: float
 
 
 class AdaptiveThreshold(Base, kw_only=True):
@@ -135,6 +155,7 @@ class Program(Base, kw_only=True):
     luminaires: list[LuminaireProgram] = []
     presence: list[PresenceRule] = []
     adaptive: list[AdaptiveRule] = []
+    neighbours: list[NeighbourLuminaire] = []
     signature: str | None = None
 
 

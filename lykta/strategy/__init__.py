@@ -11,7 +11,8 @@ Public interface (stable; other parts import these):
 - ``compile_program(strategy, gateway_id, start, hours) -> lykta.contract.Program``.
 - Program execution at the gateway (``lykta.strategy.execution``): ``program_level``,
   ``program_target``, ``program_valid``, ``in_lit_window``, ``enforce_floor``,
-  ``presence_corridor``, ``lux_program_level``; fail-safe
+  ``presence_corridor``, ``presence_reach`` (a corridor's luminaires on neighbouring
+  gateways), ``lux_program_level``; fail-safe
   ``safe_default_level(latitude, longitude, now)``.
 - DALI curve (``lykta.strategy.dali_curve``): ``arc_level_to_percent``,
   ``percent_to_arc_level``, ``arc_level_at_least``, ``fade_time_code``.
@@ -19,7 +20,12 @@ Public interface (stable; other parts import these):
 """
 
 from lykta.strategy.astronomy import LuxHysteresis, lux_switch, safe_default_level
-from lykta.strategy.compiler import CompileError, compile_program
+from lykta.strategy.compiler import (
+    CompileError,
+    compile_program,
+    corridor_neighbours,
+    presence_neighbours,
+)
 from lykta.strategy.energy import EnergyReport, estimate_energy, year_energy
 from lykta.strategy.evaluator import Target, class_level, evaluate
 from lykta.strategy.execution import (
@@ -28,6 +34,7 @@ from lykta.strategy.execution import (
     in_lit_window,
     lux_program_level,
     presence_corridor,
+    presence_reach,
     program_level,
     program_target,
     program_valid,
@@ -48,6 +55,7 @@ __all__ = [
     "Target",
     "class_level",
     "compile_program",
+    "corridor_neighbours",
     "enforce_floor",
     "estimate_energy",
     "evaluate",
@@ -57,6 +65,8 @@ __all__ = [
     "lux_switch",
     "parse_strategy",
     "presence_corridor",
+    "presence_neighbours",
+    "presence_reach",
     "preview_night",
     "program_level",
     "program_target",

@@ -10,12 +10,17 @@ time; the first point uses the fade-down time (a safe way to take over from any 
 Luminaires that share a DALI group share zone and design class (the loader checks it), so one
 list of points per group does; only ungrouped luminaires or those named by an override get
 points of their own.
+
+Corridors across cabinets (:func:`corridor_neighbours`): where a presence zone's path runs
+through several cabinets, the program names the neighbouring gateways whose corridors can
+reach this gateway's luminaires and the neighbours' luminaires near the boundary, so the
+gateway computes every corridor over the same path the preview uses.
 """
 
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
@@ -28,6 +33,7 @@ from lykta.contract.program import (
     LitWindow,
     LuminaireProgram,
     LuxRule,
+    NeighbourLuminaire,
     PresenceRule,
     Program,
     SwitchPoint,
@@ -130,6 +136,50 @@ def floor_windows(
     return [(max(a, start), min(b, end)) for a, b in out or [] if a < end and b > start]
 
 
+def corridor_neighbours(
+    strategy: Strategy, gateway_id: str, zone: str
+) -> tuple[list[str], list[NeighbourLuminaire]]:
+    """The other gateways on ``zone``'s path whose luminaires one corridor can share with
+    ``gateway_id``'s (at most ``ahead + behind`` path places apart), and the other gateways'
+    luminaires within ``ahead + behind + 1`` places of one of ``gateway_id``'s.
+
+    The second list is what the gateway needs to compute any corridor over its own luminaires
+    exactly as over the whole path (nearest luminaire, clipping at the path's ends): a corridor
+    centred farther away than ``max(ahead, behind)`` places cannot reach its luminaires."""
+    rule = strategy.zones[zone].presence
+    path = strategy.zone_path(zone)
+    mine = [i for i, lum in enumerate(path) if lum.gateway == gateway_id]
+    if rule is None or not mine:
+        return [], []
+    reach = rule.ahead + rule.behind
+    gateways: set[str] = set()
+    near: list[NeighbourLuminaire] = []
+    for j, lum in enumerate(path):
+        if lum.gateway == gateway_id:
+            continue
+        k = bisect_left(mine, j)
+        dist = min(abs(mine[x] - j) for x in (k - 1, k) if 0 <= x < len(mine))
+        if dist <= reach:
+            gateways.add(lum.gateway)
+        if dist <= reach + 1:
+            near.append(NeighbourLuminaire(
+                id=lum.id, gateway=lum.gateway, zone=zone, position_m=lum.position_m
+            ))  # fmt: skip
+    return sorted(gateways), near
+
+
+def presence_neighbours(strategy: Strategy) -> dict[str, list[str]]:
+    """Per gateway, the gateways whose ``presence`` events it reads (those named in its
+    programs' presence rules): the broker ACL grants exactly these ``event`` topics."""
+    out: dict[str, list[str]] = {}
+    for gw in strategy.gateways():
+        zones = sorted({lum.zone for lum in strategy.luminaires if lum.gateway == gw})
+        got = sorted({n for zn in zones for n in corridor_neighbours(strategy, gw, zn)[0]})
+        if got:
+            out[gw] = got
+    return out
+
+
 def compile_program(
     strategy: Strategy,
     gateway_id: str,
@@ -207,18 +257,25 @@ def compile_program(
                 points=points(lum.zone, lum.design_class, lum.id) if own else [],
             )
         )
-    presence = [
-        PresenceRule(
-            zone=zn,
-            ahead=p.ahead,
-            behind=p.behind,
-            hold_ms=round(p.hold_s * 1000),
-            fade_up_ms=round(p.fade_up_s * 1000),
-            fade_down_ms=round(p.fade_down_s * 1000),
+    presence: list[PresenceRule] = []
+    neighbours: list[NeighbourLuminaire] = []
+    for zn in zones:
+        p = strategy.zones[zn].presence
+        if p is None:
+            continue
+        gws, near = corridor_neighbours(strategy, gateway_id, zn)
+        neighbours += near
+        presence.append(
+            PresenceRule(
+                zone=zn,
+                ahead=p.ahead,
+                behind=p.behind,
+                hold_ms=round(p.hold_s * 1000),
+                fade_up_ms=round(p.fade_up_s * 1000),
+                fade_down_ms=round(p.fade_down_s * 1000),
+                neighbours=gws,
+            )
         )
-        for zn in zones
-        if (p := strategy.zones[zn].presence) is not None
-    ]
     adaptive = [
         AdaptiveRule(
             zone=zn,
@@ -258,6 +315,7 @@ def compile_program(
         luminaires=lprogs,
         presence=presence,
         adaptive=adaptive,
+        neighbours=neighbours,
     )
     digest = hashlib.sha256(signing_payload(program)).hexdigest()[:16]
     return msgspec.structs.replace(program, version=digest)

@@ -7,7 +7,8 @@ gateway daemon (it injects ``now_ms``, milliseconds since the epoch, UTC).
   luminaire; :func:`program_level` — the level it is at, part-way through a fade included.
 - :func:`in_lit_window`, :func:`enforce_floor` — the gateway's own floor check on any level it
   is about to command (schedule, presence, override or operator command).
-- :func:`presence_corridor` — the luminaires a detection lights, and their boost levels.
+- :func:`presence_corridor` — the luminaires a detection lights, and their boost levels;
+  :func:`presence_reach` — those of neighbouring gateways in the same corridor.
 - :func:`lux_program_level` — the level when the program switches by a lux sensor.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from lykta.contract.program import LuminaireProgram, Program, SwitchPoint
+from lykta.contract.program import LuminaireProgram, NeighbourLuminaire, Program, SwitchPoint
 from lykta.strategy.presence import corridor
 from lykta.strategy.ramp import level_during_fade
 
@@ -29,7 +30,9 @@ class ProgramNotValid(ValueError):
 class _Index:
     groups: dict[tuple[str, int], list[SwitchPoint]]
     luminaires: dict[str, LuminaireProgram]
-    paths: dict[str, list[LuminaireProgram]]
+    paths: dict[str, list[LuminaireProgram | NeighbourLuminaire]]
+    """Per zone, own and neighbouring luminaires along the path (position, then id)."""
+    positions: dict[str, list[float]]
     lit_from: list[int]
     lit_until: list[int]
 
@@ -41,15 +44,17 @@ def _index(p: Program) -> _Index:
     got = _indexes.get(id(p))
     if got is not None and got[0] is p:
         return got[1]
-    paths: dict[str, list[LuminaireProgram]] = {}
-    for lum in p.luminaires:
+    paths: dict[str, list[LuminaireProgram | NeighbourLuminaire]] = {}
+    along: list[LuminaireProgram | NeighbourLuminaire] = [*p.luminaires, *p.neighbours]
+    for lum in along:
         paths.setdefault(lum.zone, []).append(lum)
     for path in paths.values():
-        path.sort(key=lambda x: (x.position_m, x.id))
+        path.sort(key=lambda x: (x.position_m, x.id))  # the order of Strategy.zone_path
     idx = _Index(
         groups={(g.bus, g.group): g.points for g in p.groups},
         luminaires={lum.id: lum for lum in p.luminaires},
         paths=paths,
+        positions={zn: [x.position_m for x in path] for zn, path in paths.items()},
         lit_from=[w.from_ts for w in p.lit],
         lit_until=[w.until_ts for w in p.lit],
     )
@@ -186,14 +191,32 @@ def enforce_floor(
 def presence_corridor(
     program: Program, zone: str, position_m: float
 ) -> list[tuple[LuminaireProgram, int]]:
-    """The luminaires a detection at ``position_m`` in ``zone`` lights, with boost levels.
+    """This gateway's luminaires a detection at ``position_m`` in ``zone`` lights, with boost
+    levels — the detection may be one of a neighbouring gateway's sensors.
 
-    Empty when the zone has no presence rule in this program. Hold and fades are in
-    ``program.presence``.
+    The corridor is computed over the program's path of the zone, neighbouring gateways'
+    luminaires near the boundary included, so it is the preview's corridor. Empty when the zone
+    has no presence rule in this program. Hold and fades are in ``program.presence``.
     """
+    return [
+        (x, x.boost_level or x.floor_level)
+        for x in _corridor(program, zone, position_m)
+        if isinstance(x, LuminaireProgram)
+    ]
+
+
+def presence_reach(program: Program, zone: str, position_m: float) -> list[NeighbourLuminaire]:
+    """The neighbouring gateways' luminaires in the corridor of a detection at ``position_m``
+    in ``zone``: their gateways light them on this gateway's ``presence`` event."""
+    return [x for x in _corridor(program, zone, position_m) if isinstance(x, NeighbourLuminaire)]
+
+
+def _corridor(
+    program: Program, zone: str, position_m: float
+) -> list[LuminaireProgram | NeighbourLuminaire]:
     rule = next((r for r in program.presence if r.zone == zone), None)
-    path = _index(program).paths.get(zone, [])
+    idx = _index(program)
+    path = idx.paths.get(zone, [])
     if rule is None or not path:
         return []
-    rng = corridor([x.position_m for x in path], position_m, rule.ahead, rule.behind)
-    return [(path[i], path[i].boost_level or path[i].floor_level) for i in rng]
+    return [path[i] for i in corridor(idx.positions[zone], position_m, rule.ahead, rule.behind)]
