@@ -8,6 +8,11 @@ The password's hashed entry goes into the broker's gateway password file (hashed
 ``mosquitto_passwd`` from a private temporary file, so the password never appears on a command
 line); the shipped ACL's ``%u`` patterns then cover the gateway. Nothing existing is
 overwritten without ``--force``.
+
+`lykta provision neighbours --strategy FILE --site S --acl ACL`: the per-gateway ACL entries
+that let each gateway read exactly its presence neighbours' ``event`` topics (corridors across
+cabinets), from the same function the program compiler names them with; it replaces the
+generated block of ``ACL`` (run it again whenever the inventory changes).
 """
 
 from __future__ import annotations
@@ -23,14 +28,17 @@ import typer
 from rich.console import Console
 
 from lykta import pki
-from lykta.contract.topics import TopicError, check_id
+from lykta.contract.topics import Topic, TopicError, TopicKind, check_id
 from lykta.signing import SigningKeyError, load_public_key
+from lykta.strategy import StrategyError, load_strategy, presence_neighbours
 
 app = typer.Typer(help="Provision gateways: credentials, config bundle, broker entry.",
                   no_args_is_help=True)  # fmt: skip
 console = Console(soft_wrap=True, stderr=True)
 SHIPPED_ACL = Path(__file__).parents[2] / "config" / "mosquitto" / "lykta.acl"
 ACL_SITE = "norrkoping"  # the site id written in the shipped ACL
+NEIGHBOURS_BEGIN = "# >>> presence neighbours of site {site} (lykta provision neighbours)"
+NEIGHBOURS_END = "# <<< presence neighbours of site {site}"
 
 
 @app.callback()
@@ -113,6 +121,64 @@ def ensure_acl(acl: Path, site: str) -> bool:
     with open(acl, "a") as f:
         f.write(f"\n# gateways of site {site} (lykta provision)\n" + "\n".join(missing) + "\n")
     return True
+
+
+def neighbour_acl(neighbours: dict[str, list[str]], site: str) -> str:
+    """The ACL block granting each gateway ``read`` on exactly its presence neighbours'
+    ``event`` topics (``neighbours``: :func:`lykta.strategy.presence_neighbours`)."""
+    lines = [NEIGHBOURS_BEGIN.format(site=site),
+             "# generated from the strategy: each gateway reads the presence of the gateways",
+             "# whose corridors can reach its luminaires, and nothing else of theirs"]  # fmt: skip
+    for gw in sorted(neighbours):
+        lines.append(f"user {check_id(gw, 'gateway')}")
+        lines += [f"topic read {Topic(site, n, TopicKind.EVENT)}" for n in neighbours[gw]]
+    lines.append(NEIGHBOURS_END.format(site=site))
+    return "\n".join(lines) + "\n"
+
+
+def write_neighbour_acl(acl: Path, block: str, site: str) -> bool:
+    """Put ``block`` into ``acl`` in place of the site's previous generated block (appended
+    when there is none); True if the file changed. The block ends with ``user`` sections, so
+    it goes after the ``pattern`` lines, which apply to every user wherever they stand."""
+    text = acl.read_text() if acl.exists() else ""
+    begin, end = NEIGHBOURS_BEGIN.format(site=site), NEIGHBOURS_END.format(site=site)
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        new = head + block + rest.split(end, 1)[1].lstrip("\n")
+    else:
+        new = text + ("" if not text or text.endswith("\n") else "\n") + "\n" + block
+    if new == text:
+        return False
+    tmp = acl.with_name(f".{acl.name}.tmp")
+    tmp.write_text(new)
+    if acl.exists():
+        os.chmod(tmp, acl.stat().st_mode & 0o777)
+    tmp.replace(acl)
+    return True
+
+
+@app.command()
+def neighbours(
+    strategy: Path = typer.Option(..., "--strategy", help="the site's strategy.toml"),
+    site: str = typer.Option(..., "--site", help="the site id"),
+    acl: Path | None = typer.Option(
+        None, "--acl", help="the broker's ACL: replace its generated block (else: print it)"
+    ),
+) -> None:
+    """Grant each gateway read access to exactly its presence neighbours' event topics."""
+    try:
+        check_id(site, "site")
+        block = neighbour_acl(presence_neighbours(load_strategy(strategy)), site)
+    except (StrategyError, TopicError) as e:
+        console.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    if acl is None:
+        typer.echo(block, nl=False)
+        return
+    changed = write_neighbour_acl(acl, block, site)
+    console.print(f"{'updated' if changed else 'unchanged'}: presence neighbours of site {site} "
+                  f"in {acl}" + ("; reload the broker" if changed else ""),
+                  highlight=False)  # fmt: skip
 
 
 @app.command()
