@@ -206,9 +206,9 @@ class GatewayLink:
         payload = encode(event)
         entry = self.outbox.add(EVENT, event.seq, payload)
         self._empty.clear()
-        if event.kind is EventKind.PRESENCE and self.connected.is_set() and (
-            len(self._live) < LIVE_MAX
-        ):
+        placed = event.kind is EventKind.PRESENCE and "zone" in event.detail
+        if placed and self.connected.is_set() and len(self._live) < LIVE_MAX:
+            # a detection the executor placed on a zone's path (neighbours light their part):
             # the live path publishes it now; the outbox sends it again only if no controller
             # confirms it in time (or one says resume), as any event
             self.outbox.mark_sent(entry, time.monotonic())
