@@ -99,3 +99,32 @@ def write_demo_site(
         w.writeheader()
         w.writerows(out_rows)
     return strategy, gateways
+
+
+def write_shared_path_site(
+    directory: Path,
+    cabinets: list[SimulatedCabinet],
+    gateway_ids: list[str],
+    *,
+    zone: str = "stromstraket",
+    spacing_m: float = 25.0,
+) -> Path:
+    """Like :func:`write_demo_site`, but every cabinet's luminaires continue one path of
+    ``zone``, cabinet after cabinet ``spacing_m`` apart (a corridor crossing cabinets, for
+    tests and benchmarks). Returns the strategy file."""
+    strategy, _ = write_demo_site(directory, cabinets, gateway_ids)
+    inv = directory / "inventory.csv"
+    with open(inv, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with open(NORRKOPING / "inventory.csv", newline="", encoding="utf-8") as f:
+        like = next(r for r in csv.DictReader(f) if r["zone"] == zone)
+    offset = {gw: sum(len(c.dali_bus.gear) for c in cabinets[:i])
+              for i, gw in enumerate(gateway_ids)}  # fmt: skip
+    for r in rows:
+        r["zone"], r["design_class"] = zone, like["design_class"]
+        r["position_m"] = str(spacing_m * (offset[r["gateway"]] + int(r["short_address"])))
+    with open(inv, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return strategy

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fieldsim.cabinet import SimulatedCabinet
 from gateway.daemon import Gateway
 from gateway.program_runner import PresenceSensor, ProgramRunner
-from lykta.cli.demo_site import write_demo_site
+from lykta.cli.demo_site import write_shared_path_site
 from lykta.clock import ScaledClock
 from lykta.contract import Event, EventKind, Topic, TopicKind, encode
 from lykta.mqtt import make_client
@@ -34,23 +33,6 @@ ZONE = "stromstraket"
 A, B, OTHER = "gw-centrum", "gw-saltangen", "gw-ektorp"  # neighbours in the shipped ACL
 N = 8  # luminaires per cabinet
 SPACING = 25.0
-
-
-def _site(tmp: Path, cabs: list[SimulatedCabinet]) -> Path:
-    """The Norrköping strategy with one path of Strömstråket running through both cabinets:
-    A's luminaires at 0..175 m, B's at 200..375 m (addresses and groups as on the buses)."""
-    strategy_file, _ = write_demo_site(tmp, cabs, [A, B])
-    inv = tmp / "inventory.csv"
-    with open(inv, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        r["zone"], r["design_class"] = ZONE, "P2"
-        r["position_m"] = str(SPACING * (int(r["short_address"]) + (N if r["gateway"] == B else 0)))
-    with open(inv, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return strategy_file
 
 
 def _preview(strategy: Strategy, position_m: float, at: dt.datetime) -> set[str]:
@@ -115,7 +97,10 @@ async def test_a_corridor_across_two_cabinets_lights_exactly_the_previews_lumina
         cabs = [SimulatedCabinet(N, sensors=2, pedestrians_per_hour=0, cyclists_per_hour=0,
                                  now=clock.seconds, seed=i) for i in range(2)]  # fmt: skip
         async with cabs[0], cabs[1]:
-            strategy = load_strategy(_site(tmp_path / "site", cabs))
+            site = write_shared_path_site(
+                tmp_path / "site", cabs, [A, B], zone=ZONE, spacing_m=SPACING
+            )
+            strategy = load_strategy(site)
             key = Ed25519PrivateKey.generate()
             async with (
                 _gateway(A, cabs[0], strategy, key, broker, clock, tmp_path) as ga,
