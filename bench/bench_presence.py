@@ -18,8 +18,8 @@ Two runs in the same process, same bus, same gateway:
 
 Printed: p50 / p99 / max per run, the ratio loaded/idle, the goal p99 <= 50 ms, and one frame
 of bus time (a query, 40.7 ms) as the physical floor of what "behind one background frame"
-costs. Across two gateways through the broker (neighbour corridors) is not measured: gateways
-do not yet subscribe to their neighbours' presence (see docs/fieldbus.md, "Not yet").
+costs. Second section: across two gateways through the broker (a corridor crossing cabinets),
+:mod:`bench._presence_cross` (alone: ``python -m bench._presence_cross``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from dali.address import GearBroadcast, GearGroup, GearShort
 from dali.command import Command
 from dali.gear.general import DAPC
 
+from bench import _presence_cross
 from fieldsim.cabinet import SimulatedCabinet
 from gateway.daemon import Gateway
 from gateway.dali.timing import QUERY_S
@@ -173,12 +174,13 @@ async def _main() -> None:
           f"{QUERY_S * 1000:.1f} ms")  # fmt: skip
     p99 = _pct(loaded, 0.99)
     print(f"  goal p99 <= 50 ms under load: {'met' if p99 <= 50 else 'NOT met'} ({p99:.1f} ms)")
-    print("  across two gateways through the broker: not measured (neighbour corridors not built)")
 
 
 def main() -> None:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main())
+        print()
+        _presence_cross.main()  # the second section: across two gateways through the broker
 
 
 if __name__ == "__main__":

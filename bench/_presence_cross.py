@@ -1,5 +1,6 @@
-"""A corridor across two cabinets, through the broker: presence event on gateway A's bus ->
-first corridor frame on gateway B's bus.
+"""The second section of ``./run.sh bench presence`` — a corridor across two cabinets,
+through the broker: presence event on gateway A's bus -> first corridor frame on gateway B's
+bus.
 
 Two gateways (``gateway.daemon.Gateway``: real field readers, executors and MQTT links) drive
 two simulated cabinets whose luminaires continue one path of Strömstråket; both DALI buses
