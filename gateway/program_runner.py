@@ -147,7 +147,8 @@ class ProgramRunner:
         """Sensor event read -> first corridor frame on the bus, per reaction (ms)."""
         self.neighbour_stats: Counter[str] = Counter()
         """Neighbours' presence events by outcome: ``reactions``, ``not_lit``, ``stale``,
-        ``future``, ``not_neighbour``, ``bad_detail``, ``out_of_reach``, ``no_program``."""
+        ``future``, ``not_neighbour``, ``bad_detail``, ``out_of_reach``, ``no_program``,
+        ``unplaced`` (a detection of a sensor the neighbour does not place on a path)."""
         self.lux_lit: bool | None = None
         self._lux_at: int | None = None
         self._expired_reported: str | None = None
@@ -462,6 +463,8 @@ class ProgramRunner:
         program = self.program
         if program is None or not program_valid(program, now):
             return "no_program"
+        if "zone" not in event.detail:
+            return "unplaced"  # a sensor the neighbour has not placed on a path: not ours
         zone, pos = event.detail.get("zone"), event.detail.get("position_m")
         if not isinstance(zone, str) or isinstance(pos, bool) or not isinstance(pos, int | float):
             return "bad_detail"

@@ -76,7 +76,8 @@ async def test_stale_foreign_and_malformed_neighbour_events_light_nothing(
         ("gw-ektorp", _seen(now, 1137.0), "not_neighbour"),  # not on this path
         (NEIGHBOUR, _seen(now, 50.0, zone="strompparken"), "not_neighbour"),  # not shared
         (NEIGHBOUR, _seen(now, 1137.0, zone="nowhere"), "not_neighbour"),
-        (NEIGHBOUR, Event(ts=now, kind=EventKind.PRESENCE, source="x", detail={}), "bad_detail"),
+        (NEIGHBOUR, Event(ts=now, kind=EventKind.PRESENCE, source="x", detail={}), "unplaced"),
+        (NEIGHBOUR, _seen(now, None), "bad_detail"),  # type: ignore[arg-type]
         (NEIGHBOUR, _seen(now, "1137"), "bad_detail"),  # type: ignore[arg-type]
         (NEIGHBOUR, _seen(now, True), "bad_detail"),
         (NEIGHBOUR, _seen(now, float("inf")), "bad_detail"),
