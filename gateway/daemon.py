@@ -176,9 +176,9 @@ class Gateway:
                 check()
             await asyncio.sleep(0.5)
 
-    def _send_event(self, event: Event) -> None:
+    def _send_event(self, event: Event, *, live: bool = False) -> None:
         try:
-            self.link.send_event(event)
+            self.link.send_event(event, live=live)
         except OSError as e:  # disk full: count it; the street does not wait for the disk
             self.outbox_errors += 1
             log.error("%s: event %s not stored: %s", self.id, event.kind, e)
@@ -210,9 +210,11 @@ class Gateway:
         while True:
             event, read_at = await queue.get()
             self.presence_events += 1
+            live = False
             if self.runner is not None:
                 self.runner.on_presence_event(event, read_at=read_at)
-            self._send_event(event)
+                live = self.runner.has_neighbours(event.detail.get("zone"))
+            self._send_event(event, live=live)
 
     async def _telemetry_loop(self) -> None:
         next_at = time.monotonic()

@@ -11,10 +11,11 @@ crash without persistence, a lost session, a controller killed before it wrote, 
 restart loses nothing. Unconfirmed records are sent again after ``confirm_timeout_s`` and
 whenever a controller says ``resume``.
 
-Presence events also take a live path: published at once on the ``event`` topic, without
-waiting for the outbox's turn or a controller (a neighbouring gateway lights its part of a
-corridor from them, see :meth:`GatewayLink.set_neighbours`); the outbox keeps them until a
-controller confirms them, as every event.
+Presence events in a zone shared with neighbouring gateways also take a live path: published
+at once on the ``event`` topic, without waiting for the outbox's turn or a controller (a
+neighbouring gateway lights its part of a corridor from them, see
+:meth:`GatewayLink.set_neighbours`); the outbox keeps them until a controller confirms them,
+as every event.
 
 Counters that must never repeat (``seq`` of batches and events, ``bdseq`` of connections) are
 written durably (fsync) before they are used, so not even a power cut makes one repeat.
@@ -197,18 +198,17 @@ class GatewayLink:
         self._empty.clear()
         self._wake.set()
 
-    def send_event(self, event: Event) -> None:
+    def send_event(self, event: Event, *, live: bool = False) -> None:
         """Queue an event for publishing (durably; events go before waiting telemetry).
-        Assigns ``event.seq``."""
+        Assigns ``event.seq``. ``live``: a presence detection neighbouring gateways light
+        their part of a corridor from — published at once as well (see the module doc)."""
         event.seq = self._eseq
         self._eseq += 1
         self._store_counter("eseq", self._eseq)
         payload = encode(event)
         entry = self.outbox.add(EVENT, event.seq, payload)
         self._empty.clear()
-        placed = event.kind is EventKind.PRESENCE and "zone" in event.detail
-        if placed and self.connected.is_set() and len(self._live) < LIVE_MAX:
-            # a detection the executor placed on a zone's path (neighbours light their part):
+        if live and self.connected.is_set() and len(self._live) < LIVE_MAX:
             # the live path publishes it now; the outbox sends it again only if no controller
             # confirms it in time (or one says resume), as any event
             self.outbox.mark_sent(entry, time.monotonic())

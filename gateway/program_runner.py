@@ -438,6 +438,12 @@ class ProgramRunner:
         p = self.program
         return sorted({g for r in p.presence for g in r.neighbours}) if p is not None else []
 
+    def has_neighbours(self, zone: object) -> bool:
+        """Whether other gateways light part of ``zone``'s corridors (its presence rule names
+        neighbours: they read this gateway's detections there, as it reads theirs)."""
+        p = self.program
+        return p is not None and any(r.zone == zone and r.neighbours for r in p.presence)
+
     def on_neighbour_presence(self, gateway: str, event: Event) -> str | None:
         """A neighbouring gateway's event (already decoded by the contract codec): if it is a
         detection in a zone this gateway shares with ``gateway`` (per the program), boost this

@@ -16,10 +16,8 @@ from lykta.mqtt import make_client
 from tests.waiting import eventually
 
 
-def _presence(zone: str | None = "path") -> Event:
-    detail: dict[str, object] = {"occupied": True}
-    if zone is not None:
-        detail |= {"zone": zone, "position_m": 12.5}
+def _presence() -> Event:
+    detail = {"occupied": True, "zone": "path", "position_m": 12.5}
     return Event(ts=now_ms(), kind=EventKind.PRESENCE, source="dali1/sensor-0", detail=detail)
 
 
@@ -46,14 +44,14 @@ async def test_presence_goes_live_once_and_neighbours_read_only_what_they_are_to
             await eventually(link.connected.is_set)
         await asyncio.sleep(0.3)  # B's subscription is in place
         # no controller has said resume: the outbox waits, the live path does not
-        a.send_event(_presence())
+        a.send_event(_presence(), live=True)
         await eventually(lambda: len(got) == 1, within_s=5)
         assert got[0][0] == "gwA" and got[0][1].detail["zone"] == "path"
         # with a controller ready, the outbox does not publish it a second time
         a.controller_ready.set()
-        a.send_event(_presence())
-        a.send_event(_presence(zone=None))  # not placed on a path: the outbox's way only
-        c.send_event(_presence())  # C is nobody's neighbour here
+        a.send_event(_presence(), live=True)
+        a.send_event(_presence())  # no neighbour shares its zone: the outbox's way only
+        c.send_event(_presence(), live=True)  # C is nobody's neighbour here
         await eventually(lambda: len(wire) == 3, within_s=5)
         await asyncio.sleep(1.0)
         seqs = sorted(e.seq for _, e in got)
@@ -67,7 +65,7 @@ async def test_presence_goes_live_once_and_neighbours_read_only_what_they_are_to
         # no longer a neighbour: nothing more arrives
         b.set_neighbours([])
         await asyncio.sleep(0.3)
-        a.send_event(_presence())
+        a.send_event(_presence(), live=True)
         await eventually(lambda: len(wire) == 5, within_s=5)  # the junk and this one
         await asyncio.sleep(0.5)
         assert len(got) == 3 and b.dead() is None

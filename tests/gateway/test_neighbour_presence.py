@@ -31,6 +31,8 @@ async def test_a_neighbours_detection_lights_our_part_of_the_previews_corridor(
     r, field = runner(program, signing_key, tmp_path, clock, [])
     await r.on_program(program, encode(program))
     assert r.neighbour_gateways() == [NEIGHBOUR]
+    # its own detections go out live only where a neighbour shares the zone
+    assert r.has_neighbours("stromstraket") and not r.has_neighbours("strompparken")
     await r.step()
     clock[0] += 100_000
     await r.step()
