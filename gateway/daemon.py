@@ -207,6 +207,11 @@ class Gateway:
             self.presence_events += 1
             if self.runner is not None:
                 self.runner.on_presence_event(event, read_at=read_at)
+                # The executor, woken by the event, sends the corridor's first frame before
+                # the event is stored: storing means fsyncs, which must not come first. This
+                # also yields between events: ``queue.get`` does not while events wait, and a
+                # burst of them must not starve the executor, the link or the field loops.
+                await asyncio.sleep(0)
             self._send_event(event)
 
     async def _telemetry_loop(self) -> None:
