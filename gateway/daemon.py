@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,17 +203,27 @@ class Gateway:
     async def _presence_loop(self) -> None:
         """Presence reaches the executor the moment it is read, never behind telemetry."""
         queue: asyncio.Queue[tuple[Event, float]] = self.field.presence  # type: ignore[attr-defined]
+        to_store: deque[Event] = deque()
         while True:
-            event, read_at = await queue.get()
-            self.presence_events += 1
-            if self.runner is not None:
-                self.runner.on_presence_event(event, read_at=read_at)
-                # The executor, woken by the event, sends the corridor's first frame before
-                # the event is stored: storing means fsyncs, which must not come first. This
-                # also yields between events: ``queue.get`` does not while events wait, and a
-                # burst of them must not starve the executor, the link or the field loops.
+            if not to_store or not queue.empty():
+                got = [] if to_store else [await queue.get()]
+                while not queue.empty():
+                    got.append(queue.get_nowait())
+                self.presence_events += len(got)
+                if self.runner is not None:
+                    for event, read_at in got:
+                        self.runner.on_presence_event(event, read_at=read_at)
+                    # The executor, woken by the events, sends the corridors' first frames
+                    # before the events are stored: storing means fsyncs, which never come
+                    # first, and a burst (a crowd, a backlog) is reacted to as a whole.
+                    await asyncio.sleep(0)
+                to_store.extend(event for event, _ in got)
+            if to_store:
+                self._send_event(to_store.popleft())
+                # one event stored at a time, and then whatever came meanwhile is reacted to
+                # first; yielding lets the bus deliver it (``queue.get`` does not yield while
+                # events wait)
                 await asyncio.sleep(0)
-            self._send_event(event)
 
     async def _telemetry_loop(self) -> None:
         next_at = time.monotonic()

@@ -120,7 +120,8 @@ def demo(
         markup=False, highlight=False,
     )  # fmt: skip
     try:
-        clock = ScaledClock(_start_ms(at), speed)
+        # with --at the clock stands until the street is up (see _run)
+        clock = ScaledClock(_start_ms(at), speed, running=at is None)
     except ValueError as e:
         error(console, f"--at: {e}")
         raise typer.Exit(2) from None
@@ -191,6 +192,7 @@ async def _run(
         api=ApiConfig(host="127.0.0.1", port=api_port),
     )
     async with ControllerService(cfg, clock=clock.now_ms) as svc:
+        svc.issuer.time_scale = clock.speed  # a command's ttl is real travel time
         await svc.wait_ready()
         token = svc.registry.create_token(f"demo-viewer-{start_ms}", "viewer", start_ms)
         api = _QuietServer(
@@ -236,6 +238,7 @@ async def _run(
                 )
             for g in gws:
                 await es.enter_async_context(g)
+            await _street_up(gws, clock)
             watch = StreetWatch(
                 [WatchedCabinet(c, g.runner, d.luminaires)
                  for c, g, d in zip(cabinets, gws, site, strict=True) if g.runner],
@@ -372,6 +375,24 @@ def _runner(
         speed=clock.speed,
         tick_s=max(0.05, min(1.0, 1 / clock.speed)),
     )
+
+
+STREET_UP_S = 30.0
+"""How long a standing demo clock waits for every gateway to run its program."""
+
+
+async def _street_up(gws: list[Gateway], clock: ScaledClock) -> None:
+    """Start a standing clock once every gateway runs the controller's program (at most
+    :data:`STREET_UP_S`): the street then starts at ``--at`` with the schedule in force,
+    however long the stack and the controller took to come up."""
+    if clock.running:
+        return
+    deadline = time.monotonic() + STREET_UP_S
+    while time.monotonic() < deadline and any(
+        g.runner is not None and g.runner.mode != "program" for g in gws
+    ):
+        await asyncio.sleep(0.05)
+    clock.start()
 
 
 async def _watch_street(watch: StreetWatch) -> None:

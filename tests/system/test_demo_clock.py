@@ -15,7 +15,7 @@ from lykta.stack import StackInfo
 async def _demo(stack: StackInfo, tmp_path: Path, at: str, speed: float, seconds: float) -> dict:
     return await _run(
         stack.mqtt_port, stack.influx_url, tmp_path, 2, 12, seconds, 1.0,
-        clock=ScaledClock(_start_ms(at), speed), pedestrians=240,
+        clock=ScaledClock(_start_ms(at), speed, running=False), pedestrians=240,
     )  # fmt: skip
 
 
