@@ -14,13 +14,14 @@ pedestrians an hour (about 4 minutes a night), where a corridor's transitions ar
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lykta.cli.demo import _run, _start_ms
 from lykta.clock import ScaledClock
-from lykta.stack import StackInfo
+from lykta.stack import LocalStack, StackInfo
 
 SOAK = os.environ.get("LYKTA_SOAK") == "1"
 SPEED, PEDESTRIANS = (300, 6) if SOAK else (3600, 1)
@@ -33,17 +34,28 @@ NIGHTS = {
 }
 
 
+@pytest.fixture(scope="module")
+def night_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[StackInfo, Path]]:
+    """A stack of their own and one demo directory for the nights. A demo controller keeps its
+    broker session (and its share of the shared subscription) for minutes after it stops, so
+    that nothing is lost when it comes back; a second demo with another controller identity on
+    the same broker would see part of its telemetry go to the first one's session."""
+    with LocalStack(tmp_path_factory.mktemp("night-stack")) as info:
+        yield info, tmp_path_factory.mktemp("night-demo")
+
+
 @pytest.mark.parametrize("night", list(NIGHTS))
 async def test_a_whole_night_is_lit_as_previewed(
-    night: str, stack: StackInfo, tmp_path: Path
+    night: str, night_stack: tuple[StackInfo, Path]
 ) -> None:
+    stack, demo_dir = night_stack
     start, end, hours = NIGHTS[night]
     start_ms, end_ms = _start_ms(start), _start_ms(end)
     assert start_ms is not None and end_ms is not None
     assert (end_ms - start_ms) == hours * 3600_000  # the DST nights are an hour short / long
     seconds = (end_ms - start_ms) / 1000 / SPEED
     s = await _run(
-        stack.mqtt_port, stack.influx_url, tmp_path, GATEWAYS, LUMINAIRES, seconds, 1.0,
+        stack.mqtt_port, stack.influx_url, demo_dir, GATEWAYS, LUMINAIRES, seconds, 1.0,
         clock=ScaledClock(start_ms, SPEED, running=False), pedestrians=PEDESTRIANS,
     )  # fmt: skip
     assert s["clock_start"] == f"{start}:00{'+01:00' if night != 'fall-back' else '+02:00'}"
