@@ -11,8 +11,8 @@ detections the gateway saw:
   preview's, outside transitions. A transition is a fade the gear runs, or the first moments
   after the preview's level changed: the gateway's reaction time, which at ``--speed 300`` is
   90 s of demo time per 0.3 s real (``grace_real_s``). For a lit luminaire the preview's
-  level also changes at every detection in its zone and at the end of its hold, even when
-  both fall between two samples (at ``--speed 3600`` a 90 s hold lasts 25 ms);
+  level also changes at every detection whose corridor holds it and at the end of that hold,
+  even when both fall between two samples (at ``--speed 3600`` a 90 s hold lasts 25 ms);
 - ``lit_luminaires``: gear at an arc level above 0 at the last sample.
 
 Sampling starts once every gateway runs its program (before, the fail-safe runs by design).
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from fieldsim.cabinet import SimulatedCabinet
 from gateway.program_runner import ProgramRunner
 from lykta.strategy import Detection, Strategy, evaluate
+from lykta.strategy.presence import corridor
 
 
 @dataclass
@@ -85,7 +86,7 @@ class StreetWatch:
                     since = now
                 self._changed_at[lum_id] = (target.level, since)
                 if target.lit:  # presence moves lit luminaires only
-                    since = max(since, moved.get(strategy.luminaire(lum_id).zone, since))
+                    since = max(since, moved.get(lum_id, since))
                 if gear.fade_running or now - since < grace_ms:
                     continue  # a transition: the gear fades or the gateway is reacting
                 self.watched_s += dt_s
@@ -110,18 +111,37 @@ class StreetWatch:
 def _presence_changed_at(
     strategy: Strategy, presence: dict[str, list[Detection]], now_ms: int
 ) -> dict[str, int]:
-    """Per zone, the last instant up to now at which presence changed the preview: a
-    detection (its corridor lights) or the end of its hold (the corridor fades back). At high
-    speed a whole hold can fall between two samples, so the level seen at the samples never
-    changes; the gateway's reaction to either instant is still a transition."""
-    out: dict[str, int] = {}
+    """Per luminaire, the last instant up to now at which presence changed its preview: a
+    detection whose corridor holds it (the corridor lights) or the end of that hold (it fades
+    back). At high speed a whole hold can fall between two samples, so the level seen at the
+    samples never changes; the gateway's reaction to either instant is still a transition."""
+    held: dict[str, list[tuple[int, int]]] = {}
     for zone, detections in presence.items():
         rule = strategy.zones[zone].presence
-        hold_ms = int(rule.hold_s * 1000) if rule else 0
-        instants = [int(d.at.timestamp() * 1000) + k for d in detections for k in (0, hold_ms)]
-        past = [t for t in instants if t <= now_ms]
+        if rule is None:
+            continue
+        path = strategy.zone_path(zone)
+        positions = [lum.position_m for lum in path]
+        hold_ms = int(rule.hold_s * 1000)
+        for d in detections:
+            at = int(d.at.timestamp() * 1000)
+            for i in corridor(positions, d.position_m, rule.ahead, rule.behind):
+                held.setdefault(path[i].id, []).append((at, at + hold_ms))
+    out: dict[str, int] = {}
+    for lum_id, spans in held.items():
+        # a renewed hold changes nothing: only the edges of the merged holds move the level
+        spans.sort()
+        edges: list[int] = []
+        start, end = spans[0]
+        for a, b in spans[1:]:
+            if a > end:
+                edges += [start, end]
+                start = a
+            end = max(end, b)
+        edges += [start, end]
+        past = [t for t in edges if t <= now_ms]
         if past:
-            out[zone] = max(past)
+            out[lum_id] = max(past)
     return out
 
 
