@@ -3,6 +3,7 @@
 #   ./run.sh demo [lykta demo options]   the local demo on an embedded stack
 #   ./run.sh test [pytest options]       the whole test suite
 #   ./run.sh bench [NAME] | lint         benchmarks (the overload soak is bench ingest), ruff + mypy
+#   ./run.sh soak [pytest options]       whole demo nights (winter, both DST nights) at 300x
 #   ./run.sh lock [uv lock options]      re-resolve uv.lock after editing pyproject.toml
 #                                        (e.g. --upgrade-package NAME to move one package)
 #   ./run.sh upgrade                     move every package to its newest allowed release, test
@@ -96,11 +97,14 @@ case "$cmd" in
            typecheck
            exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" ;;
     bench) ensure_apt; ensure_venv; exec .venv/bin/python -m bench "$@" ;;
+    soak)  ensure_apt; ensure_venv
+           LYKTA_SOAK=1 exec .venv/bin/python -m pytest -q -p no:cacheprovider \
+               tests/system/test_whole_night.py "$@" ;;
     lint)  ensure_venv; check_lock; .venv/bin/ruff check .; typecheck ;;
     lock)  relock "$@" ;;
     upgrade)
            relock --upgrade "$@"
            git --no-pager diff --stat -- uv.lock || true
            ensure_apt; exec "$0" test ;;
-    *) echo "usage: ./run.sh demo|test|bench|lint|lock|upgrade [args]" >&2; exit 2 ;;
+    *) echo "usage: ./run.sh demo|test|bench|soak|lint|lock|upgrade [args]" >&2; exit 2 ;;
 esac

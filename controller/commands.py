@@ -45,6 +45,10 @@ class CommandIssuer:
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)
         self.clock = clock
+        self.time_scale = 1.0
+        """Clock ms per real ms. A ttl is how long a command may travel in real time; on a
+        sped-up clock (``lykta demo --speed 3600``) its ``expires_ts`` lies this many times
+        further ahead, or a command would expire on the way."""
         self._last: dict[str, int] = {}
         self._lock = threading.Lock()  # the API issues from worker threads too
 
@@ -61,7 +65,7 @@ class CommandIssuer:
             gateway=gateway,
             counter=1,  # validated first, so a bad command does not use up a counter
             issued_ts=now,
-            expires_ts=now + ttl_s * 1000,
+            expires_ts=now + int(ttl_s * 1000 * self.time_scale),
         )
         cmd = msgspec.structs.replace(cmd, counter=self._next_counter(gateway, now))
         return sign_command(cmd, self.key) if self.key is not None else cmd

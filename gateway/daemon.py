@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,14 +208,30 @@ class Gateway:
     async def _presence_loop(self) -> None:
         """Presence reaches the executor the moment it is read, never behind telemetry."""
         queue: asyncio.Queue[tuple[Event, float]] = self.field.presence  # type: ignore[attr-defined]
+        to_store: deque[Event] = deque()
         while True:
-            event, read_at = await queue.get()
-            self.presence_events += 1
-            live = False
-            if self.runner is not None:
-                self.runner.on_presence_event(event, read_at=read_at)
-                live = self.runner.has_neighbours(event.detail.get("zone"))
-            self._send_event(event, live=live)
+            if not to_store or not queue.empty():
+                got = [] if to_store else [await queue.get()]
+                while not queue.empty():
+                    got.append(queue.get_nowait())
+                self.presence_events += len(got)
+                if self.runner is not None:
+                    for event, read_at in got:
+                        self.runner.on_presence_event(event, read_at=read_at)
+                    # The executor, woken by the events, sends the corridors' first frames
+                    # before the events are stored: storing means fsyncs, which never come
+                    # first, and a burst (a crowd, a backlog) is reacted to as a whole.
+                    await asyncio.sleep(0)
+                to_store.extend(event for event, _ in got)
+            if to_store:
+                event = to_store.popleft()
+                live = self.runner is not None and self.runner.has_neighbours(
+                    event.detail.get("zone"))
+                self._send_event(event, live=live)
+                # one event stored at a time, and then whatever came meanwhile is reacted to
+                # first; yielding lets the bus deliver it (``queue.get`` does not yield while
+                # events wait)
+                await asyncio.sleep(0)
 
     async def _telemetry_loop(self) -> None:
         next_at = time.monotonic()

@@ -166,6 +166,13 @@ class GatewayLink:
         self._seq = max(self._load_counter("seq"), (self.outbox.max_seq(TELEMETRY) or -1) + 1)
         self._eseq = max(self._load_counter("eseq"), (self.outbox.max_seq(EVENT) or -1) + 1)
         self._bdseq = self._load_counter("bdseq")
+        # seq and eseq are stored lazily: a number is durable in its spool record from the
+        # moment it is assigned (fsync per record), and the counter file is brought past it
+        # before the record is published (see _publisher), so no number that ever left the
+        # gateway can be handed out again, whatever the outbox forgets or finds corrupt later.
+        # One store per publishing round instead of two fsyncs per event on the caller's path
+        # (a presence event's, among others).
+        self._stored = {"seq": self._load_counter("seq"), "eseq": self._load_counter("eseq")}
         self._last_drop_report = 0.0
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
@@ -193,7 +200,6 @@ class GatewayLink:
         Never raises for a full disk: the outbox then holds it in memory (and counts it)."""
         batch.seq = self._seq
         self._seq += 1
-        self._store_counter("seq", self._seq)
         self.outbox.add(TELEMETRY, batch.seq, encode(batch), batch.reading_count())
         self._empty.clear()
         self._wake.set()
@@ -204,7 +210,6 @@ class GatewayLink:
         their part of a corridor from — published at once as well (see the module doc)."""
         event.seq = self._eseq
         self._eseq += 1
-        self._store_counter("eseq", self._eseq)
         payload = encode(event)
         entry = self.outbox.add(EVENT, event.seq, payload)
         self._empty.clear()
@@ -296,6 +301,7 @@ class GatewayLink:
         if not done:
             await cancel_and_wait(self._task)
         self._task = None
+        self._store_counters()
         self.outbox.close()
 
     # -- internals ---------------------------------------------------------------------------
@@ -373,6 +379,8 @@ class GatewayLink:
             self._wake.clear()
             self._report_drops()
             entries = self.outbox.due(time.monotonic(), 64)
+            if any(not e.sends for e in entries):
+                self._store_counters()  # before any of their numbers leaves the gateway
             for e in entries:
                 if e.gone:  # confirmed (or dropped) while we were publishing others
                     continue
@@ -433,6 +441,8 @@ class GatewayLink:
         props = publish_properties(expiry_s=LIVE_EXPIRY_S)
         while True:
             self._live_wake.clear()
+            if self._live:
+                self._store_counters()  # before their numbers leave the gateway (see __init__)
             while self._live:
                 await client.publish(topic, self._live.popleft(), qos=1, properties=props)
                 self.stats["live_published"] += 1
@@ -595,8 +605,15 @@ class GatewayLink:
         except (OSError, ValueError):
             return 0
 
-    def _store_counter(self, name: str, value: int) -> None:
-        """Durably (fsync, atomic rename); a full disk is counted and logged, never raised."""
+    def _store_counters(self) -> None:
+        """Store ``seq`` and ``eseq`` where the files lag behind the numbers handed out."""
+        for name, value in (("seq", self._seq), ("eseq", self._eseq)):
+            if self._stored[name] < value and self._store_counter(name, value):
+                self._stored[name] = value
+
+    def _store_counter(self, name: str, value: int) -> bool:
+        """Durably (fsync, atomic rename); a full disk is counted and logged, never raised.
+        Returns whether it was stored."""
         tmp = self.state_dir / f"{name}.tmp"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -614,3 +631,5 @@ class GatewayLink:
         except OSError as e:
             self.stats["state_write_errors"] += 1
             log.error("%s: cannot store %s=%d (%s)", self.gateway, name, value, e)
+            return False
+        return True

@@ -426,6 +426,8 @@ class ProgramRunner:
                     self._first.add(lum.id)
         if not lit:
             return 0
+        for bus in {self.luminaires[lum.id] for lum, _ in corridor if lum.id in self.luminaires}:
+            self.drivers[bus].expect_urgent()  # no background frame takes the bus meanwhile
         self.presence_reactions += 1
         if read_at is not None:
             self._pending_reads.append(read_at)

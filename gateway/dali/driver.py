@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 
 URGENT_PRIORITY = 2
 BACKGROUND_PRIORITY = 5
+URGENT_EXPECTED_S = 0.1
+"""How long a presence reaction announced by :meth:`DaliLuminaireDriver.expect_urgent` keeps
+new background frames off the bus at most (its frames normally follow within milliseconds)."""
 
 # IEC 62386-102 status byte (QUERY STATUS)
 STATUS_LAMP_FAILURE = 0x02
@@ -163,6 +166,9 @@ class DaliLuminaireDriver:
         self._urgent_pending = 0
         self._no_urgent = asyncio.Event()
         self._no_urgent.set()
+        self._expected_until = 0.0
+        self._no_expected = asyncio.Event()
+        self._no_expected.set()
         self.instance_types = DeviceInstanceTypeMapper()
 
     # -- sending -----------------------------------------------------------------------
@@ -175,6 +181,13 @@ class DaliLuminaireDriver:
         if background:
             while True:
                 await self._no_urgent.wait()
+                hold = self._expected_until - self.monotonic()
+                if hold > 0:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(hold):
+                            await self._no_expected.wait()
+                    self._expected_until = 0.0
+                    continue
                 wait = self.budget.background_wait(self.monotonic(), cost)
                 if wait > 0:
                     await asyncio.sleep(wait)
@@ -202,6 +215,19 @@ class DaliLuminaireDriver:
             self._urgent_pending -= 1
             if not self._urgent_pending:
                 self._no_urgent.set()
+
+    def expect_urgent(self, within_s: float = URGENT_EXPECTED_S) -> None:
+        """A presence reaction is coming (its event was just read): from now on no new
+        background frame starts until the next :meth:`apply` has sent its frames, or for
+        ``within_s`` at most. Without this, a state query could take the bus in the few
+        milliseconds the executor needs to compute the corridor, and the corridor would wait
+        for that query's whole wire time (40.7 ms)."""
+        self._expected_until = self.monotonic() + within_s
+        self._no_expected.clear()
+
+    def _expected_done(self) -> None:
+        self._expected_until = 0.0
+        self._no_expected.set()
 
     async def run_sequence(
         self, sequence: Generator[Any, Any, Any], *, background: bool = True
@@ -262,6 +288,18 @@ class DaliLuminaireDriver:
         (a fade setting or one DAPC); when it says True, the rest is left for the next call
         (what was sent is remembered, what was not is sent then).
         """
+        try:
+            return await self._apply(targets, first, interrupted)
+        finally:
+            if not self._no_expected.is_set() and not (interrupted and interrupted()):
+                self._expected_done()  # the reaction's frames are out (or nothing differed)
+
+    async def _apply(
+        self,
+        targets: Mapping[str, GearTarget],
+        first: Set[str],
+        interrupted: Callable[[], bool] | None,
+    ) -> int:
         by_addr = {self._short(lum_id): t for lum_id, t in targets.items()}
         first_addrs = {self._short(x) for x in first if x in targets}
         changed = {a for a, t in by_addr.items() if self._levels.get(a) != t.level}
@@ -286,8 +324,10 @@ class DaliLuminaireDriver:
                 if interrupted is not None and interrupted():
                     return sent
                 if setting is not None:
-                    presence = bool(batch & first_addrs)
-                    done = await self._set_fade(setting, g, short, presence, interrupted)
+                    # a level the street sees never waits for telemetry: a bank read running
+                    # meanwhile repeats its value (waiting for it held a corridor's fade back
+                    # to the schedule for as long as the read's budget waits took)
+                    done = await self._set_fade(setting, g, short, True, interrupted)
                     if done is None:
                         return sent
                     sent += done

@@ -14,7 +14,7 @@ import logging
 import shutil
 import signal
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -40,6 +40,7 @@ from lykta.config import MqttConfig
 from lykta.dali_bus import MAX_GEAR_PER_BUS
 from lykta.signing import load_public_key
 from lykta.stack import DEFAULT_DATA_DIR, LocalStack, StackError, free_port, influx_query
+from lykta.strategy.astronomy import sun_elevation
 
 PROVISIONING = Path(__file__).parents[2] / "dashboards" / "provisioning"
 
@@ -119,7 +120,8 @@ def demo(
         markup=False, highlight=False,
     )  # fmt: skip
     try:
-        clock = ScaledClock(_start_ms(at), speed)
+        # with --at the clock stands until the street is up (see _run)
+        clock = ScaledClock(_start_ms(at), speed, running=at is None)
     except ValueError as e:
         error(console, f"--at: {e}")
         raise typer.Exit(2) from None
@@ -190,6 +192,7 @@ async def _run(
         api=ApiConfig(host="127.0.0.1", port=api_port),
     )
     async with ControllerService(cfg, clock=clock.now_ms) as svc:
+        svc.issuer.time_scale = clock.speed  # a command's ttl is real travel time
         await svc.wait_ready()
         token = svc.registry.create_token(f"demo-viewer-{start_ms}", "viewer", start_ms)
         api = _QuietServer(
@@ -235,6 +238,7 @@ async def _run(
                 )
             for g in gws:
                 await es.enter_async_context(g)
+            await _street_up(gws, clock)
             watch = StreetWatch(
                 [WatchedCabinet(c, g.runner, d.luminaires)
                  for c, g, d in zip(cabinets, gws, site, strict=True) if g.runner],
@@ -243,7 +247,7 @@ async def _run(
             watcher = asyncio.create_task(_watch_street(watch), name="street-watch")
             staged = (asyncio.create_task(_stage(svc, cabinets, site, duration), name="stage")
                       if stage else None)  # fmt: skip
-            await _live(svc, gws, site, influx_url, start_ms, duration, stop)
+            await _live(svc, gws, site, influx_url, clock, duration, stop)
             if staged is not None:
                 staged.cancel()
             watch.sample()
@@ -373,6 +377,24 @@ def _runner(
     )
 
 
+STREET_UP_S = 30.0
+"""How long a standing demo clock waits for every gateway to run its program."""
+
+
+async def _street_up(gws: list[Gateway], clock: ScaledClock) -> None:
+    """Start a standing clock once every gateway runs the controller's program (at most
+    :data:`STREET_UP_S`): the street then starts at ``--at`` with the schedule in force,
+    however long the stack and the controller took to come up."""
+    if clock.running:
+        return
+    deadline = time.monotonic() + STREET_UP_S
+    while time.monotonic() < deadline and any(
+        g.runner is not None and g.runner.mode != "program" for g in gws
+    ):
+        await asyncio.sleep(0.05)
+    clock.start()
+
+
 async def _watch_street(watch: StreetWatch) -> None:
     while True:
         watch.sample()
@@ -387,6 +409,20 @@ def _start_ms(at: str | None) -> int | None:
     if t.tzinfo is None:
         t = t.replace(tzinfo=ZoneInfo(SITE_TZ))
     return int(t.timestamp() * 1000)
+
+
+def street_clock(clock_ms: int, speed: float) -> str:
+    """What time it is on the demo's street: site-local time with its UTC offset, the clock's
+    speed and the sun's elevation, e.g.
+    ``street time Sat 2027-01-16 00:42:10 CET (UTC+01:00) · 60× · sun -52.3°``."""
+    t = datetime.fromtimestamp(clock_ms / 1000, ZoneInfo(SITE_TZ))
+    offset = t.strftime("%z")
+    sun = sun_elevation(NORRKOPING[0], NORRKOPING[1], t.astimezone(UTC))
+    pace = "real time" if speed == 1 else f"{speed:g}×"
+    return (
+        f"street time {t:%a %Y-%m-%d %H:%M:%S} {t.tzname()} "
+        f"(UTC{offset[:3]}:{offset[3:]}) · {pace} · sun {sun:+.1f}°"
+    )
 
 
 def _iso(ms: int) -> str:
@@ -416,10 +452,11 @@ async def _live(
     gws: list[Gateway],
     site: list[DemoGateway],
     influx_url: str,
-    start_ms: int,
+    clock: ScaledClock,
     duration: float,
     stop: asyncio.Event,
 ) -> None:
+    start_ms = clock.start_ms
     t0 = time.monotonic()
     last_pub, last_t = 0, t0
     stored, stored_at = 0, 0.0
@@ -433,7 +470,10 @@ async def _live(
             if now - stored_at >= 2:
                 stored = await asyncio.to_thread(_stored, influx_url, start_ms)
                 stored_at = now
-            live.update(_view(svc, gws, site, pub, rate, stored, now - t0, duration))
+            live.update(
+                _view(svc, gws, site, pub, rate, stored, now - t0, duration, clock.now_ms(),
+                      clock.speed)
+            )  # fmt: skip
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.25):
                     await stop.wait()
@@ -448,6 +488,8 @@ def _view(
     stored: int,
     elapsed: float,
     duration: float,
+    clock_ms: int,
+    speed: float,
 ) -> Group:
     ingest = svc.ingest
     title = (
@@ -455,7 +497,7 @@ def _view(
         + (f"/{duration:.0f}" if duration else "")
         + " s (Ctrl-C to stop)"
     )
-    t = Table(title=title)
+    t = Table(title=title, caption=street_clock(clock_ms, speed), caption_justify="left")
     t.add_column("what")
     t.add_column("value", justify="right")
     t.add_row("gateways online", f"{ingest.tracker.online_count()} / {len(gws)}")

@@ -10,7 +10,9 @@ detections the gateway saw:
 - ``preview_mismatch_minutes``: luminaire-minutes in which the gear's level differed from the
   preview's, outside transitions. A transition is a fade the gear runs, or the first moments
   after the preview's level changed: the gateway's reaction time, which at ``--speed 300`` is
-  90 s of demo time per 0.3 s real (``grace_real_s``);
+  90 s of demo time per 0.3 s real (``grace_real_s``). For a lit luminaire the preview's
+  level also changes at every detection whose corridor holds it and at the end of that hold,
+  even when both fall between two samples (at ``--speed 3600`` a 90 s hold lasts 25 ms);
 - ``lit_luminaires``: gear at an arc level above 0 at the last sample.
 
 Sampling starts once every gateway runs its program (before, the fail-safe runs by design).
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from fieldsim.cabinet import SimulatedCabinet
 from gateway.program_runner import ProgramRunner
 from lykta.strategy import Detection, Strategy, evaluate
+from lykta.strategy.presence import corridor
 
 
 @dataclass
@@ -67,6 +70,8 @@ class StreetWatch:
         lit = 0
         for c in self.cabinets:
             presence = _detections(c.runner, strategy, now)
+            recent = _detections(c.runner, strategy, now, also_ms=int(grace_ms))
+            moved = _presence_changed_at(strategy, recent, now)
             for gear in c.cabinet.dali_bus.gear:
                 lum_id = c.luminaires.get(gear.shortaddr) if gear.shortaddr is not None else None
                 if lum_id is None:
@@ -80,6 +85,8 @@ class StreetWatch:
                 if level != target.level:
                     since = now
                 self._changed_at[lum_id] = (target.level, since)
+                if target.lit:  # presence moves lit luminaires only
+                    since = max(since, moved.get(lum_id, since))
                 if gear.fade_running or now - since < grace_ms:
                     continue  # a transition: the gear fades or the gateway is reacting
                 self.watched_s += dt_s
@@ -101,14 +108,54 @@ class StreetWatch:
         }
 
 
-def _detections(runner: ProgramRunner, strategy: Strategy, now_ms: int) -> dict:
-    """The presence detections the gateway saw, as the evaluator takes them."""
+def _presence_changed_at(
+    strategy: Strategy, presence: dict[str, list[Detection]], now_ms: int
+) -> dict[str, int]:
+    """Per luminaire, the last instant up to now at which presence changed its preview: a
+    detection whose corridor holds it (the corridor lights) or the end of that hold (it fades
+    back). At high speed a whole hold can fall between two samples, so the level seen at the
+    samples never changes; the gateway's reaction to either instant is still a transition."""
+    held: dict[str, list[tuple[int, int]]] = {}
+    for zone, detections in presence.items():
+        rule = strategy.zones[zone].presence
+        if rule is None:
+            continue
+        path = strategy.zone_path(zone)
+        positions = [lum.position_m for lum in path]
+        hold_ms = int(rule.hold_s * 1000)
+        for d in detections:
+            at = int(d.at.timestamp() * 1000)
+            for i in corridor(positions, d.position_m, rule.ahead, rule.behind):
+                held.setdefault(path[i].id, []).append((at, at + hold_ms))
+    out: dict[str, int] = {}
+    for lum_id, spans in held.items():
+        # a renewed hold changes nothing: only the edges of the merged holds move the level
+        spans.sort()
+        edges: list[int] = []
+        start, end = spans[0]
+        for a, b in spans[1:]:
+            if a > end:
+                edges += [start, end]
+                start = a
+            end = max(end, b)
+        edges += [start, end]
+        past = [t for t in edges if t <= now_ms]
+        if past:
+            out[lum_id] = max(past)
+    return out
+
+
+def _detections(
+    runner: ProgramRunner, strategy: Strategy, now_ms: int, also_ms: int = 0
+) -> dict[str, list[Detection]]:
+    """The presence detections the gateway saw, as the evaluator takes them (those within the
+    longest hold, and ``also_ms`` before)."""
     out: dict[str, list[Detection]] = {}
     longest_hold_ms = max(
         (z.presence.hold_s * 1000 for z in strategy.zones.values() if z.presence), default=0
     )
     for key, ts in reversed(runner.detections):
-        if now_ms - ts > longest_hold_ms:
+        if now_ms - ts > longest_hold_ms + also_ms:
             break
         sensor = runner.sensors.get(key)
         if sensor is not None:
