@@ -484,9 +484,11 @@ def scan_modbus(
 ) -> None:
     """Find the devices on a Modbus line and propose a profile for each (resumable)."""
     from gateway.commissioning.modbus_scan import ModbusScanOptions
+    from gateway.modbus.access import parse_endpoint
     from gateway.modbus.line_settings import candidates, parse_ids
 
     try:
+        parse_endpoint(port)  # a bad tcp:// address is refused before a journal is written
         options = ModbusScanOptions(
             port=port, ids=parse_ids(ids),
             settings=[] if port.startswith("tcp://") else
@@ -526,6 +528,12 @@ def _address(text: str) -> int:
     if not 0 <= value <= 0xFFFF:
         raise _fail(f"--register {text}: 0..65535")
     return value
+
+
+def _within(address: int, n: int) -> None:
+    # Modbus addresses end at 0xFFFF: a request past it is refused here, not by the device
+    if address + n - 1 > 0xFFFF:
+        raise _fail(f"--register {address:#06x} + {n}: past the last address 0xffff")
 
 
 BAUD = typer.Option("9600", "--baud", help="baud rate or full settings (2400-8N1); serial only")
@@ -597,6 +605,8 @@ def modbus_read(
     from gateway.modbus.poller import ReadFailure
 
     address = _address(register)
+    if coil and discrete:
+        raise _fail("--coil or --discrete, not both")
     if coil or discrete:
         function, n = (1 if coil else 2), count
     else:
@@ -607,6 +617,7 @@ def modbus_read(
         n = count if data_type == "string" else count * width(data_type)
         if n > 125:
             raise _fail(f"{n} registers: one read carries at most 125")
+    _within(address, n)
     link = _link(port, baud, parity, stopbits)
     got = _run_access(link, timeout, lambda bus: bus.read(unit, function, address, n))
     if isinstance(got, ReadFailure):
@@ -649,10 +660,10 @@ def modbus_write(
 
     address = _address(register)
     if coil:
-        try:
-            words = [1 if int(v) else 0 for v in values]
-        except ValueError:
-            raise _fail("coil values are 0 or 1") from None
+        if any(v not in ("0", "1") for v in values):
+            # int() would take 5 or -1 as "on": a typo must not switch a relay
+            raise _fail(f"coil values are 0 or 1, not {' '.join(values)}")
+        words = [int(v) for v in values]
         function = function or (5 if len(words) == 1 else 15)
         if function not in (5, 15) or (function == 5 and len(words) != 1):
             raise _fail("--coil: function 5 (one coil) or 15 (several)")
@@ -674,6 +685,7 @@ def modbus_write(
         if len(words) > 123:
             raise _fail(f"{len(words)} registers: one write carries at most 123")
         read_fc = 3
+    _within(address, len(words))
     link = _link(port, baud, parity, stopbits)
 
     async def work(bus: Any) -> tuple[Any, Any]:
