@@ -237,9 +237,10 @@ def energy(price: float) -> model.Dashboard:
         stat_panel(
             "Saving against all-on", "Energy saved against the strategy's reference: every "
             "luminaire at 100 % from dusk to dawn (standby by day) — the baseline of "
-            "`lykta strategy energy`. Minutes without a power reading do not count.",
+            "`lykta strategy energy`, of the luminaires that report power (one that does not "
+            "answer is neither drawn nor saved). Minutes without a power reading do not count.",
             "percent", steps((None, "red"), (0, "orange"), (20, "green")),
-            Target(f'SELECT 100 * (1 - sum("power_w") / sum("baseline_w")) FROM "{ZC}" '
+            Target(f'SELECT 100 * (1 - sum("power_w") / sum("power_baseline_w")) FROM "{ZC}" '
                    f"{where(*ZONE_TAGS, extra=known)}"),
         ),
         stat_panel(
@@ -259,7 +260,7 @@ def energy(price: float) -> model.Dashboard:
             "Saving per zone", "Saving against all-on dusk to dawn per zone over the range; a "
             "zone near 0 % is burning at full all night.", "percent",
             steps((None, "red"), (0, "orange"), (20, "green")),
-            Target(f'SELECT 100 * (1 - sum("power_w") / sum("baseline_w")) FROM "{ZC}" '
+            Target(f'SELECT 100 * (1 - sum("power_w") / sum("power_baseline_w")) FROM "{ZC}" '
                    f'{where(*ZONE_TAGS, extra=known)} GROUP BY "zone"', alias="$tag_zone"),
         ),
         series_panel(
