@@ -20,7 +20,7 @@ from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models import geomap as geomap_m
 
 from controller import datamodel as dm
-from controller.compliance import LuminaireState
+from controller.compliance import MINUTE_MS, LuminaireState
 from lykta.cli.dashboard_influxql import DATASOURCE, Target
 
 DEFAULT_PRICE_SEK_PER_KWH = 1.5
@@ -214,8 +214,9 @@ REACTED = '"reactions" > 0'
 RAISED = '"active" = true'
 # an incident override (trygghetsläge) starts on a gateway in mode "raise" (never lowers)
 INCIDENTS = '"kind" = \'override_started\' AND "mode" = \'raise\''
-# one zone_compliance point per zone per minute: W summed over the points / 60 = Wh
-KWH = 'sum("power_w") / 60000'
+# one zone_compliance point per zone per minute (the minute writer's MINUTE_MS): W summed over
+# the points times the hours one point stands for, / 1000 = kWh (60000 for a minute)
+KWH = f'sum("power_w") / {3_600_000 * 1000 // MINUTE_MS}'
 
 
 def energy(price: float) -> model.Dashboard:
