@@ -24,9 +24,9 @@ import contextlib
 import csv
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -38,6 +38,13 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+if TYPE_CHECKING:  # the CLI imports the gateway lazily (start-up time); the types only here
+    from gateway.commissioning.modbus_scan import ModbusScanOptions
+    from gateway.modbus.access import ModbusAccess
+    from gateway.modbus.poller import SerialLine, TcpEndpoint
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Commission a cabinet: scan and address buses, identify, self-test, "
                   "report.", no_args_is_help=True)
@@ -380,7 +387,7 @@ def _quiet_pymodbus() -> None:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
-def _options_of(args: dict[str, Any]) -> Any:
+def _options_of(args: dict[str, Any]) -> ModbusScanOptions:
     from gateway.commissioning.modbus_scan import TCP, ModbusScanOptions
     from gateway.modbus.line_settings import LineSettings
 
@@ -390,7 +397,7 @@ def _options_of(args: dict[str, Any]) -> Any:
         all_settings=args["all_settings"], expect=args["expect"], timeout_s=args["timeout_s"])
 
 
-def _scan_modbus_line(state_dir: Path, options: Any, *, restart: bool,
+def _scan_modbus_line(state_dir: Path, options: ModbusScanOptions, *, restart: bool,
                       profile_dir: Path | None = None) -> dict[str, Any]:
     from gateway.commissioning.journal import JOURNAL_NAME, Journal
     from gateway.commissioning.modbus_scan import ModbusScan, lines
@@ -505,7 +512,7 @@ def _modbus_summary(report: dict[str, Any]) -> None:
                    f"{d['profile'] or 'no profile fits'}")
 
 
-def _link(port: str, baud: str, parity: str, stopbits: int) -> Any:
+def _link(port: str, baud: str, parity: str, stopbits: int) -> SerialLine | TcpEndpoint:
     from gateway.modbus.access import parse_endpoint
     from gateway.modbus.line_settings import LineSettings
     from gateway.modbus.poller import SerialLine
@@ -558,7 +565,8 @@ def _kind(type_: str, order: str) -> tuple[Any, Any]:
     return data_type, order.upper()
 
 
-async def _do(link: Any, timeout_s: float, work: Any) -> Any:
+async def _do(link: SerialLine | TcpEndpoint, timeout_s: float,
+              work: Callable[[ModbusAccess], Awaitable[T]]) -> T:
     from gateway.modbus.access import ModbusAccess
 
     _quiet_pymodbus()
@@ -566,7 +574,8 @@ async def _do(link: Any, timeout_s: float, work: Any) -> Any:
         return await work(bus)
 
 
-def _run_access(link: Any, timeout: float, work: Any) -> Any:
+def _run_access(link: SerialLine | TcpEndpoint, timeout: float,
+                work: Callable[[ModbusAccess], Awaitable[T]]) -> T:
     try:
         return asyncio.run(_do(link, timeout, work))
     except (OSError, ConnectionError) as exc:
