@@ -69,6 +69,9 @@ class ZoneMinute:
     reports power."""
     baseline_w: float = 0.0
     """What the zone would draw all-on (100 % in the site's lit window, standby outside)."""
+    power_baseline_w: float | None = None
+    """The all-on draw of just the luminaires summed in ``power_w`` (``None`` with it): the
+    saving's reference, so a luminaire that does not answer is not counted as saved energy."""
 
 
 class LuminaireState(enum.IntEnum):
@@ -169,7 +172,8 @@ class Minutes:
         before = datetime.fromtimestamp((end_ms - self.grace_ms) / 1000, UTC)
         zones: dict[str, dict] = {
             z: {"lums": 0, "answering": 0, "dark": 0, "failed": 0, "levels": [], "expected": [],
-                "floor": None, "lit": False, "power": None, "baseline": 0.0}  # fmt: skip
+                "floor": None, "lit": False, "power": None, "baseline": 0.0,
+                "power_baseline": 0.0}  # fmt: skip
             for z in strategy.zones
         }
         base_lit = baseline_lit(strategy, at)
@@ -184,7 +188,8 @@ class Minutes:
             gw_zones.setdefault(lum.gateway, set()).add(lum.zone)
             target = evaluate(strategy, lum.id, at)
             acc["lit"] = acc["lit"] or target.lit
-            acc["baseline"] += baseline_power_w(lum, base_lit)
+            all_on = baseline_power_w(lum, base_lit)
+            acc["baseline"] += all_on
             if target.lit:
                 acc["expected"].append(arc_level_to_percent(target.level))
                 acc["floor"] = max(acc["floor"] or 0.0, arc_level_to_percent(target.floor_level))
@@ -196,6 +201,7 @@ class Minutes:
             gw[1] += 1
             if reading.power_w is not None:
                 acc["power"] = (acc["power"] or 0.0) + reading.power_w
+                acc["power_baseline"] += all_on
             failed = bool(reading.status & LAMP_FAILURE_BIT)
             acc["failed"] += failed
             dark = False
@@ -236,6 +242,8 @@ class Minutes:
                     boosted=sum(detections),
                     power_w=None if acc["power"] is None else round(acc["power"], 3),
                     baseline_w=round(acc["baseline"], 3),
+                    power_baseline_w=(None if acc["power"] is None
+                                      else round(acc["power_baseline"], 3)),
                 )
             )
         gw_out = []

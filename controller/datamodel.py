@@ -362,6 +362,7 @@ def zone_minute_lines(site: str, minutes: list[ZoneMinute]) -> list[str]:
             "boosted": m.boosted,
             "power_w": m.power_w,
             "baseline_w": float(m.baseline_w),
+            "power_baseline_w": m.power_baseline_w,
         }
         out.append(encode_line(ZONE_COMPLIANCE, tags, fields, m.ts))
     return out

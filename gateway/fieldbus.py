@@ -37,6 +37,33 @@ PRESENCE_QUEUE = 1000
 """Presence events waiting for the executor at most (then the oldest are dropped)."""
 
 
+PresenceSeen = tuple[bool, float | None]
+"""A polled presence sensor's last ``(occupied, people counter)``; the counter ``None`` until
+one was read."""
+
+
+def people_since(
+    before: PresenceSeen | None, occupied: bool, count: float | None
+) -> tuple[int | None, PresenceSeen]:
+    """How many people a poll of a presence sensor counts (``None``: no presence event), and
+    what to remember for the next poll.
+
+    People counted since the last poll are the counter's rise; turning occupied without a rise
+    is one detection; a counter that went back (a sensor restart) counts nobody. A poll
+    that did not read the counter (``count`` None: a rejected or failed register) keeps the
+    last value — unknown is not zero, or the next good read would count everybody ever counted.
+    """
+    was, last = before if before is not None else (False, count)
+    if count is None:
+        count = last
+    rise = count is not None and last is not None and count > last
+    after = (occupied, count)
+    if rise:
+        assert count is not None and last is not None
+        return int(count - last), after
+    return (1 if occupied and not was else None), after
+
+
 class FieldBusReader:
     """Reads every Modbus device that is due and every DALI luminaire's state."""
 
@@ -61,7 +88,7 @@ class FieldBusReader:
         self._events: list[Event] = []
         self._modbus: list[MeterReading | SensorReading] = []
         self._polled: list[asyncio.Event] = []
-        self._occupied: dict[str, tuple[bool, float]] = {}
+        self._occupied: dict[str, PresenceSeen] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stack = contextlib.AsyncExitStack()
 
@@ -138,13 +165,11 @@ class FieldBusReader:
             return
         occupied = reading.values["occupied"] > 0
         # the counter of people passed ("count" in the device profiles), if the sensor has one
-        count = reading.values.get("count", reading.values.get("count_total", 0.0))
-        was, last_count = self._occupied.get(reading.device, (False, count))
-        self._occupied[reading.device] = (occupied, count)
-        if count > last_count or (occupied and not was):
-            # people counted since the last poll (a counter that went back — a sensor restart
-            # — says nothing: one detection); counted but gone again: traffic, no boost
-            people = int(count - last_count) if count > last_count else 1
+        count = reading.values.get("count", reading.values.get("count_total"))
+        people, self._occupied[reading.device] = people_since(
+            self._occupied.get(reading.device), occupied, count
+        )
+        if people is not None:
             self._put_presence(
                 Event(
                     ts=reading.ts,

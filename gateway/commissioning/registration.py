@@ -6,10 +6,12 @@ Standard library only (``urllib``): a gateway-only install can register itself t
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 from gateway.commissioning.modbus_scan import found_devices
 
@@ -47,20 +49,31 @@ def register(url: str, token: str, gateway: str, record: dict[str, Any], *,
     """PUT ``record`` for ``gateway`` to the controller at ``url`` (e.g.
     ``https://lykta.example``); returns its answer (``known``: whether the applied strategy
     has this gateway)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # urllib would open file:// and ftp:// too, or fail with a bare ValueError
+        raise RegistrationError(f"{url}: write http(s)://HOST[:PORT] (the controller's API)")
     req = urllib.request.Request(
         f"{url.rstrip('/')}/api/v1/gateways/{gateway}/commissioning",
         data=json.dumps(record).encode(), method="PUT",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - URL given by the user
-            answer: dict[str, Any] = json.loads(resp.read())
-            return answer
+            answer = json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         try:
             detail = json.loads(exc.read()).get("detail")
-        except ValueError:
+        except (ValueError, AttributeError):
             detail = exc.reason
         raise RegistrationError(f"{url}: {exc.code} {detail}") from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ControllerUnreachable(f"{url}: not reachable ({reason})") from None
+    except (http.client.HTTPException, ValueError) as exc:
+        # something answered, but not a controller's HTTP API (another service on the port)
+        raise RegistrationError(f"{url}: not a Lykta controller's answer "
+                                f"({type(exc).__name__})") from None
+    if not isinstance(answer, dict):
+        raise RegistrationError(f"{url}: not a Lykta controller's answer "
+                                f"(JSON {type(answer).__name__})")
+    return answer

@@ -36,9 +36,12 @@ def parse_endpoint(port: str) -> TcpEndpoint | None:
     if not host:
         host, number = number, "502"
     try:
-        return TcpEndpoint(host.strip("[]"), int(number))
+        tcp_port = int(number)
     except ValueError:
         raise ValueError(f"{port}: write tcp://HOST:PORT") from None
+    if not 1 <= tcp_port <= 65535:  # else the socket's OverflowError, far from the option
+        raise ValueError(f"{port}: TCP port {tcp_port} is not 1..65535")
+    return TcpEndpoint(host.strip("[]"), tcp_port)
 
 
 class SettingsRefused(ConnectionError):

@@ -24,9 +24,9 @@ import contextlib
 import csv
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -38,6 +38,13 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+if TYPE_CHECKING:  # the CLI imports the gateway lazily (start-up time); the types only here
+    from gateway.commissioning.modbus_scan import ModbusScanOptions
+    from gateway.modbus.access import ModbusAccess
+    from gateway.modbus.poller import SerialLine, TcpEndpoint
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Commission a cabinet: scan and address buses, identify, self-test, "
                   "report.", no_args_is_help=True)
@@ -380,7 +387,7 @@ def _quiet_pymodbus() -> None:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
-def _options_of(args: dict[str, Any]) -> Any:
+def _options_of(args: dict[str, Any]) -> ModbusScanOptions:
     from gateway.commissioning.modbus_scan import TCP, ModbusScanOptions
     from gateway.modbus.line_settings import LineSettings
 
@@ -390,7 +397,7 @@ def _options_of(args: dict[str, Any]) -> Any:
         all_settings=args["all_settings"], expect=args["expect"], timeout_s=args["timeout_s"])
 
 
-def _scan_modbus_line(state_dir: Path, options: Any, *, restart: bool,
+def _scan_modbus_line(state_dir: Path, options: ModbusScanOptions, *, restart: bool,
                       profile_dir: Path | None = None) -> dict[str, Any]:
     from gateway.commissioning.journal import JOURNAL_NAME, Journal
     from gateway.commissioning.modbus_scan import ModbusScan, lines
@@ -484,9 +491,11 @@ def scan_modbus(
 ) -> None:
     """Find the devices on a Modbus line and propose a profile for each (resumable)."""
     from gateway.commissioning.modbus_scan import ModbusScanOptions
+    from gateway.modbus.access import parse_endpoint
     from gateway.modbus.line_settings import candidates, parse_ids
 
     try:
+        parse_endpoint(port)  # a bad tcp:// address is refused before a journal is written
         options = ModbusScanOptions(
             port=port, ids=parse_ids(ids),
             settings=[] if port.startswith("tcp://") else
@@ -503,7 +512,7 @@ def _modbus_summary(report: dict[str, Any]) -> None:
                    f"{d['profile'] or 'no profile fits'}")
 
 
-def _link(port: str, baud: str, parity: str, stopbits: int) -> Any:
+def _link(port: str, baud: str, parity: str, stopbits: int) -> SerialLine | TcpEndpoint:
     from gateway.modbus.access import parse_endpoint
     from gateway.modbus.line_settings import LineSettings
     from gateway.modbus.poller import SerialLine
@@ -528,6 +537,12 @@ def _address(text: str) -> int:
     return value
 
 
+def _within(address: int, n: int) -> None:
+    # Modbus addresses end at 0xFFFF: a request past it is refused here, not by the device
+    if address + n - 1 > 0xFFFF:
+        raise _fail(f"--register {address:#06x} + {n}: past the last address 0xffff")
+
+
 BAUD = typer.Option("9600", "--baud", help="baud rate or full settings (2400-8N1); serial only")
 PARITY = typer.Option("E", help="parity N, E or O (when --baud is a plain rate)")
 STOPBITS = typer.Option(1, help="stop bits (when --baud is a plain rate)")
@@ -550,7 +565,8 @@ def _kind(type_: str, order: str) -> tuple[Any, Any]:
     return data_type, order.upper()
 
 
-async def _do(link: Any, timeout_s: float, work: Any) -> Any:
+async def _do(link: SerialLine | TcpEndpoint, timeout_s: float,
+              work: Callable[[ModbusAccess], Awaitable[T]]) -> T:
     from gateway.modbus.access import ModbusAccess
 
     _quiet_pymodbus()
@@ -558,7 +574,8 @@ async def _do(link: Any, timeout_s: float, work: Any) -> Any:
         return await work(bus)
 
 
-def _run_access(link: Any, timeout: float, work: Any) -> Any:
+def _run_access(link: SerialLine | TcpEndpoint, timeout: float,
+                work: Callable[[ModbusAccess], Awaitable[T]]) -> T:
     try:
         return asyncio.run(_do(link, timeout, work))
     except (OSError, ConnectionError) as exc:
@@ -597,6 +614,8 @@ def modbus_read(
     from gateway.modbus.poller import ReadFailure
 
     address = _address(register)
+    if coil and discrete:
+        raise _fail("--coil or --discrete, not both")
     if coil or discrete:
         function, n = (1 if coil else 2), count
     else:
@@ -607,6 +626,7 @@ def modbus_read(
         n = count if data_type == "string" else count * width(data_type)
         if n > 125:
             raise _fail(f"{n} registers: one read carries at most 125")
+    _within(address, n)
     link = _link(port, baud, parity, stopbits)
     got = _run_access(link, timeout, lambda bus: bus.read(unit, function, address, n))
     if isinstance(got, ReadFailure):
@@ -649,10 +669,10 @@ def modbus_write(
 
     address = _address(register)
     if coil:
-        try:
-            words = [1 if int(v) else 0 for v in values]
-        except ValueError:
-            raise _fail("coil values are 0 or 1") from None
+        if any(v not in ("0", "1") for v in values):
+            # int() would take 5 or -1 as "on": a typo must not switch a relay
+            raise _fail(f"coil values are 0 or 1, not {' '.join(values)}")
+        words = [int(v) for v in values]
         function = function or (5 if len(words) == 1 else 15)
         if function not in (5, 15) or (function == 5 and len(words) != 1):
             raise _fail("--coil: function 5 (one coil) or 15 (several)")
@@ -674,6 +694,7 @@ def modbus_write(
         if len(words) > 123:
             raise _fail(f"{len(words)} registers: one write carries at most 123")
         read_fc = 3
+    _within(address, len(words))
     link = _link(port, baud, parity, stopbits)
 
     async def work(bus: Any) -> tuple[Any, Any]:

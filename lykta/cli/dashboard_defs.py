@@ -20,7 +20,7 @@ from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models import geomap as geomap_m
 
 from controller import datamodel as dm
-from controller.compliance import LuminaireState
+from controller.compliance import MINUTE_MS, LuminaireState
 from lykta.cli.dashboard_influxql import DATASOURCE, Target
 
 DEFAULT_PRICE_SEK_PER_KWH = 1.5
@@ -214,8 +214,9 @@ REACTED = '"reactions" > 0'
 RAISED = '"active" = true'
 # an incident override (trygghetsläge) starts on a gateway in mode "raise" (never lowers)
 INCIDENTS = '"kind" = \'override_started\' AND "mode" = \'raise\''
-# one zone_compliance point per zone per minute: W summed over the points / 60 = Wh
-KWH = 'sum("power_w") / 60000'
+# one zone_compliance point per zone per minute (the minute writer's MINUTE_MS): W summed over
+# the points times the hours one point stands for, / 1000 = kWh (60000 for a minute)
+KWH = f'sum("power_w") / {3_600_000 * 1000 // MINUTE_MS}'
 
 
 def energy(price: float) -> model.Dashboard:
@@ -237,9 +238,10 @@ def energy(price: float) -> model.Dashboard:
         stat_panel(
             "Saving against all-on", "Energy saved against the strategy's reference: every "
             "luminaire at 100 % from dusk to dawn (standby by day) — the baseline of "
-            "`lykta strategy energy`. Minutes without a power reading do not count.",
+            "`lykta strategy energy`, of the luminaires that report power (one that does not "
+            "answer is neither drawn nor saved). Minutes without a power reading do not count.",
             "percent", steps((None, "red"), (0, "orange"), (20, "green")),
-            Target(f'SELECT 100 * (1 - sum("power_w") / sum("baseline_w")) FROM "{ZC}" '
+            Target(f'SELECT 100 * (1 - sum("power_w") / sum("power_baseline_w")) FROM "{ZC}" '
                    f"{where(*ZONE_TAGS, extra=known)}"),
         ),
         stat_panel(
@@ -259,7 +261,7 @@ def energy(price: float) -> model.Dashboard:
             "Saving per zone", "Saving against all-on dusk to dawn per zone over the range; a "
             "zone near 0 % is burning at full all night.", "percent",
             steps((None, "red"), (0, "orange"), (20, "green")),
-            Target(f'SELECT 100 * (1 - sum("power_w") / sum("baseline_w")) FROM "{ZC}" '
+            Target(f'SELECT 100 * (1 - sum("power_w") / sum("power_baseline_w")) FROM "{ZC}" '
                    f'{where(*ZONE_TAGS, extra=known)} GROUP BY "zone"', alias="$tag_zone"),
         ),
         series_panel(

@@ -218,7 +218,12 @@ def push(
         if not path.exists():
             error(console, f"{path}: missing (run: lykta dashboards build)")
             raise typer.Exit(1)
-        dashboards[b.name] = json.loads(path.read_text())
+        try:
+            dashboards[b.name] = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            # a hand-edited or truncated file: say which, push none of them
+            error(console, f"{path}: not a dashboard JSON file ({e}; run: lykta dashboards build)")
+            raise typer.Exit(1) from None
     try:
         changes = do_push(url.rstrip("/"), token, dashboards, folder=folder,
                           influx_url=influx_url, database=influx_db,

@@ -7,8 +7,10 @@ in another folder), so a second push changes nothing. Returns what it did, one l
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
+from urllib.parse import urlsplit
 
 import niquests
 from grafana_client import GrafanaApi
@@ -75,7 +77,33 @@ def _call(what: str, url: str, fn: Any, *args: Any, missing_ok: bool = False) ->
         raise PushError(f"Grafana at {url} failed while {what}: "
                         f"{e.message}") from None  # fmt: skip
     except (niquests.exceptions.RequestException, OSError) as e:
-        raise PushError(f"cannot reach Grafana at {url}: {type(e).__name__}") from None
+        raise PushError(f"cannot reach Grafana at {url}: {_reason(e)}") from None
+
+
+def _reason(e: BaseException) -> str:
+    """What went wrong reaching Grafana, short: the OS's words (``Connection refused``, a
+    name that does not resolve) rather than urllib3's pool repr or a bare class name."""
+    # niquests hands on urllib3's nested errors only as text; the OS's reason is its tail
+    text = str(e)
+    if m := re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text):
+        return m.group(1).strip()
+    if m := re.search(r"Failed to resolve '([^']+)'", text):
+        return f"cannot resolve {m.group(1)}"
+    return type(e).__name__
+
+
+def check_url(url: str) -> None:
+    """Raise :class:`PushError` unless ``url`` is an http(s) URL with a host and a valid port
+    (caught here: a bad port would otherwise surface as a traceback from deep in the client)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise PushError(f"--url {url}: {e}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PushError(f"--url {url}: write http://HOST:PORT or https://HOST:PORT")
+    if port == 0:
+        raise PushError(f"--url {url}: port 0 is not a port")
 
 
 def push(
@@ -90,6 +118,7 @@ def push(
     timeout_s: float = 10.0,
 ) -> list[str]:
     """Push ``dashboards`` (name -> dashboard JSON) into the Grafana at ``url``."""
+    check_url(url)
     api = GrafanaApi.from_url(url, credential=token, timeout=timeout_s)
     changes: list[str] = []
     uid = folder_uid(folder)

@@ -286,3 +286,38 @@ async def test_one_cabinet_dali_and_modbus_in_one_run(tmp_path: Path) -> None:
     code, out = await _cli("config", "--state-dir", state, "--site", "s", "--gateway", "gw",
                            "--latitude", "58.6", "--longitude", "16.2")
     assert code == 0 and "1 DALI bus(es), 2 luminaires, 1 Modbus devices" in out, out
+
+
+async def test_wrong_input_is_one_line_and_nothing_is_sent(tmp_path: Path) -> None:
+    from gateway.modbus.profile import parse_profile
+
+    relay = parse_profile({
+        "name": "Relay module", "kind": "meter", "measurement": "relay", "max_registers": 8,
+        "registers": [{"field": "relay_on", "function": 1, "address": 3, "type": "bool"}],
+        "settings": [{"field": "mode", "function": 3, "address": 0xFFFF, "type": "u16"}]})
+    device = SimulatedModbusDevice(relay, 7, settings={"mode": 0})
+    async with ModbusTcpSimulator([device]) as sim:
+        at = ("--port", f"tcp://127.0.0.1:{sim.port}", "--unit", "7")
+        refused = [
+            # int("5") would have switched the relay on
+            (("modbus", "write", "5", "--coil", "--register", "3", *at), "coil values are 0 or 1"),
+            (("modbus", "write", "--type", "u32", "--register", "0xffff", *at, "--", "1"),
+             "past the last address 0xffff"),
+            (("modbus", "read", "--register", "65535", "--count", "2", *at),
+             "past the last address 0xffff"),
+            (("modbus", "read", "--coil", "--discrete", "--register", "3", *at), "not both"),
+        ]
+        for args, says in refused:
+            code, out = await _cli(*args)
+            assert code == 1 and says in out and len(out.strip().splitlines()) == 1, (args, out)
+        code, out = await _cli("modbus", "read", "--coil", "--register", "3", "--json", *at)
+        assert code == 0 and json.loads(out)["values"] == [False], out  # the relay stayed off
+        assert device.settings["mode"] == 0
+    # a TCP port out of range: refused before the socket (was an OverflowError traceback)
+    for port, says in [("tcp://127.0.0.1:99999", "TCP port 99999 is not 1..65535"),
+                       ("tcp://127.0.0.1:abc", "write tcp://HOST:PORT")]:  # fmt: skip
+        code, out = await _cli("modbus", "read", "--port", port, "--unit", "1", "--register", "0")
+        assert code == 1 and out.strip() == f"{port}: {says}", out
+        code, out = await _cli("scan", "modbus", "--port", port, "--state-dir", str(tmp_path))
+        assert code == 1 and out.strip() == f"{port}: {says}", out
+    assert not await asyncio.to_thread(lambda: any(tmp_path.iterdir()))  # no journal written

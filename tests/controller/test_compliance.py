@@ -118,4 +118,9 @@ def test_luminaire_states_and_the_all_on_reference(norrkoping: Strategy) -> None
     assert z.power_w == 30.5
     assert baseline_lit(norrkoping, at)
     assert z.baseline_w == round(sum(luminaire_power_w(lum, 100.0) for lum in lums), 3)
+    # the saving's reference is the all-on draw of the two that report power: the silent
+    # and the power-less ones are unknown, not energy saved
+    assert z.power_baseline_w == round(sum(luminaire_power_w(lum, 100.0)
+                                           for lum in (full, dimmed)), 3)
+    assert z.power_baseline_w < z.baseline_w
     assert z.dark == len(lums) - 4 + 1  # below the floor, and the failed lamp

@@ -42,3 +42,14 @@ def test_every_macro_and_variable_is_replaced(start: int, length: int,
     assert re.search(rf"GROUP BY time\({interval_s(length)}s\)$", out)
     for k, v in values.items():
         assert f'"{k}" =~ /^{v}$/' in out and f"\"{k}2\" = '{v}'" in out
+
+
+def test_energy_panels_count_the_minute_writers_points_as_kwh() -> None:
+    """An hour of zone_compliance points at 1000 W is 1 kWh in the energy panels, whatever
+    interval the minute writer uses (the divisor is derived from it, not copied)."""
+    from controller.compliance import MINUTE_MS
+    from lykta.cli.dashboard_defs import KWH
+
+    divisor = float(KWH.rsplit("/", 1)[1])
+    points_per_hour = 3_600_000 // MINUTE_MS
+    assert points_per_hour * 1000.0 / divisor == 1.0

@@ -92,3 +92,35 @@ def test_an_unreachable_grafana_is_one_line() -> None:
     assert r.returncode == 1
     out = (r.stdout + r.stderr).strip()
     assert out.startswith("error: cannot reach Grafana") and "\n" not in out, out
+
+
+def test_a_bad_url_is_one_line_and_reaches_nothing() -> None:
+    # a port out of range used to end in a traceback from deep in the HTTP client
+    for url, says in [("http://127.0.0.1:99999", "Port out of range"),
+                      ("grafana:3000", "write http://HOST:PORT"),
+                      ("ftp://127.0.0.1", "write http://HOST:PORT")]:  # fmt: skip
+        r = push("--url", url, "--token", "t")
+        assert r.returncode == 1
+        out = (r.stdout + r.stderr).strip()
+        assert out.startswith(f"error: --url {url}: ") and says in out and "\n" not in out, out
+
+
+def test_an_unreachable_grafana_says_why() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = push("--url", f"http://127.0.0.1:{port}", "--token", "t")
+    assert (r.stdout + r.stderr).strip().endswith("Connection refused"), r.stdout + r.stderr
+
+
+def test_a_damaged_dashboard_file_is_one_line_and_pushes_nothing(tmp_path: Path) -> None:
+    for p in DASHBOARDS.glob("*.json"):
+        (tmp_path / p.name).write_text(p.read_text())
+    broken = next(iter(sorted(tmp_path.glob("*.json"))))
+    broken.write_text(broken.read_text()[:100])
+    with fake_grafana() as g:
+        r = push("--url", g.url, "--token", g.token, "--dir", str(tmp_path))
+        assert r.returncode == 1
+        out = (r.stdout + r.stderr).strip()
+        assert out.startswith(f"error: {broken}: not a dashboard JSON file") and "\n" not in out
+        assert g.writes() == []

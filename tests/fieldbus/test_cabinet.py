@@ -117,3 +117,23 @@ async def test_a_modbus_people_counter_reports_how_many_passed_between_polls() -
             assert (event.detail["people"], event.detail["occupied"]) == (3, False)
             await asyncio.sleep(0.3)
             assert reader.presence.empty()  # the counter did not move again: nothing more
+
+
+def test_a_poll_without_the_counter_is_unknown_not_zero() -> None:
+    """A poll whose people counter was not read (a rejected or failed register) keeps the last
+    value: the next good read counts who passed since, not everybody the sensor ever counted
+    (it used to read as 0, so 5000 + 2 counted people became a surge of 1000)."""
+    from gateway.fieldbus import people_since
+
+    people, seen = people_since(None, False, 5000.0)
+    assert people is None  # the first poll sets the baseline: nobody counted yet
+    people, seen = people_since(seen, False, None)
+    assert people is None and seen == (False, 5000.0)
+    people, seen = people_since(seen, False, 5002.0)
+    assert people == 2  # two passed since the last read counter, none there now
+    people, seen = people_since(seen, True, 5002.0)
+    assert people == 1  # occupied without a rise: one detection
+    people, seen = people_since(seen, True, 17.0)
+    assert people is None  # a counter that went back (restart), still the same person there
+    people, _ = people_since((False, None), True, None)
+    assert people == 1  # a sensor without a counter: turning occupied is one detection
