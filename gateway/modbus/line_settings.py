@@ -17,7 +17,9 @@ from gateway.modbus.wire import char_time_s
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 """The baud rates a scan accepts."""
 
-_FORMAT = re.compile(r"^(\d+)(?:[ -/:]?([78])([NEO])([12]))?$")
+# the separator is one of " ", "-", "/", ":" (an unescaped "-" in the class would be the
+# range space..slash and let "9600+8N1" or "9600.8N1" through)
+_FORMAT = re.compile(r"^(\d+)(?:[ \-/:]?([78])([NEO])([12]))?$")
 
 
 @dataclass(frozen=True, slots=True)

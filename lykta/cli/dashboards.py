@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -169,6 +170,10 @@ def check(
     console.print(f"{len(found)} dashboards: the SDK's models, up to date with the generator, "
                   "every panel with description, unit and thresholds")  # fmt: skip
     if influx is not None:
+        if urlsplit(influx).scheme not in ("http", "https") or not urlsplit(influx).netloc:
+            # urllib would end in a ValueError traceback (no scheme) or open file:// itself
+            error(console, f"--influx {influx}: write http(s)://HOST:PORT")
+            raise typer.Exit(1)
         try:
             ok = _check_queries(found, influx.rstrip("/"), db, hours)
         except OSError as e:  # refused, unknown host, timeout (urllib's URLError is one)

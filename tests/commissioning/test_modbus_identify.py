@@ -38,6 +38,11 @@ def test_line_settings_and_ids_parse_like_a_technician_writes_them() -> None:
             parse_ids(bad)
     with pytest.raises(ValueError, match="baud rate 1234"):
         LineSettings.parse("1234")
+    assert {str(LineSettings.parse(f"9600{sep}8N1")) for sep in ("", " ", "-", "/", ":")} == {
+        "9600 8N1"}
+    for bad in ("9600+8N1", "9600.8N1", "9600*8N1"):
+        with pytest.raises(ValueError, match="line settings"):
+            LineSettings.parse(bad)
     # silence waited for grows with the character time: slow lines wait longer
     assert LineSettings(2400, "N").silence_s() > LineSettings(115200, "N").silence_s() > 0.08
 

@@ -155,3 +155,11 @@ def test_provisioning_names_the_datasource_the_panels_use() -> None:
     used = {t["datasource"]["uid"] for d in committed().values() for p in panels(d)
             for t in p["targets"]}  # fmt: skip
     assert used == {DATASOURCE_UID}
+
+
+def test_an_influx_url_that_is_not_http_is_one_line() -> None:
+    # no scheme used to end in urllib's ValueError traceback; file:// is never opened
+    for url in ("influx:8086", "file:///etc/passwd"):
+        r = lykta("dashboards", "check", "--influx", url)
+        assert r.returncode == 1
+        assert r.stdout.strip().splitlines()[-1] == f"error: --influx {url}: write http(s)://HOST:PORT"
