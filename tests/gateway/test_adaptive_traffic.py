@@ -2,7 +2,9 @@
 over the window, steps the class down while the street is quiet and back up at the first
 burst of people — on simulated DALI gear, and through the production path (Part 303
 occupancy frames on the simulated bus, the field reader, the gateway daemon, MQTT). The floor
-is checked on every level the gear receives."""
+is checked on every level the gear receives. A sensor counts only while alive: a Modbus sensor
+answering polls, a DALI sensor sending any Part 303 event (its periodic "vacant" reports
+included); a silent one is unknown traffic, never an empty street."""
 
 from __future__ import annotations
 
@@ -329,10 +331,22 @@ async def test_through_the_bus_the_reader_and_the_daemon(
                 assert stepped_at >= runner.counting_since + 15 * 60_000
                 assert any(lvl == p4 for t, lvl in sent if t < runner.counting_since + 15 * 60_000)
                 await eventually(lambda: gear() == {p6}, within_s=10)
+                # every sensor dies silently (no more "vacant" reports): after a window
+                # without a sign of life the flow is unknown, not zero — back to P4
+                cab.silent_sensors = {0, 1, 2}
+                await eventually(lambda: runner.adaptive_steps == {}, within_s=30)
+                assert runner.zone_flow("ektorp", 15 * 60_000, clock.now_ms()) is None
+                await eventually(lambda: gear() == {p4}, within_s=5)
+                cab.silent_sensors = set()
                 # a burst of pedestrians past sensor 1, as Part 303 frames on the bus
                 for _ in range(25):
                     cab.dali_bus.occupancy_event(1)
                     await asyncio.sleep(0.01)
+
+                def flow() -> float:
+                    return runner.zone_flow("ektorp", 15 * 60_000, clock.now_ms()) or 0.0
+
+                await eventually(lambda: flow() >= 25 * 4, within_s=5)  # known, and busy
                 await eventually(lambda: runner.adaptive_steps == {}, within_s=5)
                 await eventually(lambda: gear() == {p4}, within_s=5)
                 assert gw.healthy() and not gw.failed.is_set()
