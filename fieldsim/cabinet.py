@@ -14,7 +14,11 @@ load), a radar presence sensor counting the people on the path, and a lux sensor
             readings = await reader.read(now_ms)
 
 People passing the sensors also send DALI Part 303 occupancy events on the bus (one simulated
-occupancy sensor per presence sensor, control device short addresses 0, 1, …). With
+occupancy sensor per presence sensor, control device short addresses 0, 1, …). Like a real
+Part 303 sensor with its report timer set, each also repeats its state while vacant every
+``report_s`` seconds (repeat events, "nobody here"), so the gateway can tell an empty street
+from a dead sensor; a sensor in :attr:`SimulatedCabinet.silent_sensors` has died silently and
+sends nothing at all. With
 ``rtu=True`` the same devices are also served over Modbus RTU on a pseudo-terminal
 (``cabinet.rtu_port``).
 """
@@ -91,7 +95,10 @@ class SimulatedCabinet:
         modbus_port: int = 0,
         seed: int = 1,
         profiles: Mapping[str, DeviceProfile] | None = None,
+        report_s: float | None = 30.0,
     ) -> None:
+        if report_s is not None and report_s <= 0:
+            raise ValueError(f"report_s must be positive seconds or None, not {report_s}")
         if groups is None:
             # one DALI group per sensor section of the path, luminaires in path order
             per = max(1, math.ceil(luminaires / max(sensors, 1)))
@@ -123,6 +130,14 @@ class SimulatedCabinet:
         self.tcp = ModbusTcpSimulator(self.modbus_devices_sim, port=modbus_port)
         self.rtu = ModbusRtuSimulator(self.modbus_devices_sim, baudrate=9600) if rtu else None
         self._task: asyncio.Task[None] | None = None
+        self.report_s = report_s
+        """Part 303 report timer of the occupancy sensors (s; None: no periodic reports)."""
+        self.silent_sensors: set[int] = set()
+        """Occupancy sensors (short addresses) that died silently: no event, no report."""
+        # the sensors were not switched on at the same instant: their reports are spread
+        t0 = now()
+        self._report_due = [t0 + (report_s or 0.0) * (i + 1) / max(sensors, 1)
+                            for i in range(sensors)]
 
     def _presence_values(self) -> Mapping[str, float]:
         self._walk()
@@ -139,8 +154,20 @@ class SimulatedCabinet:
                 "firmware_version": 102.0}
 
     def _walk(self) -> None:
-        for d in self.path.advance(self.now()):
-            self.dali_bus.occupancy_event(d.sensor)
+        t = self.now()
+        for d in self.path.advance(t):
+            if d.sensor not in self.silent_sensors:
+                self.dali_bus.occupancy_event(d.sensor)
+        if self.report_s is None:
+            return
+        for i, due in enumerate(self._report_due):
+            if t < due:
+                continue
+            # one report per period even if the clock jumped (a sped-up demo): no burst
+            nxt = due + self.report_s
+            self._report_due[i] = nxt if nxt > t else t + self.report_s
+            if i not in self.silent_sensors and not self.path.occupied(i, t):
+                self.dali_bus.occupancy_event(i, occupied=False, movement=False, repeat=True)
 
     async def _run(self) -> None:
         while True:

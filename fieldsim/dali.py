@@ -503,14 +503,17 @@ class SimulatedDaliBus:
         return Backward(int(replies[0]) & 0xFF)
 
     def occupancy_event(self, short_address: int, instance: int | None = None, *,
-                        occupied: bool = True, movement: bool = True) -> ForwardFrame:
+                        occupied: bool = True, movement: bool = True,
+                        repeat: bool = False) -> ForwardFrame:
         """A Part 303 occupancy sensor (control device ``short_address``) reports; the 24-bit
         event frame goes to the listener (the transport's ``bus_events``) and is returned.
         Without ``instance`` it uses the "device" event scheme (short address and instance
-        type in the frame), which a receiver decodes without knowing the instances."""
+        type in the frame), which a receiver decodes without knowing the instances.
+        ``repeat``: the periodic report of an unchanged state (the sensor's report timer)."""
         event = OccupancyEvent(short_address=short_address, instance_number=instance,
                                data=OccupancyEvent.EventData(movement=movement,
                                                              occupied=occupied,
+                                                             repeat=repeat,
                                                              sensor_type="presence"))
         self.frames += 1
         self.bus_time_s += frame_bus_time(24, is_query=False)

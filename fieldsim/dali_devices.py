@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass
 
 from dali import address as dali_address
+from dali.command import Command
+from dali.device.occupancy import QueryReportTimer, SetReportTimer
 from dali.frame import Frame
 from dali.tests import fakes
 
@@ -38,6 +40,7 @@ class SimulatedControlDevice(fakes.Device):
             spec.short_address)
         super().__init__(shortaddr=short)
         self._rng = rng
+        self._report_timer: dict[int, int] = {}
         # python-dali keeps the instances on the class; every device needs its own
         self._instances = [fakes.Device.Instance(inst_type=t, scheme=0)
                            for t in spec.instance_types]
@@ -52,6 +55,26 @@ class SimulatedControlDevice(fakes.Device):
     def event_schemes(self) -> list[int]:
         """The event scheme of each instance."""
         return [i.scheme for i in self._instances]
+
+    def report_timers(self) -> list[int | None]:
+        """The Part 303 report timer (s) of each occupancy instance (None: another type)."""
+        return [self._report_timer.get(n, 0) if i.inst_type == 3 else None
+                for n, i in enumerate(self._instances)]
+
+    def send(self, cmd: Command) -> int | None:
+        """The fake's answer, plus the Part 303 report timer (python-dali's fake lacks it)."""
+        instance = getattr(cmd, "instance", None)  # python-dali sets it untyped
+        if isinstance(cmd, SetReportTimer | QueryReportTimer) and self.valid_address(cmd) \
+                and isinstance(instance, dali_address.InstanceNumber):
+            n = instance.value
+            if n >= len(self._instances) or self._instances[n].inst_type != 3:
+                return None
+            if isinstance(cmd, SetReportTimer):
+                self._report_timer[n] = self.dtr0
+                return None
+            return self._report_timer.get(n, 0)
+        reply: int | None = super().send(cmd)
+        return reply
 
     def _next_random_address(self) -> int:
         return self._rng.randrange(0, 0x1000000)

@@ -512,7 +512,13 @@ class ProgramRunner:
 
     def on_presence_event(self, event: Event, *, read_at: float | None = None) -> None:
         """A ``presence`` event from a field bus (DALI Part 303 occupancy or a Modbus presence
-        sensor): boost its corridor at once. Records ``boosted`` in the event's detail."""
+        sensor): boost its corridor at once. Records ``boosted`` in the event's detail.
+
+        Every event of a configured sensor — occupied, vacant, a Part 303 repeat (the sensor's
+        report timer) — is a sign of life for :meth:`zone_flow`: a DALI sensor that died
+        silently sends nothing, and its zero must read as unknown, not as an empty street."""
+        if event.source in self.sensors:
+            self._sensor_seen[event.source] = self.clock()
         people = event.detail.get("people", 1)
         if isinstance(people, bool) or not isinstance(people, int):
             people = 1  # from outside: a bad count is one detection, never a stop
@@ -548,10 +554,14 @@ class ProgramRunner:
             self._sensor_seen[device] = self.clock()
 
     def zone_flow(self, zone: str, window_ms: int, now_ms: int) -> float | None:
-        """People per hour past the zone's busiest presence sensor over the last ``window_ms``;
-        ``None`` (unknown, not zero) without a sensor in the zone, before a whole window has
-        been counted, or when no sensor of the zone is known alive in the window (a Modbus
-        sensor that stopped answering)."""
+        """People per hour past the zone's busiest live presence sensor over the last
+        ``window_ms``; ``None`` (unknown, not zero) without a sensor in the zone, before a whole
+        window has been counted, or when no sensor of the zone is known alive in the window.
+
+        Alive means a sign of life in the window ``(now − window, now]``, the one the counts
+        are taken from: a Modbus sensor that answered a poll, any event of a DALI Part 303
+        sensor (its periodic reports while vacant included). A silent sensor's zero is left
+        out; the zone still counts when another live sensor of it does."""
         if now_ms - self.counting_since < window_ms:
             return None
         since = now_ms - window_ms
@@ -559,8 +569,8 @@ class ProgramRunner:
         for key, sensor in self.sensors.items():
             if sensor.zone != zone:
                 continue
-            if sensor.device is not None and self._sensor_seen.get(key, -1) < since:
-                continue  # a polled sensor silent for the window: its zero is unknown
+            if self._sensor_seen.get(key, since) <= since:
+                continue  # silent for the window (no poll answered, no event): unknown
             q = self.counts.get(key)
             while q and q[0][0] <= since:
                 q.popleft()
@@ -717,11 +727,16 @@ class ProgramRunner:
             due.append(p.valid_until)
             due += [t for t in _change_instants(p) if t > now_ms][:1]
             for rule in p.adaptive:  # a detection leaving the window may step the zone down
+                w = rule.window_ms
                 for key, sensor in self.sensors.items():
+                    if sensor.zone != rule.zone:
+                        continue
                     q = self.counts.get(key)
-                    if sensor.zone == rule.zone and q:
-                        w = rule.window_ms
+                    if q:
                         due += [t + w + 1 for t, _ in q if t + w >= now_ms][:1]
+                    seen = self._sensor_seen.get(key)  # a sensor falling silent: unknown
+                    if seen is not None and seen + w >= now_ms:
+                        due.append(seen + w + 1)
             if p.adaptive:
                 due.append(self.counting_since + max(r.window_ms for r in p.adaptive) + 1)
         later = [t for t in due if t > now_ms]

@@ -14,6 +14,7 @@ from typing import Any
 
 from dali import address as dali_address
 from dali.device import general as dev
+from dali.device.occupancy import QueryReportTimer, SetReportTimer
 from dali.device.sequences import SetEventSchemes
 from dali.exceptions import DALISequenceError
 from dali.gear import general as gear
@@ -97,10 +98,17 @@ def device_types(short: int) -> Sequence:
         return []
 
 
+REPORT_TIMER_S = 30
+"""The report timer (IEC 62386-303 tReport) set on every occupancy instance: a vacant sensor
+repeats "nobody here" this often, so the gateway tells an empty street from a dead sensor
+(adaptive classes need a sign of life within the window, minutes)."""
+
+
 def control_device_info(short: int, *, scheme: dev.EventScheme = dev.EventScheme.device_instance
                         ) -> Sequence:
     """A DALI-2 control device's instances (type, event scheme set to ``scheme`` so that every
-    event names its device and instance) and its firmware. Returns a dict."""
+    event names its device and instance; an occupancy instance's report timer set to
+    :data:`REPORT_TIMER_S`) and its firmware. Returns a dict."""
     device = dali_address.DeviceShort(short)
     r = yield dev.QueryNumberOfInstances(device)
     count = r.raw_value.as_integer if answer(r) == "one" else 0
@@ -110,12 +118,18 @@ def control_device_info(short: int, *, scheme: dev.EventScheme = dev.EventScheme
         t = yield dev.QueryInstanceType(device, number)
         kind = t.raw_value.as_integer if answer(t) == "one" else None
         set_to = yield from SetEventSchemes(device, number, scheme)
-        instances.append({
+        entry: dict[str, Any] = {
             "instance": i,
             "type": INSTANCE_TYPES.get(kind, str(kind)) if kind is not None else None,
             "event_scheme": set_to.value.name if set_to is not None
             and answer(set_to) == "one" else None,
-        })
+        }
+        if kind == 3:  # occupancy: periodic reports while vacant (read back: None if ignored)
+            yield dev.DTR0(REPORT_TIMER_S)
+            yield SetReportTimer(device, number)
+            got = yield QueryReportTimer(device, number)
+            entry["report_timer_s"] = got.raw_value.as_integer if answer(got) == "one" else None
+        instances.append(entry)
     bank0 = yield from read_runs(short, 0, [(0x03, 0x0A)], device=True)
     out: dict[str, Any] = {"instances": instances}
     firmware = _value(info.FirmwareVersion, bank0)

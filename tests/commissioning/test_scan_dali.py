@@ -14,6 +14,7 @@ from fieldsim.dali import GearSpec, SimulatedDaliBus
 from fieldsim.dali_devices import ControlDeviceSpec
 from firmware_bridge.emulator import Emulator, EmulatorOptions
 from firmware_bridge.port import PtyPort
+from gateway.commissioning.inventory import REPORT_TIMER_S
 from gateway.commissioning.journal import Journal
 from gateway.commissioning.report import PlannedLuminaire, render_html
 from gateway.commissioning.session import CommissionSession, ScanOptions
@@ -108,10 +109,15 @@ async def test_control_devices_addressed_in_their_own_space_with_event_scheme(
     assert sorted(d.short_address for d in sim.devices) == [0, 1, 2]  # type: ignore[type-var]
     # every instance now sends events naming its device and instance (scheme 2)
     assert all(s == 2 for d in sim.devices for s in d.event_schemes())
+    # every occupancy instance repeats "vacant" within seconds (a silent one reads as dead)
+    timers = [t for d in sim.devices for t in d.report_timers() if t is not None]
+    assert timers == [REPORT_TIMER_S] * 3 and 0 < REPORT_TIMER_S <= 60
     report = session.report()
     assert len(report["control_devices"]) == 3
     types = sorted(i["type"] for d in report["control_devices"] for i in d["instances"])
     assert types == ["light", "light", "occupancy", "occupancy", "occupancy"]
+    assert sorted(i["report_timer_s"] for d in report["control_devices"]
+                  for i in d["instances"] if i["type"] == "occupancy") == [REPORT_TIMER_S] * 3
     assert [g.shortaddr for g in sim.gear] == [0, 1]  # gear untouched by the device search
 
 

@@ -2,7 +2,9 @@
 over the window, steps the class down while the street is quiet and back up at the first
 burst of people — on simulated DALI gear, and through the production path (Part 303
 occupancy frames on the simulated bus, the field reader, the gateway daemon, MQTT). The floor
-is checked on every level the gear receives."""
+is checked on every level the gear receives. A sensor counts only while alive: a Modbus sensor
+answering polls, a DALI sensor sending any Part 303 event (its periodic "vacant" reports
+included); a silent one is unknown traffic, never an empty street."""
 
 from __future__ import annotations
 
@@ -71,11 +73,18 @@ def program_ektorp(strategy: Strategy, signing_key: Ed25519PrivateKey) -> Progra
     return sign_program(compile_program(strategy, GW, START, 24), signing_key)
 
 
-def _dali(sensor: int, ts: int, *, repeat: bool = False) -> Event:
+def _dali(sensor: int, ts: int, *, repeat: bool = False, occupied: bool = True) -> Event:
     # what the DALI driver makes of a Part 303 occupancy frame
     return Event(ts=ts, kind=EventKind.PRESENCE, source=f"dali1/sensor-{sensor}",
-                 detail={"occupied": True, "movement": True, "repeat": repeat,
+                 detail={"occupied": occupied, "movement": occupied, "repeat": repeat,
                          "short_address": sensor})  # fmt: skip
+
+
+def _reports(r: ProgramRunner, clock: list[int], start: int, end: int) -> None:
+    """Sensor 1's Part 303 report timer (30 s) from ``start`` to ``end``: "vacant", repeated."""
+    for t in range(start, end + 1, 30_000):
+        clock[0] = t
+        r.on_presence_event(_dali(1, t, repeat=True, occupied=False), read_at=None)
 
 
 def _levels(strategy: Strategy, cls: str) -> dict[str, int]:
@@ -121,6 +130,7 @@ async def test_quiet_steps_down_a_burst_steps_up_and_the_floor_holds(
     feed(EVENING + 14 * MIN, 6)
     assert await at(EVENING + 16 * MIN) == p5
     assert r.adaptive_steps == {"ektorp": 1}
+    _reports(r, clock, EVENING + 16 * MIN, EVENING + 30 * MIN)  # alive, nobody there
     assert await at(EVENING + 30 * MIN) == p6  # the six left the window: quiet, P6 = floor
     assert r.adaptive_steps == {"ektorp": 2}
     # a Part 303 repeat is the same person still there: not counted
@@ -135,12 +145,60 @@ async def test_quiet_steps_down_a_burst_steps_up_and_the_floor_holds(
     feed(EVENING + 33 * MIN, 20)
     assert await at(EVENING + 33 * MIN + 1_000) == p4
     assert r.adaptive_steps == {}
-    # the radar stops answering and the DALI sensor sees no one: the radar is unknown and
-    # left out, the DALI sensor's zero counts: quiet, down again, never below the floor
+    # the radar stops answering and the DALI sensor reports nobody: the radar is unknown and
+    # left out, the live DALI sensor's zero counts: quiet, down again, never below the floor
+    _reports(r, clock, EVENING + 34 * MIN, EVENING + 80 * MIN)
     assert await at(EVENING + 80 * MIN) == p6
+    assert r.adaptive_steps == {"ektorp": 2}
     # by day nothing is lit, whatever the count
     day = int(dt.datetime(2026, 12, 11, 10, 0, tzinfo=dt.UTC).timestamp() * 1000)
     assert set((await at(day)).values()) == {0}
+
+
+async def test_a_dali_sensor_gone_silent_is_unknown_traffic_not_an_empty_street(
+    strategy: Strategy, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    """A Part 303 sensor that dies sends nothing: after a whole window without an event
+    (not even its periodic "vacant" report) its zero is unknown, and the zone goes back to the
+    schedule's class — unless another live sensor of the zone counts it; reports again: down."""
+    clock = [EVENING]
+    r, field, program = _runner(strategy, signing_key, tmp_path, clock)
+    await r.on_program(program, encode(program))
+    p4, p6 = _levels(strategy, "P4"), _levels(strategy, "P6")
+    floor = {lum.id: lum.floor_level for lum in program.luminaires}
+
+    async def at(ms: int) -> dict[str, int]:
+        clock[0] = ms
+        await r.step()
+        clock[0] = ms + 100_000  # past the gear's fades
+        await r.step()
+        got = {lum: field.level(lum) for lum in r.luminaires}
+        assert all(got[x] >= floor[x] for x in got), "below the floor"
+        return got
+
+    _reports(r, clock, EVENING, EVENING + 20 * MIN)  # alive, nobody there: quiet
+    assert await at(EVENING + 20 * MIN) == p6
+    assert r.adaptive_steps == {"ektorp": 2}
+    # the executor wakes when the last sign of life leaves the window, not at the next tick
+    due = r.next_due_ms(EVENING + 20 * MIN + 1)
+    assert due is not None and due <= EVENING + 35 * MIN + 1
+    # the sensor dies: still alive inside the window of its last report ...
+    assert await at(EVENING + 33 * MIN) == p6  # (and at 34.7 min, when at() steps again)
+    # ... then unknown (the radar never answered either): the unadapted class, P4
+    assert r.zone_flow("ektorp", 15 * MIN, EVENING + 36 * MIN) is None
+    assert await at(EVENING + 36 * MIN) == p4
+    assert r.adaptive_steps == {}
+    # another sensor of the zone answers (the radar, nobody counted): the zone is known quiet
+    clock[0] = EVENING + 40 * MIN
+    r.on_sensor_reading("radar-ek", clock[0])
+    assert await at(EVENING + 40 * MIN) == p6
+    # the radar falls silent too: unknown again
+    assert await at(EVENING + 56 * MIN) == p4
+    assert r.adaptive_steps == {}
+    # the DALI sensor comes back, reporting nobody: a whole window of reports, down again
+    _reports(r, clock, EVENING + 57 * MIN, EVENING + 72 * MIN)
+    assert await at(EVENING + 72 * MIN) == p6
+    assert r.adaptive_steps == {"ektorp": 2}
 
 
 def test_a_step_by_traffic_fades_down_slowly_and_up_fast(program_ektorp: Program) -> None:
@@ -273,10 +331,22 @@ async def test_through_the_bus_the_reader_and_the_daemon(
                 assert stepped_at >= runner.counting_since + 15 * 60_000
                 assert any(lvl == p4 for t, lvl in sent if t < runner.counting_since + 15 * 60_000)
                 await eventually(lambda: gear() == {p6}, within_s=10)
+                # every sensor dies silently (no more "vacant" reports): after a window
+                # without a sign of life the flow is unknown, not zero — back to P4
+                cab.silent_sensors = {0, 1, 2}
+                await eventually(lambda: runner.adaptive_steps == {}, within_s=30)
+                assert runner.zone_flow("ektorp", 15 * 60_000, clock.now_ms()) is None
+                await eventually(lambda: gear() == {p4}, within_s=5)
+                cab.silent_sensors = set()
                 # a burst of pedestrians past sensor 1, as Part 303 frames on the bus
                 for _ in range(25):
                     cab.dali_bus.occupancy_event(1)
                     await asyncio.sleep(0.01)
+
+                def flow() -> float:
+                    return runner.zone_flow("ektorp", 15 * 60_000, clock.now_ms()) or 0.0
+
+                await eventually(lambda: flow() >= 25 * 4, within_s=5)  # known, and busy
                 await eventually(lambda: runner.adaptive_steps == {}, within_s=5)
                 await eventually(lambda: gear() == {p4}, within_s=5)
                 assert gw.healthy() and not gw.failed.is_set()
@@ -284,18 +354,24 @@ async def test_through_the_bus_the_reader_and_the_daemon(
     assert levels and min(levels) >= floor, sorted(set(levels))  # the floor, on the wire
 
 
+KINDS = ("occupied", "repeat", "vacant", "vacant_repeat")
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
-    st.lists(st.tuples(st.sampled_from([1, 2]), st.integers(0, 60 * MIN)), max_size=60),
+    st.lists(st.tuples(st.sampled_from([1, 2]), st.integers(0, 60 * MIN),
+                       st.sampled_from(KINDS)), max_size=60),  # fmt: skip
     st.integers(0, 80 * MIN),
 )
-def test_the_flow_is_the_busiest_sensors_count_in_the_window(
+def test_the_flow_is_the_busiest_live_sensors_count_in_the_window(
     tmp_path_factory: pytest.TempPathFactory,
-    detections: list[tuple[int, int]],
+    detections: list[tuple[int, int, str]],
     query: int,
 ) -> None:
-    """Invariant: the flow at ``t`` is the larger of the two sensors' detections in
-    (t − 15 min, t], per hour — counted here directly — and unknown before 15 min counted."""
+    """Invariant: the flow at ``t`` is the largest count of new occupancy (not repeats, not
+    vacancy) in (t − 15 min, t] among the sensors with any Part 303 event in that window, per
+    hour — counted here directly; unknown when no sensor sent anything in the window, and
+    before 15 min counted."""
     clock = [EVENING]
     r = ProgramRunner(
         site="s", gateway=GW, drivers={}, luminaires={},
@@ -303,14 +379,17 @@ def test_the_flow_is_the_busiest_sensors_count_in_the_window(
         longitude=16.19, clock=lambda: clock[0],
         presence_sensors=[PresenceSensor("dali1", k, "ektorp", 10.0 * k) for k in (1, 2)],
     )  # fmt: skip
-    for sensor, off in sorted(detections, key=lambda d: d[1]):
+    for sensor, off, kind in sorted(detections, key=lambda d: d[1]):
         if off <= query:
             clock[0] = EVENING + off
-            r.on_presence_event(_dali(sensor, clock[0]), read_at=None)
+            event = _dali(sensor, clock[0], repeat="repeat" in kind,
+                          occupied=not kind.startswith("vacant"))  # fmt: skip
+            r.on_presence_event(event, read_at=None)
     got = r.zone_flow("ektorp", 15 * MIN, EVENING + query)
     if query < 15 * MIN:
         assert got is None
         return
-    per = [sum(1 for s, off in detections if s == k and query - 15 * MIN < off <= query)
-           for k in (1, 2)]  # fmt: skip
-    assert got == max(per) * 4
+    window = [(s, kind) for s, off, kind in detections if query - 15 * MIN < off <= query]
+    live = {s for s, _ in window}
+    per = [sum(1 for s, kind in window if s == k and kind == "occupied") for k in sorted(live)]
+    assert got == (max(per) * 4 if per else None)
