@@ -324,10 +324,8 @@ class DaliLuminaireDriver:
                 if interrupted is not None and interrupted():
                     return sent
                 if setting is not None:
-                    # a level the street sees never waits for telemetry: a bank read running
-                    # meanwhile repeats its value (waiting for it held a corridor's fade back
-                    # to the schedule for as long as the read's budget waits took)
-                    done = await self._set_fade(setting, g, short, True, interrupted)
+                    presence = bool(batch & first_addrs)
+                    done = await self._set_fade(setting, g, short, presence, interrupted)
                     if done is None:
                         return sent
                     sent += done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import msgspec
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from fieldsim.dali import SimulatedDaliBus, SimulatedDaliTransport
 from gateway.dali.budget import BusTimeBudget
-from gateway.dali.driver import DaliLuminaireDriver, Luminaire
+from gateway.dali.driver import DaliLuminaireDriver, GearTarget, Luminaire
 from gateway.dali.planner import BusLayout, plan_levels
 from lykta.contract import EventKind
 
@@ -253,3 +254,34 @@ async def test_fade_settings_never_wait_for_bank_reads_and_never_corrupt_them() 
         driver.read_energy("L00"), driver.apply({"L02": GearTarget(90, fade_ms=90_500)})
     )
     assert bus.by_short_address(2).fade_seconds() == fade_setting(90_500).seconds
+
+
+async def test_an_announced_reaction_keeps_new_background_frames_off_the_bus() -> None:
+    """From ``expect_urgent`` (a presence reaction was decided) no background frame starts
+    until the reaction's ``apply`` has sent its frames: the corridor never waits behind a
+    query that began while the executor computed it. Without a reaction the hold ends by
+    itself (``within_s``)."""
+    bus, driver = _driver(budget_share=1.0)
+    await driver.set_levels({f"L{i:02d}": 120 for i in range(8)})
+    seen: list[float] = []  # when each frame reached the gear
+    bus.frame_listener = lambda f: seen.append(time.monotonic())
+    background = asyncio.create_task(driver.run_energy_reads(0))
+    try:
+        await asyncio.sleep(0.3)  # bank reads under way
+        driver.expect_urgent(within_s=5.0)
+        announced = time.monotonic()
+        await asyncio.sleep(0.2)  # the executor "computing": no frame may start meanwhile
+        # (the one on the wire when it was announced ends within a query's 40.7 ms)
+        assert [t for t in seen if t > announced + 0.045] == []
+        assert await driver.apply({"L01": GearTarget(254)}, first={"L01"}) == 1
+        sent = time.monotonic()
+        await asyncio.sleep(0.2)
+        assert [t for t in seen if t > sent], "background did not resume after the reaction"
+        driver.expect_urgent(within_s=0.1)  # no reaction follows: the hold lifts by itself
+        held = time.monotonic()
+        await asyncio.sleep(0.3)
+        assert [t for t in seen if t > held + 0.1]
+    finally:
+        background.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await background
