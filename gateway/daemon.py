@@ -38,6 +38,11 @@ from lykta.contract.program import Program
 log = logging.getLogger("lykta.gateway")
 
 
+def is_vacant_report(event: Event) -> bool:
+    """A Part 303 sensor's periodic "nobody here" (a vacant repeat): a sign of life only."""
+    return event.detail.get("repeat") is True and event.detail.get("occupied") is False
+
+
 @dataclass(slots=True)
 class FieldReadings:
     """One read of everything on the cabinet's buses."""
@@ -119,6 +124,7 @@ class Gateway:
                 field_reader.on_sensor = self._on_sensor  # type: ignore[attr-defined]
         self.readings_read = 0
         self.presence_events = 0
+        self.presence_reports = 0  # vacant repeats: signs of life, not stored (see below)
         self.outbox_errors = 0
         self.failed = asyncio.Event()
         self.error: BaseException | None = None
@@ -222,7 +228,13 @@ class Gateway:
                     # before the events are stored: storing means fsyncs, which never come
                     # first, and a burst (a crowd, a backlog) is reacted to as a whole.
                     await asyncio.sleep(0)
-                to_store.extend(event for event, _ in got)
+                # A vacant repeat is the sensor's report timer saying "alive, nobody here": the
+                # executor needs it (a dead sensor's silence is unknown traffic, not an empty
+                # street), the controller does not — one per sensor every 30 s would be most
+                # of a site's events. Counted, not stored.
+                reports = [e for e, _ in got if is_vacant_report(e)]
+                self.presence_reports += len(reports)
+                to_store.extend(e for e, _ in got if not is_vacant_report(e))
             if to_store:
                 event = to_store.popleft()
                 live = self.runner is not None and self.runner.has_neighbours(

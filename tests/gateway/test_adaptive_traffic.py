@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from fieldsim.cabinet import SimulatedCabinet
 from gateway.daemon import Gateway
 from gateway.levels import wanted_levels
+from gateway.outbox import EVENT
 from gateway.program_runner import PresenceSensor, ProgramRunner
 from lykta.cli.demo_site import write_demo_site
 from lykta.clock import ScaledClock
@@ -350,6 +351,11 @@ async def test_through_the_bus_the_reader_and_the_daemon(
                 await eventually(lambda: runner.adaptive_steps == {}, within_s=5)
                 await eventually(lambda: gear() == {p4}, within_s=5)
                 assert gw.healthy() and not gw.failed.is_set()
+                # the vacant reports reached the executor (above) but were not stored to be
+                # published: heartbeats are counted, not sent (no controller confirms here,
+                # so every stored event is still in the outbox)
+                assert gw.presence_reports > 0
+                assert gw.link.outbox.count(EVENT) < gw.presence_events
     levels = [lvl for _, lvl in sent]
     assert levels and min(levels) >= floor, sorted(set(levels))  # the floor, on the wire
 
