@@ -98,7 +98,7 @@ case "$cmd" in
            exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" ;;
     bench) ensure_apt; ensure_venv; exec .venv/bin/python -m bench "$@" ;;
     soak)  ensure_apt; ensure_venv
-           LYKTA_SOAK=1 exec .venv/bin/python -m pytest -q -p no:cacheprovider \
+           LYKTA_SOAK=1 exec .venv/bin/python -m pytest -q -p no:cacheprovider --timeout=900 \
                tests/system/test_whole_night.py "$@" ;;
     lint)  ensure_venv; check_lock; .venv/bin/ruff check .; typecheck ;;
     lock)  relock "$@" ;;
