@@ -55,12 +55,17 @@ A, B = "gwA", "gwB"
 NIGHT = dt.datetime(2027, 1, 15, 0, 30, tzinfo=dt.UTC)  # "late" period: boost > schedule
 
 
-def _pct(xs: list[float], q: float) -> float:
+def pct(xs: list[float], q: float) -> float:
+    """The ``q`` quantile of ``xs`` (nearest rank)."""
     s = sorted(xs)
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def _observer(cab: SimulatedCabinet, target: set[int], hits: list[float]) -> Callable:
+def observer(cab: SimulatedCabinet, target: set[int], hits: list[float],
+             luminaires: int = LUMINAIRES) -> Callable:
+    """A bus frame listener stamping the first DAPC that reaches a gear in ``target`` (read at
+    each frame, so the caller may refill it between samples) into ``hits``."""
+
     def observe(frame) -> None:  # noqa: ANN001
         if hits:
             return
@@ -73,7 +78,7 @@ def _observer(cab: SimulatedCabinet, target: set[int], hits: list[float]) -> Cal
         elif isinstance(d, GearGroup):
             reached = set(cab.groups.get(d.group, ()))
         elif isinstance(d, GearBroadcast):
-            reached = set(range(LUMINAIRES))
+            reached = set(range(luminaires))
         else:
             return
         if reached & target:
@@ -144,8 +149,8 @@ async def _cross(mqtt: MqttConfig, tmp: Path) -> tuple[list[float], list[float],
             for i in range(SAMPLES):
                 hits_a: list[float] = []
                 hits_b: list[float] = []
-                cabs[0].dali_bus.frame_listener = _observer(cabs[0], local, hits_a)
-                cabs[1].dali_bus.frame_listener = _observer(cabs[1], remote, hits_b)
+                cabs[0].dali_bus.frame_listener = observer(cabs[0], local, hits_a)
+                cabs[1].dali_bus.frame_listener = observer(cabs[1], remote, hits_b)
                 await asyncio.sleep(0.6 + (i % 7) * 0.013)
                 t0 = time.monotonic()
                 cabs[0].dali_bus.occupancy_event(boundary.short_address)
@@ -202,15 +207,15 @@ async def _main() -> None:
         if not xs:
             print(f"  {name:10s}: no samples")
             continue
-        print(f"  {name:10s}: p50 {statistics.median(xs):6.1f} ms  p99 {_pct(xs, 0.99):6.1f} ms  "
+        print(f"  {name:10s}: p50 {statistics.median(xs):6.1f} ms  p99 {pct(xs, 0.99):6.1f} ms  "
               f"max {max(xs):6.1f} ms")  # fmt: skip
     print(f"  ({stats})")
     if cross and here:
         print(f"  ratio A->B / A local p50: "
               f"{statistics.median(cross) / max(statistics.median(here), 1e-9):.2f}   p99: "
-              f"{_pct(cross, 0.99) / max(_pct(here, 0.99), 1e-9):.2f}")  # fmt: skip
+              f"{pct(cross, 0.99) / max(pct(here, 0.99), 1e-9):.2f}")  # fmt: skip
     if cross:
-        p99 = _pct(cross, 0.99)
+        p99 = pct(cross, 0.99)
         print(
             f"  goal p99 <= 150 ms across two gateways: "
             f"{'met' if p99 <= 150 and not stats['missed'] else 'NOT met'} ({p99:.1f} ms)"

@@ -34,11 +34,9 @@ from pathlib import Path
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from dali.address import GearBroadcast, GearGroup, GearShort
-from dali.command import Command
-from dali.gear.general import DAPC
 
 from bench import _presence_cross
+from bench._presence_cross import pct
 from fieldsim.cabinet import SimulatedCabinet
 from gateway.daemon import Gateway
 from gateway.dali.timing import QUERY_S
@@ -54,11 +52,6 @@ from lykta.strategy import compile_program, load_strategy, presence_corridor
 LUMINAIRES = 24
 SAMPLES = 60
 NIGHT = dt.datetime(2027, 1, 15, 0, 30, tzinfo=dt.UTC)  # "late" period: boost > schedule
-
-
-def _pct(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))]
 
 
 async def _run(mqtt: MqttConfig, tmp: Path, loaded: bool) -> tuple[list[float], dict]:
@@ -99,24 +92,6 @@ async def _run(mqtt: MqttConfig, tmp: Path, loaded: bool) -> tuple[list[float], 
             hits: list[float] = []
             target: set[int] = set()
 
-            def observe(frame) -> None:  # noqa: ANN001
-                if hits:
-                    return
-                cmd = Command.from_frame(frame)
-                if not isinstance(cmd, DAPC):
-                    return
-                d = cmd.destination
-                if isinstance(d, GearShort):
-                    reached = {d.address}
-                elif isinstance(d, GearGroup):
-                    reached = set(cab.groups.get(d.group, ()))
-                elif isinstance(d, GearBroadcast):
-                    reached = set(range(LUMINAIRES))
-                else:
-                    return
-                if reached & target:
-                    hits.append(time.monotonic())
-
             latencies: list[float] = []
             async with gw:
                 while runner.steps == 0 or any(
@@ -124,10 +99,12 @@ async def _run(mqtt: MqttConfig, tmp: Path, loaded: bool) -> tuple[list[float], 
                 ):
                     await asyncio.sleep(0.1)
                 await asyncio.sleep(3.0)  # the first fade-time settings are done
-                cab.dali_bus.frame_listener = observe
+                cab.dali_bus.frame_listener = _presence_cross.observer(
+                    cab, target, hits, LUMINAIRES)
                 for i in range(SAMPLES):
                     sensor = i % len(sensors)
-                    target = corridors[sensor]
+                    target.clear()
+                    target.update(corridors[sensor])
                     hits.clear()
                     # a person every second or so; landing anywhere in a background frame
                     await asyncio.sleep(0.6 + (i % 7) * 0.013)
@@ -164,15 +141,15 @@ async def _main() -> None:
           f" {LUMINAIRES} luminaires, real DALI wire time")  # fmt: skip
     for name, xs, st in (("idle bus", idle, idle_stats), ("loaded bus", loaded, loaded_stats)):
         print(
-            f"  {name:10s}: p50 {statistics.median(xs):6.1f} ms  p99 {_pct(xs, 0.99):6.1f} ms  "
+            f"  {name:10s}: p50 {statistics.median(xs):6.1f} ms  p99 {pct(xs, 0.99):6.1f} ms  "
             f"max {max(xs):6.1f} ms   ({st})"
         )
-    ratio = _pct(loaded, 0.99) / max(_pct(idle, 0.99), 1e-9)
+    ratio = pct(loaded, 0.99) / max(pct(idle, 0.99), 1e-9)
     print(f"  ratio loaded/idle p99: {ratio:.2f}   p50: "
           f"{statistics.median(loaded) / max(statistics.median(idle), 1e-9):.2f}")  # fmt: skip
     print(f"  one background query on the wire (the most a reaction should wait): "
           f"{QUERY_S * 1000:.1f} ms")  # fmt: skip
-    p99 = _pct(loaded, 0.99)
+    p99 = pct(loaded, 0.99)
     print(f"  goal p99 <= 50 ms under load: {'met' if p99 <= 50 else 'NOT met'} ({p99:.1f} ms)")
 
 
