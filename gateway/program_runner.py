@@ -682,6 +682,8 @@ class ProgramRunner:
                 self._first |= first - {
                     x for x in first if self.commanded.get(x) == wanted[x].level
                 }
+                # interrupted before the corridor's first frame: the next step times it
+                self._pending_reads[:0] = reads
                 break
         self.frames_sent += sent
         self.steps += 1

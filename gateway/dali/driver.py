@@ -34,9 +34,11 @@ from typing import Any
 
 from dali.address import GearShort
 from dali.command import Command, Response
+from dali.device import general as device_general
 from dali.device.helpers import DeviceInstanceTypeMapper
 from dali.device.occupancy import OccupancyEvent
 from dali.exceptions import ResponseError
+from dali.gear import general as gear_general
 from dali.gear.general import (
     DTR0,
     QueryActualLevel,
@@ -121,6 +123,8 @@ class DriverStats:
     max_urgent_wait_s: float = 0.0
     bank_reads: int = 0
     bank_read_failures: int = 0
+    dtr0_restores: int = 0
+    """Times a background sequence set DTR0 again because a fade setting overwrote it."""
     heals: int = 0
     """Luminaires found at another level than sent, or power-cycled: sent their level again."""
     fail_safe_levels_written: int = 0
@@ -153,9 +157,9 @@ class DaliLuminaireDriver:
         self._by_id = {lum.id: lum for lum in self.luminaires}
         self._levels: dict[int, int | None] = {a: None for a in addresses}
         self._fade: dict[int, FadeSetting | None] = {a: None for a in addresses}
-        # Background DTR users (memory bank reads, fail-safe levels) take turns; an urgent fade
-        # setting never waits for them: it bumps the epoch, and a background sequence that saw
-        # the epoch change while it ran is repeated (its DTR0 was overwritten meanwhile).
+        # Background DTR users (memory bank reads, fail-safe levels) take turns; a fade
+        # setting never waits for them: it bumps the epoch, and a background sequence whose
+        # next frame would use DTR0 set before the bump first sets it again (_run_sequence).
         self._dtr_lock = asyncio.Lock()
         self._dtr_epoch = 0
         self.wire_at = 0.0
@@ -173,8 +177,14 @@ class DaliLuminaireDriver:
 
     # -- sending -----------------------------------------------------------------------
 
-    async def send(self, command: Command, *, background: bool = False) -> Response | None:
-        """Send one python-dali command as urgent or background work (see module docstring)."""
+    async def send(
+        self, command: Command, *, background: bool = False, dtr_epoch: int | None = None
+    ) -> Response | None:
+        """Send one python-dali command as urgent or background work (see module docstring).
+
+        ``dtr_epoch`` (background only): the frame uses DTR0 as set at that epoch; if a fade
+        setting has bumped the epoch since, the frame is not sent and :class:`DtrOverwritten`
+        is raised instead (checked with the bus held, just before the frame goes)."""
         cost = frame_bus_time(
             len(command.frame), is_query=command.response is not None, send_twice=command.sendtwice
         )
@@ -195,6 +205,8 @@ class DaliLuminaireDriver:
                 async with self._lock:
                     if self._urgent_pending:
                         continue  # an urgent frame arrived meanwhile: it goes first
+                    if dtr_epoch is not None and dtr_epoch != self._dtr_epoch:
+                        raise DtrOverwritten
                     self.wire_at = self.monotonic()
                     response = await send_command(self.bus, command, priority=BACKGROUND_PRIORITY)
                     self.budget.spend(self.monotonic(), cost, background=True)
@@ -232,36 +244,51 @@ class DaliLuminaireDriver:
     async def run_sequence(
         self, sequence: Generator[Any, Any, Any], *, background: bool = True
     ) -> Any:
-        """Run a python-dali sequence (e.g. a memory value read) frame by frame. An urgent
-        fade setting may overwrite DTR0 meanwhile: see :meth:`read_value`."""
+        """Run a python-dali sequence (e.g. a memory value read) frame by frame, one such
+        sequence at a time. A fade setting may overwrite DTR0 meanwhile (it never waits for
+        a background read): then DTR0 is set again to where the sequence had it before the
+        next frame that uses it, so a value is never read from, nor written to, the wrong
+        place, and an interrupted read resumes rather than starting over."""
         async with self._dtr_lock:  # DTR0/DTR1 point into the memory bank meanwhile
             return await self._run_sequence(sequence, background=background)
 
-    async def read_value(self, value_class: Any, address: GearShort, attempts: int = 4) -> Any:
-        """Read a python-dali memory value, again if an urgent fade setting changed DTR0 while
-        the read ran (a value read from the wrong location is never returned)."""
-        for _ in range(attempts):
-            epoch = self._dtr_epoch
-            try:
-                value = await self.run_sequence(value_class.read(address))
-            except (MemoryLocationNotImplemented, ResponseError):
-                if epoch == self._dtr_epoch:
-                    raise  # the gear's own answer
-                continue  # read from the wrong place: again
-            if epoch == self._dtr_epoch:
-                return value
-        raise ResponseError(f"{value_class.__name__}: DTR0 kept changing during the read")
+    async def read_value(self, value_class: Any, address: GearShort) -> Any:
+        """Read a python-dali memory value (e.g. ``energy.ActiveEnergy``) as background work;
+        raises what python-dali raises for the gear's own answer (not implemented, framing
+        error)."""
+        return await self.run_sequence(value_class.read(address))
 
     async def _run_sequence(self, sequence: Generator[Any, Any, Any], *, background: bool) -> Any:
         response = None
+        dtr0: int | None = None  # what this sequence last put into DTR0, as the gear counts
+        dtr0_type: type[Command] = DTR0
+        epoch = self._dtr_epoch  # ... as of this epoch
         while True:
             try:
                 item = sequence.send(response)
             except StopIteration as done:
                 return done.value
-            response = (
-                await self.send(item, background=background) if isinstance(item, Command) else None
-            )
+            if not isinstance(item, Command):
+                response = None
+                continue
+            if isinstance(item, _DTR0_COMMANDS):
+                epoch, dtr0, dtr0_type = self._dtr_epoch, item.param, type(item)
+                response = await self.send(item, background=background)
+                continue
+            guarded = background and dtr0 is not None and item.uses_dtr0
+            while True:
+                try:
+                    response = await self.send(
+                        item, background=background, dtr_epoch=epoch if guarded else None
+                    )
+                    break
+                except DtrOverwritten:
+                    assert dtr0 is not None
+                    epoch = self._dtr_epoch
+                    self.stats.dtr0_restores += 1
+                    await self.send(dtr0_type(dtr0), background=background)
+            if dtr0 is not None and isinstance(item, _DTR0_INCREMENTING):
+                dtr0 = min(dtr0 + 1, 255)  # the gear steps DTR0 after each location
 
     # -- levels ------------------------------------------------------------------------
 
@@ -324,11 +351,7 @@ class DaliLuminaireDriver:
                 if interrupted is not None and interrupted():
                     return sent
                 if setting is not None:
-                    presence = bool(batch & first_addrs)
-                    done = await self._set_fade(setting, g, short, presence, interrupted)
-                    if done is None:
-                        return sent
-                    sent += done
+                    sent += await self._set_fade(setting, g, short)
                 else:
                     assert frame is not None
                     await self.send(frame.command())
@@ -346,11 +369,7 @@ class DaliLuminaireDriver:
         for setting, g, short in plan_addresses(self.layout, self._fade, rest):
             if interrupted is not None and interrupted():
                 return sent
-            # the rest fade readies the gear for the next person: it does not wait either
-            done = await self._set_fade(setting, g, short, True, interrupted)
-            if done is None:
-                return sent
-            sent += done
+            sent += await self._set_fade(setting, g, short)  # readies the gear for the next person
         return sent
 
     def _layout_of(self, addresses: Set[int]) -> BusLayout:
@@ -366,31 +385,12 @@ class DaliLuminaireDriver:
             return frozenset({f.short_address})
         return self.layout.short_addresses
 
-    async def _set_fade(
-        self,
-        setting: FadeSetting,
-        group: int | None,
-        short: int | None,
-        preempt: bool,
-        interrupted: Callable[[], bool] | None,
-    ) -> int | None:
-        """Send one fade setting unit; None if ``interrupted`` while waiting for DTR0.
-
-        For a presence reaction and the rest fade after it (``preempt``) it goes at once and a
-        background bank read running meanwhile repeats its value; a schedule step's fade waits
-        until that value is read (bank reads are not starved), asking ``interrupted`` every
-        5 ms."""
+    async def _set_fade(self, setting: FadeSetting, group: int | None, short: int | None) -> int:
+        """Send one fade setting unit (DTR0 + SET FADE TIME ...) as urgent work: it never
+        waits for a background DTR0 user; that one sets its DTR0 again (see
+        :meth:`run_sequence`)."""
         commands = fade_setting_commands(setting, group=group, short_address=short)
-        locked = False
-        if preempt:
-            self._dtr_epoch += 1  # a background DTR0 user running now repeats its work
-        else:
-            while not locked:
-                if interrupted is not None and interrupted():
-                    return None
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.005):
-                        locked = await self._dtr_lock.acquire()
+        self._dtr_epoch += 1  # before any of these frames can reach the wire
         # one unit: no background frame (a DTR0 of its own) may slip in between these frames
         self._urgent_pending += 1
         self._no_urgent.clear()
@@ -401,8 +401,6 @@ class DaliLuminaireDriver:
             self._urgent_pending -= 1
             if not self._urgent_pending:
                 self._no_urgent.set()
-            if locked:
-                self._dtr_lock.release()
         if group is not None:
             reached: frozenset[int] = self.layout.groups[group]
         elif short is not None:
@@ -442,24 +440,10 @@ class DaliLuminaireDriver:
                 (QueryPowerOnLevel, SetPowerOnLevel),
                 (QuerySystemFailureLevel, SetSystemFailureLevel),
             ):
-                async with self._dtr_lock:
-                    got = await self.send(query(address), background=True)
-                    value = (
-                        got.raw_value.as_integer
-                        if got is not None and got.raw_value is not None and not got.raw_value.error
-                        else None
-                    )
-                    if value == level:
-                        continue
-                    if value is None and not self._telemetry[lum.id].reachable:
-                        continue  # not answering: the next round tries again
-                    for _ in range(4):  # again if a fade setting overwrote DTR0 in between
-                        epoch = self._dtr_epoch
-                        await self.send(DTR0(level), background=True)
-                        await self.send(setter(address), background=True)
-                        if epoch == self._dtr_epoch:
-                            break
-                    written += 1
+                reachable = self._telemetry[lum.id].reachable
+                written += await self.run_sequence(
+                    _store_level(address, query, setter, level, reachable)
+                )
         self.stats.fail_safe_levels_written += written
         return written
 
@@ -644,3 +628,34 @@ class DaliLuminaireDriver:
                     "short_address": sensor,
                 },
             )
+
+
+class DtrOverwritten(Exception):
+    """A background frame would have used a DTR0 that a fade setting overwrote."""
+
+
+_DTR0_COMMANDS = (gear_general.DTR0, device_general.DTR0)
+_DTR0_INCREMENTING = (
+    gear_general.ReadMemoryLocation,
+    gear_general.WriteMemoryLocation,
+    gear_general.WriteMemoryLocationNoReply,
+    device_general.ReadMemoryLocation,
+    device_general.WriteMemoryLocation,
+    device_general.WriteMemoryLocationNoReply,
+)
+"""Commands after which the gear (or device) steps DTR0 to the next memory location."""
+
+
+def _store_level(
+    address: GearShort, query: type[Command], setter: type[Command], level: int, reachable: bool
+) -> Generator[Command, Response | None, int]:
+    """A python-dali style sequence: make the gear's level setting (POWER ON LEVEL, SYSTEM
+    FAILURE LEVEL) ``level`` if it holds another; returns 1 if it was written."""
+    got = yield query(address)
+    raw = got.raw_value if got is not None else None
+    value = raw.as_integer if raw is not None and not raw.error else None
+    if value == level or (value is None and not reachable):
+        return 0  # there already, or not answering: the next round tries again
+    yield DTR0(level)
+    yield setter(address)
+    return 1

@@ -8,6 +8,7 @@ import time
 
 import msgspec
 import pytest
+from dali.gear.general import DTR0
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -216,16 +217,19 @@ async def test_power_measured_at_another_level_is_not_reported_as_the_power_now(
 
 
 async def test_fade_settings_never_wait_for_bank_reads_and_never_corrupt_them() -> None:
-    """A presence reaction's fade setting (DTR0 + SET FADE TIME) goes out at once, even in the
-    middle of a memory bank read that points DTR0 into the bank; that read is repeated, so
-    every power figure is the gear's own, and the gear ends with the fade time it was given.
-    Other fade settings wait for the value being read (D4i reads are not starved)."""
-    from gateway.dali.driver import GearTarget
+    """Every fade setting (DTR0 + SET FADE TIME) goes out at once, a presence reaction's as
+    much as a schedule step's, even in the middle of a memory bank read that points DTR0
+    into the bank. The read sets DTR0 again where it was and goes on: every power figure is
+    the gear's own, no read fails or starts over, and each gear ends with the fade time it
+    was given last."""
     from gateway.dali.planner import fade_setting
 
     bus, driver = _driver(budget_share=1.0)
     await driver.set_levels({f"L{i:02d}": 200 for i in range(8)})
-    fades = [1_000, 45_000, 2_000, 64_000]
+    fades = [1_000, 45_000, 2_000, 64_000, 90_500]
+    assert await driver.read_energy("L00")  # alone: what one read costs
+    background_before = driver.stats.background_frames
+    one_read = background_before
 
     async def reads() -> list[float]:
         got = []
@@ -234,26 +238,62 @@ async def test_fade_settings_never_wait_for_bank_reads_and_never_corrupt_them() 
             got.append(driver._telemetry["L00"].power_w)  # noqa: SLF001 - what was read
         return got
 
-    async def reactions() -> float:
+    async def steps(first: bool, luminaire: str, pause_s: float) -> float:
         worst = 0.0
         for i in range(6):
-            await asyncio.sleep(0.5)  # a busy street: a reaction with a fade every half second
+            await asyncio.sleep(pause_s)  # a busy street: a fade every few hundred ms
             t0 = time.monotonic()
             target = GearTarget(150 + i, fade_ms=fades[i % len(fades)])
-            await driver.apply({"L01": target}, first={"L01"})
+            await driver.apply({luminaire: target}, first={luminaire} if first else set())
             worst = max(worst, time.monotonic() - t0)
         return worst
 
-    powers, worst = await asyncio.gather(reads(), reactions())
+    powers, worst_reaction, worst_step = await asyncio.gather(
+        reads(), steps(True, "L01", 0.5), steps(False, "L02", 0.35)
+    )
     expected = bus.by_short_address(0).power_w
     assert all(abs(p - expected) < 0.11 for p in powers), (powers, expected)
-    assert worst < 0.35  # its frames (111 ms) and at most one background frame in front
-    assert bus.by_short_address(1).fade_seconds() == fade_setting(fades[5 % len(fades)]).seconds
-    # a schedule fade waits for the value being read, then goes: nothing is lost
-    await asyncio.gather(
-        driver.read_energy("L00"), driver.apply({"L02": GearTarget(90, fade_ms=90_500)})
+    # its frames (111 ms) and at most one background frame in front, never a bank read
+    assert worst_reaction < 0.35 and worst_step < 0.35, (worst_reaction, worst_step)
+    assert driver.stats.bank_read_failures == 0
+    assert driver.stats.dtr0_restores > 0  # the reads were interrupted, and resumed
+    # resumed, not restarted: what 4 reads cost alone, plus one DTR0 per restore
+    assert driver.stats.background_frames - background_before == (
+        4 * one_read + driver.stats.dtr0_restores
     )
-    assert bus.by_short_address(2).fade_seconds() == fade_setting(90_500).seconds
+    for short, lum in ((1, 5), (2, 5)):
+        assert bus.by_short_address(short).fade_seconds() == fade_setting(fades[lum % 5]).seconds
+
+
+async def test_fail_safe_levels_are_written_right_between_fade_settings() -> None:
+    """POWER ON / SYSTEM FAILURE LEVEL take their value from DTR0, which a fade setting
+    overwrites: with fade settings going out all the while, every gear still ends with the
+    fail-safe level (never a fade code) and with the fade time it was given last."""
+    from gateway.dali.planner import fade_setting
+
+    bus, driver = _driver(budget_share=1.0)
+    await driver.set_levels({f"L{i:02d}": 200 for i in range(8)})
+    fades = [2_000, 45_000, 1_000]
+    given: dict[int, int] = {}
+    tasks: list[asyncio.Task[int]] = []
+
+    def on_frame(frame: object) -> None:
+        # the worst moment: right after the sequence's DTR0 reached the gear, before its
+        # SET ... LEVEL; the fade setting is urgent and goes first
+        if frame == DTR0(230).frame and len(tasks) < 10:
+            i = len(tasks)
+            given[i % 8] = fades[i % 3]
+            target = GearTarget(100 + i, fade_ms=fades[i % 3])
+            tasks.append(asyncio.create_task(driver.apply({f"L{i % 8:02d}": target})))
+
+    bus.frame_listener = on_frame
+    written = await driver.program_fail_safe_levels(230)
+    await asyncio.gather(*tasks)
+    assert written == 16 and len(tasks) == 10
+    assert [(g.power_on_level, g.system_failure_level) for g in bus.gear] == [(230, 230)] * 8
+    assert driver.stats.dtr0_restores >= 10
+    for short, fade in given.items():
+        assert bus.by_short_address(short).fade_seconds() == fade_setting(fade).seconds
 
 
 async def test_an_announced_reaction_keeps_new_background_frames_off_the_bus() -> None:
