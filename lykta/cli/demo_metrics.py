@@ -98,13 +98,18 @@ class StreetWatch:
                         self.mismatches.append((now, lum_id, actual, target.level))
         self.lit_luminaires = lit
 
-    def summary(self) -> dict[str, float | int | None]:
+    def summary(self) -> dict[str, object]:
         """The summary JSON's street figures."""
         return {
             "lit_luminaires": self.lit_luminaires,
             "dark_minutes": round(self.dark_s / 60, 3),
             "preview_mismatch_minutes": round(self.mismatch_s / 60, 3),
             "compared_luminaire_minutes": round(self.watched_s / 60, 1),
+            "first_mismatches": [
+                {"at": dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds"),
+                 "luminaire": lum, "street": actual, "preview": want}
+                for ms, lum, actual, want in self.mismatches
+            ],
         }
 
 
