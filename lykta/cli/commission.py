@@ -370,6 +370,9 @@ def report(state_dir: Path = STATE_DIR,
 
 NO_DALI = ""
 """The report's ``bus`` when no DALI bus was commissioned (only Modbus)."""
+REGISTRATION_PENDING = 3
+"""Exit status of `commission config --controller` when the config is written but the
+controller could not be reached."""
 
 TYPES = {"u16": "u16", "i16": "s16", "s16": "s16", "u32": "u32", "i32": "s32", "s32": "s32",
          "u64": "u64", "i64": "s64", "s64": "s64", "f32": "float32", "float32": "float32",
@@ -796,7 +799,8 @@ def config(
         journal.save()
         _out.print(f"[yellow]not registered: {exc}; the config is written — run this command "
                    "again when the controller is reachable[/yellow]")
-        return
+        # not 0: a script (or a technician's checklist) must see that registering is pending
+        raise typer.Exit(REGISTRATION_PENDING) from None
     except RegistrationError as exc:
         raise _fail(f"registration refused: {exc}") from None
     journal.data["registration"] = {"controller": controller, **answer}
