@@ -24,11 +24,23 @@ from controller.compliance import MINUTE_MS, LuminaireState
 from lykta.cli.dashboard_influxql import DATASOURCE, Target
 
 DEFAULT_PRICE_SEK_PER_KWH = 1.5
+DEFAULT_TIMEZONE = "Europe/Stockholm"
 TAGS = ["lykta"]
 # Norrköping, where the example site stands (the map's first view)
 MAP_CENTRE = (58.59, 16.18)
 
 Panel = builder.Builder[model.Panel]
+
+
+@dataclass(frozen=True)
+class BoardSettings:
+    """What ``lykta dashboards build`` is told: each a dashboard variable's default, so a
+    user can change it in Grafana without a rebuild."""
+
+    price: float = DEFAULT_PRICE_SEK_PER_KWH
+    """Energy price, SEK/kWh, for the cost panels."""
+    timezone: str = DEFAULT_TIMEZONE
+    """IANA time zone of the site: where a day begins in the per-day panels."""
 
 
 @dataclass(frozen=True)
@@ -165,8 +177,8 @@ def table_panel(title: str, description: str, unit: str, thresholds: dash.Thresh
 # -- variables ------------------------------------------------------------------------------
 
 
-def variables(price: float) -> list[builder.Builder[model.VariableModel]]:
-    """site / zone / gateway (each multi-value with All), and the energy price."""
+def variables(settings: BoardSettings) -> list[builder.Builder[model.VariableModel]]:
+    """site / zone / gateway (each multi-value with All), the energy price, the time zone."""
 
     def tag_values(name: str, label: str, measurement: str, filters: str) -> dash.QueryVariable:
         q = f'SHOW TAG VALUES FROM "{measurement}" WITH KEY = "{name}"' + filters
@@ -184,18 +196,22 @@ def variables(price: float) -> list[builder.Builder[model.VariableModel]]:
         tag_values("zone", "Zone", dm.ZONE_COMPLIANCE, ' WHERE "site" =~ /^$site$/'),
         tag_values("gateway", "Gateway", dm.GATEWAY_HEALTH,
                    ' WHERE "site" =~ /^$site$/ AND "zone" =~ /^$zone$/'),  # fmt: skip
-        dash.TextBoxVariable("price").label("Price, SEK/kWh").default_value(f"{price:g}")
+        dash.TextBoxVariable("price").label("Price, SEK/kWh")
+        .default_value(f"{settings.price:g}")
         .description("Energy price for the cost panels, SEK per kWh (all in)."),
-    ]
+        dash.TextBoxVariable("timezone").label("Time zone").default_value(settings.timezone)
+        .description("The site's IANA time zone (e.g. Europe/Stockholm): where a day "
+                     "begins in the per-day panels."),
+    ]  # fmt: skip
 
 
-def board(uid: str, title: str, description: str, panels: Sequence[Panel], price: float,
+def board(uid: str, title: str, description: str, panels: Sequence[Panel], settings: BoardSettings,
           time_from: str = "now-24h") -> model.Dashboard:  # fmt: skip
     """A Lykta dashboard: uid, tags, variables, the InfluxDB data source, the panels."""
     d = (
         dash.Dashboard(title).uid(uid).description(description).tags(TAGS)
         .time(time_from, "now").refresh("1m").timezone("browser").readonly()
-        .tooltip(model.DashboardCursorSync.CROSSHAIR).variables(variables(price))
+        .tooltip(model.DashboardCursorSync.CROSSHAIR).variables(variables(settings))
         .link(dash.DashboardLink("Lykta").type(model.DashboardLinkType.DASHBOARDS)
               .tags(TAGS).as_dropdown(True).include_vars(True).keep_time(True))
     )  # fmt: skip
@@ -219,7 +235,7 @@ INCIDENTS = '"kind" = \'override_started\' AND "mode" = \'raise\''
 KWH = f'sum("power_w") / {3_600_000 * 1000 // MINUTE_MS}'
 
 
-def energy(price: float) -> model.Dashboard:
+def energy(settings: BoardSettings) -> model.Dashboard:
     """Energy: power, kWh per day and zone, saving against all-on, cost, reconciliation."""
     known = '"power_w" >= 0'  # only minutes whose power is known count for the saving
     panels = [
@@ -253,7 +269,7 @@ def energy(price: float) -> model.Dashboard:
             "Energy per day and zone", "kWh per zone per day (site-local days).", "kwatth",
             NEUTRAL,
             Target(f'SELECT {KWH} FROM "{ZC}" {where(*ZONE_TAGS)} '
-                   "GROUP BY time(1d), \"zone\" fill(none) tz('Europe/Stockholm')",
+                   "GROUP BY time(1d), \"zone\" fill(none) tz('$timezone')",
                    alias="$tag_zone"),
             bars=True,
         ),
@@ -289,10 +305,10 @@ def energy(price: float) -> model.Dashboard:
         ),
     ]
     return board("lykta-energy", "Lykta — Energy", "Power, energy, saving against all-on dusk "
-                 "to dawn, cost, meter reconciliation.", panels, price, "now-7d")  # fmt: skip
+                 "to dawn, cost, meter reconciliation.", panels, settings, "now-7d")  # fmt: skip
 
 
-def uptime(price: float) -> model.Dashboard:
+def uptime(settings: BoardSettings) -> model.Dashboard:
     """Uptime: gateways online, luminaires answering, comm failures, last seen, drift."""
     panels = [
         stat_panel(
@@ -355,7 +371,7 @@ def uptime(price: float) -> model.Dashboard:
         ),
     ]
     return board("lykta-uptime", "Lykta — Uptime", "Gateways online, luminaires answering, "
-                 "communication failures, last seen, program drift.", panels, price)  # fmt: skip
+                 "communication failures, last seen, program drift.", panels, settings)  # fmt: skip
 
 
 AL = dm.ALARM
@@ -365,7 +381,7 @@ OPEN_ALARMS = (
 )
 
 
-def faults(price: float) -> model.Dashboard:
+def faults(settings: BoardSettings) -> model.Dashboard:
     """Faults: open alarms by priority (safety routes first) and age, MTTR, per gateway."""
     age = [model.DynamicConfigValue(id_val="unit", value="dateTimeFromNow"),
            model.DynamicConfigValue(id_val="displayName", value="raised")]  # fmt: skip
@@ -406,10 +422,10 @@ def faults(price: float) -> model.Dashboard:
         ),
     ]
     return board("lykta-faults", "Lykta — Faults", "Open alarms by safety priority and age, "
-                 "time to repair, alarms per gateway.", panels, price, "now-7d")  # fmt: skip
+                 "time to repair, alarms per gateway.", panels, settings, "now-7d")  # fmt: skip
 
 
-def street_safety(price: float) -> model.Dashboard:
+def street_safety(settings: BoardSettings) -> model.Dashboard:
     """Street safety: dark minutes (goal 0), presence reactions, incidents, zones below floor."""
     ev = dm.EVENT
     panels = [
@@ -480,10 +496,10 @@ def street_safety(price: float) -> model.Dashboard:
     ]
     return board("lykta-street-safety", "Lykta — Street safety", "Dark minutes (goal 0), "
                  "presence reactions, incident overrides, zones below their safety floor.",
-                 panels, price)  # fmt: skip
+                 panels, settings)  # fmt: skip
 
 
-def luminaire_map(price: float) -> model.Dashboard:
+def luminaire_map(settings: BoardSettings) -> model.Dashboard:
     """Map: every luminaire where the inventory places it, coloured by its state."""
     ls = dm.LUMINAIRE_STATE
     last_state = (
@@ -521,15 +537,15 @@ def luminaire_map(price: float) -> model.Dashboard:
     )
     panels = [the_map, attention.mappings(_mapping(STATE_TEXT))]  # type: ignore[attr-defined]
     return board("lykta-map", "Lykta — Map", "Luminaires on the map, coloured by state.",
-                 panels, price, "now-1h")  # fmt: skip
+                 panels, settings, "now-1h")  # fmt: skip
 
 
-def boards(price: float = DEFAULT_PRICE_SEK_PER_KWH) -> list[Board]:
+def boards(settings: BoardSettings = BoardSettings()) -> list[Board]:  # noqa: B008 - frozen
     """Every dashboard, in the order of the folder."""
     return [
-        Board("energy", energy(price)),
-        Board("uptime", uptime(price)),
-        Board("faults", faults(price)),
-        Board("street-safety", street_safety(price)),
-        Board("map", luminaire_map(price)),
+        Board("energy", energy(settings)),
+        Board("uptime", uptime(settings)),
+        Board("faults", faults(settings)),
+        Board("street-safety", street_safety(settings)),
+        Board("map", luminaire_map(settings)),
     ]

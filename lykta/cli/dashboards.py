@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
@@ -28,7 +29,12 @@ from lykta.cli.dashboard_check import (
     round_trip_problem,
     run_queries,
 )
-from lykta.cli.dashboard_defs import DEFAULT_PRICE_SEK_PER_KWH, boards
+from lykta.cli.dashboard_defs import (
+    DEFAULT_PRICE_SEK_PER_KWH,
+    DEFAULT_TIMEZONE,
+    BoardSettings,
+    boards,
+)
 from lykta.cli.output import error
 from lykta.stack import LocalStack, StackError, influx_query
 
@@ -42,9 +48,9 @@ app = typer.Typer(help="Grafana dashboards: build the JSON, check it on InfluxDB
                   no_args_is_help=True)  # fmt: skip
 
 
-def _built(price: float) -> dict[str, str]:
+def _built(settings: BoardSettings) -> dict[str, str]:
     """name -> the text ``build`` writes."""
-    return {b.name: render(b.dashboard) for b in boards(price)}
+    return {b.name: render(b.dashboard) for b in boards(settings)}
 
 
 @app.command()
@@ -52,33 +58,47 @@ def build(
     out: Path = typer.Option(DASHBOARDS_DIR, help="Where the JSON goes."),
     price: float = typer.Option(DEFAULT_PRICE_SEK_PER_KWH, min=0,
                                 help="Default energy price, SEK/kWh (a dashboard variable)."),
+    timezone: str = typer.Option(DEFAULT_TIMEZONE, help="The site's IANA time zone: where a "
+                                 "day begins in per-day panels (a dashboard variable)."),
 ) -> None:  # fmt: skip
     """Write every dashboard's JSON (OUT/NAME.json) from the generator."""
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        error(console, f"--timezone {timezone!r}: not an IANA time zone (e.g. Europe/Stockholm)")
+        raise typer.Exit(2) from None
     out.mkdir(parents=True, exist_ok=True)
-    for name, text in _built(price).items():
+    for name, text in _built(BoardSettings(price, timezone)).items():
         path = out / f"{name}.json"
         old = path.read_text() if path.exists() else None
         path.write_text(text)
         console.print(f"{path}: {'unchanged' if old == text else 'written'}")
 
 
-def _committed_price(directory: Path) -> float:
-    """The price the committed dashboards were built with (``build --price``)."""
+def _committed_settings(directory: Path) -> BoardSettings:
+    """What the committed dashboards were built with (``build --price --timezone``)."""
+    found: dict[str, str] = {}
     for path in sorted(directory.glob("*.json")):
         try:
             for v in json.loads(path.read_text()).get("templating", {}).get("list", []):
-                if v.get("name") == "price":
-                    return float(v["query"])
+                if v.get("name") in ("price", "timezone"):
+                    found.setdefault(v["name"], str(v["query"]))
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # reported as not the generator's output by the check itself
-    return DEFAULT_PRICE_SEK_PER_KWH
+    try:
+        price = float(found.get("price", DEFAULT_PRICE_SEK_PER_KWH))
+    except ValueError:
+        price = DEFAULT_PRICE_SEK_PER_KWH  # then reported stale against the generator
+    return BoardSettings(price, found.get("timezone", DEFAULT_TIMEZONE))
 
 
-def _static_problems(directory: Path, price: float) -> tuple[dict[str, dict], list[str]]:
+def _static_problems(
+    directory: Path, settings: BoardSettings
+) -> tuple[dict[str, dict], list[str]]:
     """The committed dashboards, and what is wrong with them without a database."""
     found: dict[str, dict] = {}
     problems: list[str] = []
-    for name, text in _built(price).items():
+    for name, text in _built(settings).items():
         path = directory / f"{name}.json"
         if not path.exists():
             problems.append(f"{path}: missing (run: lykta dashboards build)")
@@ -162,7 +182,7 @@ def check(
                                   "demo pipeline runs."),
 ) -> None:  # fmt: skip
     """Check the dashboards: SDK round trip, up to date, complete, every query has data."""
-    found, problems = _static_problems(directory, _committed_price(directory))
+    found, problems = _static_problems(directory, _committed_settings(directory))
     for p in problems:
         error(console, p)
     if problems:

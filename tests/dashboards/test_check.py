@@ -74,6 +74,24 @@ def test_a_price_built_in_is_not_stale_and_no_influxdb_is_one_line(tmp_path: Pat
     assert r.stdout.strip().splitlines()[-1].startswith("error: cannot reach InfluxDB at")
 
 
+def test_a_time_zone_built_in_is_a_variable_the_day_panels_use(tmp_path: Path) -> None:
+    """Per-day panels group by the site's days: its zone is a variable (default from
+    ``build --timezone``), not a constant a city elsewhere would have to edit by hand."""
+    r = lykta("dashboards", "build", "--out", str(tmp_path), "--timezone", "Europe/Helsinki")
+    assert r.returncode == 0, r.stderr
+    energy = json.loads((tmp_path / "energy.json").read_text())
+    [tz] = [v for v in energy["templating"]["list"] if v["name"] == "timezone"]
+    assert tz["query"] == "Europe/Helsinki"
+    day_queries = [t["query"] for p in panels(energy) for t in p["targets"]
+                   if "time(1d)" in t["query"]]  # fmt: skip
+    assert day_queries and all("tz('$timezone')" in q for q in day_queries)
+    r = lykta("dashboards", "check", "--dir", str(tmp_path), "--influx", "http://x")
+    assert "up to date with the generator" in r.stdout  # not stale: built with its zone
+    r = lykta("dashboards", "build", "--out", str(tmp_path / "bad"), "--timezone", "Mars/Base")
+    assert r.returncode == 2 and "not an IANA time zone" in r.stdout + r.stderr
+    assert not (tmp_path / "bad").exists()
+
+
 def test_a_key_grafanas_model_does_not_know_fails_the_round_trip() -> None:
     data = committed()["energy"]
     assert round_trip_problem(data) is None
