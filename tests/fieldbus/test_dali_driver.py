@@ -21,8 +21,8 @@ from gateway.dali.budget import BusTimeBudget
 from gateway.dali.driver import DaliLuminaireDriver, GearTarget, Luminaire
 from gateway.dali.planner import BusLayout, plan_levels
 from gateway.dali.timing import frame_bus_time
-from lykta.dali_bus import DaliReply, NoAnswer
 from lykta.contract import EventKind
+from lykta.dali_bus import DaliReply, NoAnswer
 
 
 @st.composite
@@ -347,12 +347,12 @@ class _ScaledWire(SimulatedDaliTransport):
     async def send_frame(
         self, frame: ForwardFrame, *, send_twice: bool = False, priority: int = 4
     ) -> DaliReply:
+        is_query = Command.from_frame(frame).response is not None
         async with self._lock:
             reply = self.bus.process(frame, send_twice=send_twice)
-            query = not isinstance(reply, NoAnswer) or Command.from_frame(frame).response is not None
-            await asyncio.sleep(
-                _WIRE_SCALE * frame_bus_time(len(frame), is_query=query, send_twice=send_twice)
-            )
+            wire = frame_bus_time(len(frame), is_query=is_query or not isinstance(reply, NoAnswer),
+                                  send_twice=send_twice)
+            await asyncio.sleep(_WIRE_SCALE * wire)
             return reply
 
 
@@ -439,7 +439,8 @@ async def _adversarial(
             for a in sorted(r["gear"]):
                 level = r["level"] if r["level"] is not None and a >= 4 else 200
                 fade = 2_000 if level != 200 else None
-                targets[f"L{a:02d}"] = GearTarget(level, fade_ms=fade, rest_fade_ms=r["rest_fade_ms"])
+                targets[f"L{a:02d}"] = GearTarget(
+                    level, fade_ms=fade, rest_fade_ms=r["rest_fade_ms"])
                 last_fade[a] = r["rest_fade_ms"]
             await driver.apply(targets, first=set(targets))
 
@@ -471,15 +472,15 @@ async def _adversarial(
                 if tel.temperature_c != round(g.temperature_c):
                     problems.append(f"{lum} temperature {tel.temperature_c}")
             else:
-                got = await driver.read_diagnostics(lum)
+                diag = await driver.read_diagnostics(lum)
                 want = {"gear_starts": g.gear_starts, "lamp_starts": g.lamp_starts,
                         "lamp_failures": g.lamp_failures,
                         "gear_temperature_c": round(g.temperature_c),
                         "lamp_temperature_c": round(g.temperature_c)}
-                if {k: got.get(k) for k in want} != want:
-                    problems.append(f"{lum} diagnostics {got} != {want}")
-                if abs(got.get("gear_operating_time_s", -99) - int(g.operating_time_s)) > 1:
-                    problems.append(f"{lum} operating time {got}")
+                if {k: diag.get(k) for k in want} != want:
+                    problems.append(f"{lum} diagnostics {diag} != {want}")
+                if abs(diag.get("gear_operating_time_s", -99) - int(g.operating_time_s)) > 1:
+                    problems.append(f"{lum} operating time {diag}")
         return problems
 
     tasks = [asyncio.create_task(street())]
@@ -494,3 +495,4 @@ async def _adversarial(
     assert driver.stats.bank_read_failures == 0
     for a, fade in last_fade.items():
         assert bus.by_short_address(a).fade_seconds() == fade_setting(fade).seconds, (a, fade)
+
