@@ -496,3 +496,20 @@ async def _adversarial(
     for a, fade in last_fade.items():
         assert bus.by_short_address(a).fade_seconds() == fade_setting(fade).seconds, (a, fade)
 
+
+async def test_fade_settings_of_two_applies_at_once_never_share_a_dtr0() -> None:
+    """DTR0 is one register of the whole bus: when two applies run at once, each fade
+    setting's DTR0 and SET FADE TIME still go together, so each gear gets its own fade time
+    (and the driver's record of it is true, so it is never sent again to repair it)."""
+    from gateway.dali.planner import fade_setting
+
+    bus, driver = _driver(budget_share=1.0)
+    await driver.set_levels({f"L{i:02d}": 200 for i in range(8)})
+    await asyncio.gather(
+        driver.apply({"L01": GearTarget(150, fade_ms=1_000)}, first={"L01"}),
+        driver.apply({"L02": GearTarget(150, fade_ms=45_000)}),
+        driver.apply({"L05": GearTarget(150, fade_ms=90_500, rest_fade_ms=2_000)}),
+    )
+    assert bus.by_short_address(1).fade_seconds() == fade_setting(1_000).seconds
+    assert bus.by_short_address(2).fade_seconds() == fade_setting(45_000).seconds
+    assert bus.by_short_address(5).fade_seconds() == fade_setting(2_000).seconds
