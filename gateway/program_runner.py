@@ -679,11 +679,12 @@ class ProgramRunner:
                     if level == t.level:
                         self.sources[lum] = wanted[lum].source
             if self._changed.is_set():
-                self._first |= first - {
-                    x for x in first if self.commanded.get(x) == wanted[x].level
-                }
-                # interrupted before the corridor's first frame: the next step times it
-                self._pending_reads[:0] = reads
+                left = first - {x for x in first if self.commanded.get(x) == wanted[x].level}
+                self._first |= left
+                if left:
+                    # interrupted before the corridor's first frame: the next step times it
+                    # (a detection whose corridor was lit already sent nothing: no time)
+                    self._pending_reads[:0] = reads
                 break
         self.frames_sent += sent
         self.steps += 1

@@ -162,6 +162,9 @@ class DaliLuminaireDriver:
         # next frame would use DTR0 set before the bump first sets it again (_run_sequence).
         self._dtr_lock = asyncio.Lock()
         self._dtr_epoch = 0
+        # DTR0 is one register for the whole bus: two fade settings sent at once (two applies)
+        # must not interleave, or one gear's SET FADE TIME takes the other's DTR0
+        self._fade_lock = asyncio.Lock()
         self.wire_at = 0.0
         self.first_frame_at: float | None = None
         """When the first frame for ``apply(first=...)`` went on the wire (monotonic)."""
@@ -395,8 +398,9 @@ class DaliLuminaireDriver:
         self._urgent_pending += 1
         self._no_urgent.clear()
         try:
-            for command in commands:
-                await self.send(command)
+            async with self._fade_lock:
+                for command in commands:
+                    await self.send(command)
         finally:
             self._urgent_pending -= 1
             if not self._urgent_pending:

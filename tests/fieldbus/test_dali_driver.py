@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
+from typing import Any
 
 import msgspec
 import pytest
+from dali.command import Command
+from dali.frame import ForwardFrame
 from dali.gear.general import DTR0
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,7 +20,9 @@ from fieldsim.dali import SimulatedDaliBus, SimulatedDaliTransport
 from gateway.dali.budget import BusTimeBudget
 from gateway.dali.driver import DaliLuminaireDriver, GearTarget, Luminaire
 from gateway.dali.planner import BusLayout, plan_levels
+from gateway.dali.timing import frame_bus_time
 from lykta.contract import EventKind
+from lykta.dali_bus import DaliReply, NoAnswer
 
 
 @st.composite
@@ -325,3 +331,185 @@ async def test_an_announced_reaction_keeps_new_background_frames_off_the_bus() -
         background.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await background
+
+
+# -- adversarial: fade settings at any frame of the background DTR0 users ----------------------
+
+_WIRE_SCALE = 0.04
+"""Frames take this share of their real wire time in the adversarial test: the same order of
+events as on the wire (the simulator is the gear), 25 times faster."""
+
+
+@dataclasses.dataclass
+class _ScaledWire(SimulatedDaliTransport):
+    """The simulated bus with every frame taking ``_WIRE_SCALE`` of its wire time."""
+
+    async def send_frame(
+        self, frame: ForwardFrame, *, send_twice: bool = False, priority: int = 4
+    ) -> DaliReply:
+        is_query = Command.from_frame(frame).response is not None
+        async with self._lock:
+            reply = self.bus.process(frame, send_twice=send_twice)
+            wire = frame_bus_time(len(frame), is_query=is_query or not isinstance(reply, NoAnswer),
+                                  send_twice=send_twice)
+            await asyncio.sleep(_WIRE_SCALE * wire)
+            return reply
+
+
+_REST_FADES = [700, 1_000, 2_000, 45_000, 64_000, 90_500, 120_000]
+"""Fade times whose settings are one unit (DTR0 + SET FADE TIME) or two (code 0: DTR0 + SET
+EXTENDED FADE TIME as well); their DTR0 values (fade codes 0..15, extended codes up to 0x4F)
+point at implemented locations of banks 202/205/206, so a read from there is a wrong value,
+not an error."""
+
+_background_op = st.one_of(
+    st.tuples(st.just("energy"), st.integers(0, 3)),
+    st.tuples(st.just("diagnostics"), st.integers(0, 3)),
+    st.tuples(st.just("fail_safe"), st.sampled_from([230, 180, 254])),
+)
+_fade_request = st.fixed_dictionaries({
+    "at_frame": st.integers(0, 160),  # the n-th frame to reach the gear triggers it
+    "delay": st.floats(0.0, 1.5),  # ... this many command wire times later
+    "gear": st.sets(st.integers(0, 7), min_size=1, max_size=8),
+    "rest_fade_ms": st.sampled_from(_REST_FADES),
+    "level": st.sampled_from([None, 120, 160]),  # a level change (gear 4..7 only) first
+})
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    background=st.lists(_background_op, min_size=1, max_size=4),
+    requests=st.lists(_fade_request, min_size=1, max_size=8),
+    states=st.booleans(),
+)
+def test_fade_settings_at_any_frame_never_corrupt_background_dtr0_users(
+    background: list[tuple[str, int]], requests: list[dict[str, Any]], states: bool
+) -> None:
+    """Adversarial: fade settings (presence reactions and schedule steps alike, one apply at
+    a time as the executor sends them) go out at arbitrary frames of D4i value reads and
+    fail-safe level writes, with state queries in between if ``states``. Every value read is
+    the gear's own, no read fails, every fail-safe level lands (never a fade code), and every
+    gear ends with the fade time it was given last."""
+    asyncio.run(_adversarial(background, requests, states))
+
+
+async def _adversarial(
+    background: list[tuple[str, int]], requests: list[dict[str, Any]], states: bool
+) -> None:
+    from gateway.dali.planner import fade_setting
+
+    bus = SimulatedDaliBus(8, groups={1: range(0, 4), 2: range(4, 8)}, now=time.monotonic)
+    lums = [Luminaire(f"L{i:02d}", i, frozenset({1 if i < 4 else 2})) for i in range(8)]
+    # the driver's clock runs at the wire's pace, so its bus-time budget sees real figures
+    driver = DaliLuminaireDriver(_ScaledWire(bus), lums, budget_share=1.0,
+                                 monotonic=lambda: time.monotonic() / _WIRE_SCALE)
+    for i, g in enumerate(bus.gear):  # distinct diagnostics, so a misplaced byte shows
+        g.gear_starts = 0x1234 + 0x0101 * i
+        g.lamp_starts = 0x2345 + 0x0203 * i
+        g.lamp_failures = 3 + i
+        g.temperature_c = 20.0 + i
+    await driver.set_levels({f"L{i:02d}": 200 for i in range(8)})
+    await driver.apply({f"L{i:02d}": GearTarget(200, rest_fade_ms=1_500) for i in range(8)})
+    last_fade = dict.fromkeys(range(8), 1_500)
+
+    pending: dict[int, list[dict[str, Any]]] = {}
+    for r in requests:
+        pending.setdefault(r["at_frame"], []).append(r)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    seen = [0]
+    loop = asyncio.get_running_loop()
+
+    def on_frame(frame: object) -> None:
+        for r in pending.pop(seen[0], []):
+            loop.call_later(r["delay"] * 0.0277 * _WIRE_SCALE, queue.put_nowait, r)
+        seen[0] += 1
+
+    bus.frame_listener = on_frame
+    done = asyncio.Event()
+
+    async def street() -> None:  # the executor: one apply at a time
+        while not (done.is_set() and queue.empty() and not pending):
+            try:
+                r = await asyncio.wait_for(queue.get(), 0.01)
+            except TimeoutError:
+                if done.is_set():
+                    pending.clear()  # triggers beyond the last frame: never
+                continue
+            targets = {}
+            for a in sorted(r["gear"]):
+                level = r["level"] if r["level"] is not None and a >= 4 else 200
+                fade = 2_000 if level != 200 else None
+                targets[f"L{a:02d}"] = GearTarget(
+                    level, fade_ms=fade, rest_fade_ms=r["rest_fade_ms"])
+                last_fade[a] = r["rest_fade_ms"]
+            await driver.apply(targets, first=set(targets))
+
+    async def state_reads() -> None:
+        while not done.is_set():
+            await driver.read_states()
+
+    async def work() -> list[str]:
+        problems = []
+        for op, arg in background:
+            if op == "fail_safe":
+                before = sum((g.power_on_level != arg) + (g.system_failure_level != arg)
+                             for g in bus.gear)
+                written = await driver.program_fail_safe_levels(arg)
+                got = [(g.power_on_level, g.system_failure_level) for g in bus.gear]
+                if got != [(arg, arg)] * 8 or written != before:
+                    problems.append(f"fail_safe({arg}): wrote {written}/{before}, gear {got}")
+                continue
+            g, lum = bus.gear[arg], f"L{arg:02d}"
+            if op == "energy":
+                e0 = g.energy_wh
+                ok = await driver.read_energy(lum)
+                tel = driver._telemetry[lum]  # noqa: SLF001 - what was read
+                e1 = g.energy_wh
+                if not ok or tel.power_w is None or abs(tel.power_w - g.power_w) > 0.11:
+                    problems.append(f"{lum} power {tel.power_w} != {g.power_w} (ok={ok})")
+                if tel.energy_wh is None or not e0 - 0.06 <= tel.energy_wh <= e1 + 0.06:
+                    problems.append(f"{lum} energy {tel.energy_wh} not in [{e0}, {e1}]")
+                if tel.temperature_c != round(g.temperature_c):
+                    problems.append(f"{lum} temperature {tel.temperature_c}")
+            else:
+                diag = await driver.read_diagnostics(lum)
+                want = {"gear_starts": g.gear_starts, "lamp_starts": g.lamp_starts,
+                        "lamp_failures": g.lamp_failures,
+                        "gear_temperature_c": round(g.temperature_c),
+                        "lamp_temperature_c": round(g.temperature_c)}
+                if {k: diag.get(k) for k in want} != want:
+                    problems.append(f"{lum} diagnostics {diag} != {want}")
+                if abs(diag.get("gear_operating_time_s", -99) - int(g.operating_time_s)) > 1:
+                    problems.append(f"{lum} operating time {diag}")
+        return problems
+
+    tasks = [asyncio.create_task(street())]
+    if states:
+        tasks.append(asyncio.create_task(state_reads()))
+    try:
+        problems = await work()
+    finally:
+        done.set()
+        await asyncio.gather(*tasks)
+    assert problems == []
+    assert driver.stats.bank_read_failures == 0
+    for a, fade in last_fade.items():
+        assert bus.by_short_address(a).fade_seconds() == fade_setting(fade).seconds, (a, fade)
+
+
+async def test_fade_settings_of_two_applies_at_once_never_share_a_dtr0() -> None:
+    """DTR0 is one register of the whole bus: when two applies run at once, each fade
+    setting's DTR0 and SET FADE TIME still go together, so each gear gets its own fade time
+    (and the driver's record of it is true, so it is never sent again to repair it)."""
+    from gateway.dali.planner import fade_setting
+
+    bus, driver = _driver(budget_share=1.0)
+    await driver.set_levels({f"L{i:02d}": 200 for i in range(8)})
+    await asyncio.gather(
+        driver.apply({"L01": GearTarget(150, fade_ms=1_000)}, first={"L01"}),
+        driver.apply({"L02": GearTarget(150, fade_ms=45_000)}),
+        driver.apply({"L05": GearTarget(150, fade_ms=90_500, rest_fade_ms=2_000)}),
+    )
+    assert bus.by_short_address(1).fade_seconds() == fade_setting(1_000).seconds
+    assert bus.by_short_address(2).fade_seconds() == fade_setting(45_000).seconds
+    assert bus.by_short_address(5).fade_seconds() == fade_setting(2_000).seconds

@@ -11,12 +11,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fieldsim.dali import GearSpec, SimulatedDaliBus, SimulatedDaliTransport
 from gateway.dali.driver import DaliLuminaireDriver, Luminaire
+from gateway.program_runner import ProgramRunner
 from lykta.contract import Command, Event, EventKind, build_command, encode
 from lykta.contract.program import Program
 from lykta.signing import sign_program
 from lykta.strategy import Strategy, compile_program, program_level
 from tests.gateway.conftest import GATEWAY, START
-from tests.gateway.test_program_runner import NIGHT, runner, settle
+from tests.gateway.test_program_runner import NIGHT, Field, runner, settle
 
 
 async def test_a_contactor_power_cycle_heals_within_one_state_read(
@@ -217,3 +218,58 @@ async def test_the_lux_rule_switches_with_its_hysteresis(
     clock[0] = NIGHT
     r.on_lux("lux-1", 50.0, clock[0] - 16 * 60_000)  # stale: unknown, the lit window decides
     assert await level_after(None) == program_level(lux, clock[0], luminaire=lum) > 0
+
+
+async def test_a_detection_that_lit_nothing_new_gives_no_reaction_time(
+    program: Program, signing_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    """A second detection while its corridor is still boosted sends nothing: it has no
+    reaction time, whether or not the step that took it is interrupted (by a detection of
+    another corridor). Otherwise the next corridor's first frame would be timed against the
+    earlier read too, a sample as long as the interrupted step and the wait before it."""
+    import time
+
+    from gateway.program_runner import PresenceSensor
+    from lykta.strategy import presence_corridor
+
+    clock = [NIGHT]
+    field = Field(program, clock)
+    zone = program.presence[0].zone
+    in_zone = sorted((lum for lum in program.luminaires if lum.zone == zone),
+                     key=lambda lum: lum.position_m)
+    near, far = in_zone[0], in_zone[-1]
+    sensors = [PresenceSensor(near.bus, 7, zone, near.position_m),
+               PresenceSensor(near.bus, 8, zone, far.position_m)]
+    a = presence_corridor(program, zone, near.position_m)
+    b = presence_corridor(program, zone, far.position_m)
+    lit = {lum.id for lum, _ in a} | {lum.id for lum, _ in b}
+    assert not {lum.id for lum, _ in a} & {lum.id for lum, _ in b}, "corridors overlap"
+    other = next(lum for lum in program.luminaires if lum.id not in lit and lum.bus == near.bus)
+    r = ProgramRunner(
+        site=program.site, gateway=program.gateway, drivers=field.drivers,
+        luminaires={lum: bus for lum, (bus, _a) in field.where.items()}, state_dir=tmp_path,
+        public_key=signing_key.public_key(), latitude=program.latitude,
+        longitude=program.longitude, presence_sensors=sensors, emit=lambda e: None,
+        clock=lambda: clock[0],
+    )  # fmt: skip
+    await r.on_program(program, encode(program))
+    await r.step()
+    settle(clock)
+    r.on_presence(sensors[0].key, clock[0], read_at=time.monotonic())
+    await r.step()
+    assert len(r.presence_latencies_ms) == 1  # corridor A lit
+    clock[0] += 1_000
+    r.on_presence(sensors[0].key, clock[0], read_at=time.monotonic())  # A again: lit already
+    driver = field.drivers[near.bus]
+    driver._levels[other.short_address] = None  # noqa: SLF001 - a heal: the step sends one DAPC
+    sim = field.sim[near.bus]
+
+    def detection_b(frame: object) -> None:  # B is detected while that step runs
+        sim.frame_listener = None
+        r.on_presence(sensors[1].key, clock[0], read_at=time.monotonic())
+
+    sim.frame_listener = detection_b
+    await r.step()  # interrupted by B
+    assert r._changed.is_set()  # noqa: SLF001
+    await r.step()  # lights corridor B
+    assert len(r.presence_latencies_ms) == 2, r.presence_latencies_ms  # B's, not A's again
