@@ -95,10 +95,11 @@ case "$cmd" in
     test)  ensure_apt; ensure_venv; check_lock
            .venv/bin/ruff check .
            typecheck
-           exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" ;;
+           # the slowest tests are listed at the end: the suite must stay well under 15 min
+           exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=12 "$@" ;;
     bench) ensure_apt; ensure_venv; exec .venv/bin/python -m bench "$@" ;;
     soak)  ensure_apt; ensure_venv
-           LYKTA_SOAK=1 exec .venv/bin/python -m pytest -q -p no:cacheprovider --timeout=900 \
+           LYKTA_SOAK=1 exec .venv/bin/python -m pytest -q -rP -p no:cacheprovider --timeout=900 \
                tests/system/test_whole_night.py "$@" ;;
     lint)  ensure_venv; check_lock; .venv/bin/ruff check .; typecheck ;;
     lock)  relock "$@" ;;

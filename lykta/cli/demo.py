@@ -26,11 +26,14 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
+from controller.alarms import AlarmRules
 from controller.config import ApiConfig, ControllerConfig, ControllerMqttConfig, ProgramsConfig
 from controller.influx_config import InfluxConfig
 from controller.service import ControllerService
 from fieldsim.cabinet import SimulatedCabinet
+from gateway.config import DaliBusConfig
 from gateway.daemon import Gateway
+from gateway.dali.timing import frame_bus_time
 from gateway.program_runner import PresenceSensor, ProgramRunner
 from lykta.cli.demo_metrics import StreetWatch, WatchedCabinet
 from lykta.cli.demo_site import DemoGateway, write_demo_site
@@ -190,6 +193,7 @@ async def _run(
         influx=InfluxConfig(url=influx_url, database=DEMO_DB),
         programs=ProgramsConfig(key_file=key_file, strategy=strategy),
         api=ApiConfig(host="127.0.0.1", port=api_port),
+        alarms=AlarmRules(not_responding_after_s=_silence_limit_s(n_lum, interval, clock.speed)),
     )
     async with ControllerService(cfg, clock=clock.now_ms) as svc:
         svc.issuer.time_scale = clock.speed  # a command's ttl is real travel time
@@ -528,6 +532,22 @@ def _view(
             str(r.frames_sent),
         )
     return Group(t, per)
+
+
+def _silence_limit_s(n_lum: int, interval: float, speed: float) -> float:
+    """The demo controller's "luminaire not responding" silence, in street seconds.
+
+    A gateway reads each luminaire once per round of state queries, and a round takes real
+    time: QUERY STATUS + QUERY ACTUAL LEVEL per luminaire within the bus budget, which D4i
+    bank reads share (at ``--energy-interval 5`` a round of 12 luminaires takes ~7 s). At
+    ``--speed`` S a round lasts S times as long on the street's clock, and the default
+    3 minutes would call every luminaire silent. So: three rounds, at least 30 s of real
+    silence, scaled to the street's clock; never less than the controller's default."""
+    query_s = frame_bus_time(16, is_query=True)
+    share = DaliBusConfig.model_fields["budget_share"].default
+    round_real_s = max(interval, n_lum * 2 * query_s / share)
+    default = AlarmRules.model_fields["not_responding_after_s"].default
+    return max(default, max(30.0, 3 * round_real_s) * speed)
 
 
 def _log_to(out: Console) -> None:

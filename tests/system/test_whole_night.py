@@ -58,6 +58,10 @@ async def test_a_whole_night_is_lit_as_previewed(
         stack.mqtt_port, stack.influx_url, demo_dir, GATEWAYS, LUMINAIRES, seconds, 1.0,
         clock=ScaledClock(start_ms, SPEED, running=False), pedestrians=PEDESTRIANS,
     )  # fmt: skip
+    # the night's figures (shown by ./run.sh soak, which passes -rP)
+    print(night, {k: s[k] for k in ("dark_minutes", "preview_mismatch_minutes",
+                                    "compared_luminaire_minutes", "presence_reactions",
+                                    "presence_p99_ms", "first_mismatches")})  # fmt: skip
     assert s["clock_start"] == f"{start}:00{'+01:00' if night != 'fall-back' else '+02:00'}"
     assert s["gateways_running_program"] == GATEWAYS
     assert s["readings_stored"] == s["readings_published"] > 0
