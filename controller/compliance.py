@@ -12,7 +12,12 @@ Per **zone** the strategy's demand comes from the same evaluator the gateways ru
   time this is the **dark minutes** the city's safety programme is about; its goal is 0.
 - *not answering*: luminaires with no reading for ``answer_window_ms`` (a DALI luminaire that
   does not answer is left out of telemetry, never sent as level 0).
-- mean level against the expected mean (percent of full light), and the safety floor;
+- mean level against the expected mean (percent of full light), and the safety floor. The
+  expected level is the schedule's class stepped down by the traffic steps the luminaire's own
+  gateway reported for its zone (``TelemetryBatch.zone_steps``, traffic-adaptive dimming): a
+  quiet street dimmed as the strategy allows is on expected, not below it. No steps reported,
+  or none in ``answer_window_ms``, is unknown traffic: the unadapted class, as at the gateway.
+  The safety floor, and so *dark*, does not depend on them: traffic never steps below it;
 - presence: detections in the zone, those the gateway reacted to (``boosted`` > 0).
 
 A luminaire that switched on less than ``grace_ms`` ago is not judged yet (fades, and the
@@ -132,6 +137,8 @@ class Minutes:
     """Luminaire id -> its newest reading."""
     last_batch: dict[str, int] = field(default_factory=dict)
     """Gateway -> arrival of its newest batch (its own ``ts``)."""
+    zone_steps: dict[str, Mapping[str, int]] = field(default_factory=dict)
+    """Gateway -> the traffic steps per zone in its newest batch (a zone absent: no step)."""
     readings: dict[str, int] = field(default_factory=dict)
     """Gateway -> readings since the last :meth:`close`."""
     presence: dict[str, list[int]] = field(default_factory=dict)
@@ -145,6 +152,10 @@ class Minutes:
             prev = self.last.get(r.id)
             if prev is None or r.ts >= prev.ts:
                 self.last[r.id] = _Last(r.ts, r.level, r.status, r.power_w)
+        if batch.ts >= self.last_batch.get(gateway, 0):
+            # the newest batch says the steps now (one without the field: none); an older one
+            # replayed from the gateway's outbox does not undo them
+            self.zone_steps[gateway] = dict(batch.zone_steps)
         self.last_batch[gateway] = max(batch.ts, self.last_batch.get(gateway, 0))
         self.readings[gateway] = self.readings.get(gateway, 0) + batch.reading_count()
 
@@ -177,6 +188,12 @@ class Minutes:
             for z in strategy.zones
         }
         base_lit = baseline_lit(strategy, at)
+        # a gateway silent for the answer window: its traffic steps are unknown, so 0 (the
+        # unadapted class), as the gateway itself does with an unknown flow
+        steps = {
+            gw: zs for gw, zs in self.zone_steps.items()
+            if end_ms - self.last_batch.get(gw, 0) <= self.answer_window_ms
+        }  # fmt: skip
         states: list[LuminaireMinute] = []
         per_gw: dict[str, list[int]] = {}  # gateway -> [luminaires, answering]
         gw_zones: dict[str, set[str]] = {}
@@ -186,7 +203,11 @@ class Minutes:
             gw = per_gw.setdefault(lum.gateway, [0, 0])
             gw[0] += 1
             gw_zones.setdefault(lum.gateway, set()).add(lum.zone)
-            target = evaluate(strategy, lum.id, at)
+            # each luminaire with the steps of *its* gateway: two cabinets on one zone count
+            # their own sensors and may step it differently. Steps never change the floor or
+            # the lit window, so dark (below the floor, judged with ``before`` too) is as it was.
+            k = steps.get(lum.gateway, {}).get(lum.zone, 0)
+            target = evaluate(strategy, lum.id, at, adaptive_steps=k)
             acc["lit"] = acc["lit"] or target.lit
             all_on = baseline_power_w(lum, base_lit)
             acc["baseline"] += all_on

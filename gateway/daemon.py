@@ -254,8 +254,12 @@ class Gateway:
             except Exception:  # noqa: BLE001 - a field bus fault must never stop the gateway
                 log.exception("%s: reading the field failed", self.id)
             else:
+                # the traffic steps in force, so the controller judges each zone against the
+                # level the gateway chose for its counted traffic, not the unadapted schedule
+                steps = self.runner.adaptive_steps if self.runner is not None else {}
                 batch = TelemetryBatch(
-                    seq=0, ts=now, luminaires=r.luminaires, meters=r.meters, sensors=r.sensors
+                    seq=0, ts=now, luminaires=r.luminaires, meters=r.meters, sensors=r.sensors,
+                    zone_steps={z: k for z, k in steps.items() if k > 0},
                 )
                 if batch.reading_count():
                     try:

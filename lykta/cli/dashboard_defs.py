@@ -454,7 +454,8 @@ def street_safety(settings: BoardSettings) -> model.Dashboard:
         ),
         series_panel(
             "Light against the strategy", "Mean level of the answering luminaires against what "
-            "the schedule asks and the safety floor, per zone (%, while lit).", "percent",
+            "the schedule asks (with the class the gateway steps down by counted traffic) and "
+            "the safety floor, per zone (%, while lit).", "percent",
             NEUTRAL,
             Target(f'SELECT mean("level_pct") FROM "{ZC}" {where(*ZONE_TAGS)} '
                    'GROUP BY time($__interval), "zone" fill(none)', alias="$tag_zone level"),

@@ -102,10 +102,14 @@ def decode_for(kind: TopicKind, payload: Buffer) -> Any:
 
 
 def _split(msg: str) -> tuple[str, str]:
-    # msgspec says "Expected `int`, got `str` - at `$.seq`"
+    # msgspec says "Expected `int`, got `str` - at `$.seq`", and for a bad mapping key
+    # "... - at `key` in `$.zone_steps`"
     if " - at `" in msg:
         reason, _, where = msg.rpartition(" - at `")
-        return where.rstrip("`"), reason
+        where = where.rstrip("`")
+        if where.startswith("key` in `"):
+            return where.removeprefix("key` in `") + " (key)", reason
+        return where, reason
     return "$", msg
 
 

@@ -15,6 +15,17 @@ Ms = Annotated[int, msgspec.Meta(ge=0, description="milliseconds since the epoch
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 ArcLevel = Annotated[int, msgspec.Meta(ge=0, le=254, description="DALI arc power level")]
 
+MAX_ADAPTIVE_STEP = 5
+"""The most lighting classes traffic can step a zone down (P1 -> P6, the longest EN 13201
+series). Defined here, not in :mod:`lykta.strategy.adaptive` (which re-exports it as
+``MAX_STEP`` for the strategy model): the strategy imports the contract, never the reverse, so
+the wire and the strategy file share this one number."""
+AdaptiveStep = Annotated[
+    int, msgspec.Meta(ge=0, le=MAX_ADAPTIVE_STEP, description="lighting classes stepped down")
+]
+MAX_ZONES = 256
+"""The most zones one message names (an override's zones, a batch's ``zone_steps``)."""
+
 
 class Base(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
     """Common settings of all contract messages."""
@@ -88,13 +99,19 @@ class SensorReading(Base):
 
 class TelemetryBatch(Base):
     """A batch of readings. ``seq`` increases by one per batch per gateway connection life;
-    a gap tells the controller it missed something and should ask for a rebirth."""
+    a gap tells the controller it missed something and should ask for a rebirth.
+
+    ``zone_steps``: per zone, the lighting classes the gateway's traffic-adaptive dimming
+    steps it down at ``ts`` (:mod:`lykta.strategy.adaptive`); only zones stepped down are
+    listed, so absent (or an absent zone) means no step. The controller judges the level the
+    zone should have with them."""
 
     seq: Annotated[int, msgspec.Meta(ge=0)]
     ts: Ms
     luminaires: list[LuminaireReading] = []
     meters: list[MeterReading] = []
     sensors: list[SensorReading] = []
+    zone_steps: Annotated[dict[Id, AdaptiveStep], msgspec.Meta(max_length=MAX_ZONES)] = {}
 
     def reading_count(self) -> int:
         """Number of readings (luminaire + meter + sensor) in this batch."""
@@ -146,7 +163,7 @@ class CommandName(enum.StrEnum):
 
 
 MAX_OVERRIDE_LUMINAIRES = 4096  # 64 DALI short addresses × 64 buses: more than a cabinet drives
-MAX_OVERRIDE_ZONES = 256
+MAX_OVERRIDE_ZONES = MAX_ZONES
 Text = Annotated[str, msgspec.Meta(max_length=1024)]
 
 

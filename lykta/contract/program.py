@@ -23,7 +23,7 @@ from typing import Annotated
 
 import msgspec
 
-from lykta.contract.messages import ArcLevel, Base, Id, Ms
+from lykta.contract.messages import MAX_ADAPTIVE_STEP, ArcLevel, Base, Id, Ms
 
 Duration = Annotated[int, msgspec.Meta(ge=0, description="milliseconds")]
 
@@ -104,7 +104,7 @@ class AdaptiveThreshold(Base, kw_only=True):
     classes down."""
 
     below_per_h: Annotated[float, msgspec.Meta(gt=0)]
-    step: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    step: Annotated[int, msgspec.Meta(ge=1, le=MAX_ADAPTIVE_STEP)]
 
 
 class AdaptiveRule(Base, kw_only=True):

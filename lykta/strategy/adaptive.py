@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from lykta.contract.messages import MAX_ADAPTIVE_STEP
 from lykta.strategy.en13201 import MAINTAINED_VALUES, LightingClass
 
 if TYPE_CHECKING:
@@ -27,8 +28,9 @@ Threshold = tuple[float, int]
 """``(below_per_h, step)``: while the flow is below ``below_per_h`` people per hour, step down
 ``step`` classes."""
 
-MAX_STEP = 5
-"""The most classes a threshold can step down (P1 -> P6)."""
+MAX_STEP = MAX_ADAPTIVE_STEP
+"""The most classes a threshold can step down (P1 -> P6); the contract's number, so a step the
+strategy allows is one a telemetry batch (``zone_steps``) and a program can carry."""
 
 
 def steps_for_flow(thresholds: Sequence[Threshold], flow_per_h: float | None) -> int:

@@ -32,6 +32,8 @@ from lykta.contract import (
 )
 from lykta.contract.codec import PAYLOAD_TYPES, _name, decode_for
 from lykta.contract.messages import (
+    MAX_ADAPTIVE_STEP,
+    MAX_ZONES,
     CancelOverrideCommand,
     OverrideCommand,
     OverrideInfo,
@@ -111,6 +113,7 @@ messages = st.one_of(
         luminaires=st.lists(luminaire, max_size=5),
         meters=st.lists(meter, max_size=3),
         sensors=st.lists(sensor, max_size=3),
+        zone_steps=st.dictionaries(ids, st.integers(0, MAX_ADAPTIVE_STEP), max_size=3),
     ),
     st.builds(
         Event,
@@ -167,6 +170,33 @@ def test_error_names_the_field() -> None:
         decode(bad, TelemetryBatch)
     assert e.value.field == "$.luminaires[0].level"
     assert "254" in e.value.reason
+
+
+def test_zone_steps_are_off_the_wire_when_empty_and_bounded_when_present() -> None:
+    """A batch with no zone stepped down is what it was before the field existed; steps
+    outside 0..MAX_ADAPTIVE_STEP (the strategy's own limit), a bad zone id or too many zones
+    are rejected naming the field."""
+    from lykta.strategy.adaptive import MAX_STEP
+
+    assert MAX_STEP == MAX_ADAPTIVE_STEP  # one number for the strategy file and the wire
+    assert b"zone_steps" not in encode(TelemetryBatch(seq=1, ts=5))
+    assert decode(b'{"seq": 1, "ts": 5}', TelemetryBatch).zone_steps == {}
+    ok = {"seq": 1, "ts": 5, "zone_steps": {"ektorp": MAX_ADAPTIVE_STEP}}
+    assert decode(json.dumps(ok), TelemetryBatch).zone_steps == {"ektorp": MAX_ADAPTIVE_STEP}
+    bad: list[tuple[object, str, str]] = [
+        ({"ektorp": -1}, "$.zone_steps[...]", ">= 0"),
+        ({"ektorp": MAX_ADAPTIVE_STEP + 1}, "$.zone_steps[...]", f"<= {MAX_ADAPTIVE_STEP}"),
+        ({"ektorp": 1.5}, "$.zone_steps[...]", "int"),
+        ({"ektorp": True}, "$.zone_steps[...]", "int"),
+        ({"": 1}, "$.zone_steps (key)", "length >= 1"),
+        ({f"z{i}": 1 for i in range(MAX_ZONES + 1)}, "$.zone_steps", f"<= {MAX_ZONES}"),
+        ([["ektorp", 1]], "$.zone_steps", "object"),
+    ]
+    for steps, where, reason in bad:
+        with pytest.raises(ContractError) as e:
+            decode(json.dumps({"seq": 1, "ts": 5, "zone_steps": steps}), TelemetryBatch)
+        assert (e.value.message_type, e.value.field) == ("TelemetryBatch", where), steps
+        assert reason in e.value.reason, (steps, e.value.reason)
 
 
 def test_unknown_fields_are_rejected() -> None:

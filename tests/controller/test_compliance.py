@@ -7,12 +7,18 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.compliance import Minutes
+from controller.compliance import Minutes, ZoneMinute
 from lykta.contract import Event, EventKind, LuminaireReading, TelemetryBatch
+from lykta.contract.messages import MAX_ADAPTIVE_STEP
 from lykta.strategy import Strategy, evaluate
+from lykta.strategy.dali_curve import arc_level_to_percent
 
 # a December night in Norrköping: every zone with a floor is lit
 NIGHT_MS = int(datetime(2026, 12, 1, 22, 0, tzinfo=UTC).timestamp() * 1000)
+# Thursday 10 December 2026, 17:00 local: Ektorp's evening, P4, which traffic steps down
+# (P5, then its P6 floor)
+EVENING_MS = int(datetime(2026, 12, 10, 16, 0, tzinfo=UTC).timestamp() * 1000)
+EKTORP_GW = "gw-ektorp"
 
 
 def _feed(m: Minutes, s: Strategy, levels: dict[str, tuple[int, int]], ts: int) -> None:
@@ -38,7 +44,8 @@ def test_a_healthy_night_has_no_dark_minutes(norrkoping: Strategy) -> None:
     assert all(z.dark == 0 and z.not_answering == 0 for z in zones)
     assert all(g.answering == g.luminaires for g in gateways)
     safety = [z for z in zones if z.safety_route]
-    assert safety and all(z.lit and z.level_pct >= z.floor_pct for z in safety)
+    assert safety and all(z.lit and z.level_pct is not None and z.floor_pct is not None
+                          and z.level_pct >= z.floor_pct for z in safety)  # fmt: skip
 
 
 @settings(max_examples=40, deadline=None)
@@ -124,3 +131,89 @@ def test_luminaire_states_and_the_all_on_reference(norrkoping: Strategy) -> None
                                            for lum in (full, dimmed)), 3)
     assert z.power_baseline_w < z.baseline_w
     assert z.dark == len(lums) - 4 + 1  # below the floor, and the failed lamp
+
+
+def _expected(s: Strategy, zone: str, end_ms: int, steps: int) -> float:
+    """The zone's mean expected level with its luminaires at ``steps`` traffic steps."""
+    at = datetime.fromtimestamp(end_ms / 1000, UTC)
+    xs = [arc_level_to_percent(evaluate(s, lum.id, at, adaptive_steps=steps).level)
+          for lum in s.luminaires if lum.zone == zone]  # fmt: skip
+    return round(sum(xs) / len(xs), 2)
+
+
+def _zone(zones: list[ZoneMinute], name: str) -> ZoneMinute:
+    [z] = [z for z in zones if z.zone == name]
+    return z
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_expected_follows_the_steps_of_the_gateways_newest_batch(
+    norrkoping: Strategy, data: st.DataObject
+) -> None:
+    """Whatever order batches arrive in (replays from the outbox included), Ektorp's expected
+    level is the schedule stepped down by the steps of gw-ektorp's newest batch (one without
+    the field: none); steps another gateway reports for the zone do not count; dark is judged
+    against the floor whatever the steps."""
+    at = datetime.fromtimestamp(EVENING_MS / 1000, UTC)
+    lums = [lum for lum in norrkoping.luminaires if lum.zone == "ektorp"]
+    assert {lum.gateway for lum in lums} == {EKTORP_GW}
+    floor = evaluate(norrkoping, lums[0].id, at).floor_level
+    assert evaluate(norrkoping, lums[0].id, at).level > floor  # P4 above its P6 floor
+    levels = {lum.id: data.draw(st.sampled_from([floor - 1, floor, 221, 240])) for lum in lums}
+    steps = st.none() | st.integers(0, MAX_ADAPTIVE_STEP)
+    batches = data.draw(st.lists(st.tuples(st.integers(1_000, 100_000), steps), min_size=1,
+                                 max_size=6))  # fmt: skip
+    foreign = data.draw(st.integers(1, MAX_ADAPTIVE_STEP))
+    m = Minutes()
+    m.telemetry("gw-centrum", TelemetryBatch(seq=1, ts=EVENING_MS - 500,
+                                             zone_steps={"ektorp": foreign}))  # fmt: skip
+    for seq, (ago, k) in enumerate(batches):
+        ts = EVENING_MS - ago
+        readings = [LuminaireReading(id=x, ts=ts, level=v) for x, v in levels.items()]
+        m.telemetry(EKTORP_GW, TelemetryBatch(seq=seq, ts=ts, luminaires=readings,
+                                              zone_steps={"ektorp": k} if k else {}))  # fmt: skip
+    newest = min(ago for ago, _ in batches)
+    # of the batches sharing the newest ts, the last one taken counts
+    want = [k for ago, k in batches if ago == newest][-1] or 0
+    zones, _ = m.close(norrkoping, EVENING_MS, online={}, program_ok={})
+    z = _zone(zones, "ektorp")
+    assert z.lit
+    assert z.expected_pct == _expected(norrkoping, "ektorp", EVENING_MS, want)
+    assert z.floor_pct == arc_level_to_percent(floor)  # no step lowers the floor
+    assert z.dark == sum(v < floor for v in levels.values())
+
+
+def test_a_batch_without_steps_resets_them_and_a_silent_gateway_has_none(
+    norrkoping: Strategy,
+) -> None:
+    m = Minutes()
+    unadapted = _expected(norrkoping, "ektorp", EVENING_MS, 0)
+    p5 = _expected(norrkoping, "ektorp", EVENING_MS, 1)
+    p6 = _expected(norrkoping, "ektorp", EVENING_MS, 2)
+    assert unadapted > p5 > p6  # P4, P5, P6 (the floor)
+
+    def expected(end_ms: int = EVENING_MS) -> float | None:
+        zones, _ = m.close(norrkoping, end_ms, online={}, program_ok={})
+        return _zone(zones, "ektorp").expected_pct
+
+    assert expected() == unadapted  # nothing reported: the schedule's class
+    m.telemetry(EKTORP_GW, TelemetryBatch(seq=1, ts=EVENING_MS - 30_000,
+                                          zone_steps={"ektorp": 1}))  # fmt: skip
+    assert expected() == p5
+    # an older batch replayed from the outbox, without the field: the newest still holds
+    m.telemetry(EKTORP_GW, TelemetryBatch(seq=0, ts=EVENING_MS - 40_000))
+    assert expected() == p5
+    m.telemetry(EKTORP_GW, TelemetryBatch(seq=2, ts=EVENING_MS - 20_000,
+                                          zone_steps={"ektorp": 2}))  # fmt: skip
+    assert expected() == p6
+    # the next batch without the field: no zone stepped down any more
+    m.telemetry(EKTORP_GW, TelemetryBatch(seq=3, ts=EVENING_MS - 10_000))
+    assert expected() == unadapted
+    m.telemetry(EKTORP_GW, TelemetryBatch(seq=4, ts=EVENING_MS - 5_000,
+                                          zone_steps={"ektorp": 2}))  # fmt: skip
+    assert expected() == p6
+    # the gateway falls silent past the answer window: its steps are unknown, so none
+    later = EVENING_MS + 3 * 60_000
+    assert expected(later) == _expected(norrkoping, "ektorp", later, 0)
+    assert _expected(norrkoping, "ektorp", later, 0) > _expected(norrkoping, "ektorp", later, 2)

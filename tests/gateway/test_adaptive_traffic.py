@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import time
 from pathlib import Path
 
 import msgspec
@@ -24,12 +25,12 @@ from hypothesis import strategies as st
 from fieldsim.cabinet import SimulatedCabinet
 from gateway.daemon import Gateway
 from gateway.levels import wanted_levels
-from gateway.outbox import EVENT
+from gateway.outbox import EVENT, TELEMETRY
 from gateway.program_runner import PresenceSensor, ProgramRunner
 from lykta.cli.demo_site import write_demo_site
 from lykta.clock import ScaledClock
 from lykta.config import MqttConfig
-from lykta.contract import Event, EventKind, encode
+from lykta.contract import Event, EventKind, TelemetryBatch, decode, encode
 from lykta.contract.program import Program
 from lykta.signing import sign_program
 from lykta.strategy import (
@@ -318,11 +319,24 @@ async def test_through_the_bus_the_reader_and_the_daemon(
             await runner.on_program(program, encode(program))
             gw = Gateway(
                 program.site, "gw01", mqtt_cfg, reader, tmp_path / "gw",
-                telemetry_interval_s=60, runner=runner, clock=clock.now_ms,
+                telemetry_interval_s=3, runner=runner, clock=clock.now_ms,
             )  # fmt: skip
 
             def gear() -> set[int]:
                 return {g.actual_level for g in cab.dali_bus.gear}
+
+            def batches() -> list[TelemetryBatch]:
+                # what the gateway publishes, decoded as a controller does (no controller
+                # here sends resume, so every batch is still in the outbox, unsent)
+                box = gw.link.outbox
+                return [decode(box.payload(e), TelemetryBatch)
+                        for e in box.due(time.monotonic(), 100_000) if e.kind == TELEMETRY]
+
+            async def next_batch() -> TelemetryBatch:
+                """The first batch made from now on."""
+                n = len(batches())
+                await eventually(lambda: len(batches()) > n, within_s=15)
+                return batches()[n]
 
             async with gw:
                 # nobody for a whole window: two classes down, to the floor — not before the
@@ -332,12 +346,17 @@ async def test_through_the_bus_the_reader_and_the_daemon(
                 assert stepped_at >= runner.counting_since + 15 * 60_000
                 assert any(lvl == p4 for t, lvl in sent if t < runner.counting_since + 15 * 60_000)
                 await eventually(lambda: gear() == {p6}, within_s=10)
+                # the batches say so: the controller judges Ektorp against P6, not P4
+                assert runner.adaptive_steps == {"ektorp": 2}
+                assert (await next_batch()).zone_steps == {"ektorp": 2}
                 # every sensor dies silently (no more "vacant" reports): after a window
                 # without a sign of life the flow is unknown, not zero — back to P4
                 cab.silent_sensors = {0, 1, 2}
                 await eventually(lambda: runner.adaptive_steps == {}, within_s=30)
                 assert runner.zone_flow("ektorp", 15 * 60_000, clock.now_ms()) is None
                 await eventually(lambda: gear() == {p4}, within_s=5)
+                assert runner.adaptive_steps == {}
+                assert (await next_batch()).zone_steps == {}  # and off the wire: no step
                 cab.silent_sensors = set()
                 # a burst of pedestrians past sensor 1, as Part 303 frames on the bus
                 for _ in range(25):
