@@ -87,6 +87,8 @@ class GearSpec:
     fade_time: int = 0
     power_on_level: int = 254
     system_failure_level: int = 254
+    d4i: bool = True
+    """D4i memory banks 202 (energy), 205 and 206 (diagnostics); False: plain DALI gear."""
 
 
 def _put(contents: list[int | None], value_class: type[MemoryValue], raw: int) -> None:
@@ -204,10 +206,11 @@ class SimulatedGear(fakes.Gear):
         self._fade_to = float(self.level)
         self._fade_t0 = self._t
         self._fade_s = 0.0
-        for bank_class in (_EnergyBank202, _GearDiagnosticsBank205,
-                           _LightSourceDiagnosticsBank206):
-            self.memory_banks[bank_class.bank.address] = bank_class(self)
-        self.memory_banks[0].contents[0x02] = 206  # last accessible memory bank
+        if spec.d4i:
+            for bank_class in (_EnergyBank202, _GearDiagnosticsBank205,
+                               _LightSourceDiagnosticsBank206):
+                self.memory_banks[bank_class.bank.address] = bank_class(self)
+            self.memory_banks[0].contents[0x02] = 206  # last accessible memory bank
 
     # -- state over time ------------------------------------------------------------------
 

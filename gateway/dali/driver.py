@@ -73,6 +73,10 @@ URGENT_EXPECTED_S = 0.1
 """How long a presence reaction announced by :meth:`DaliLuminaireDriver.expect_urgent` keeps
 new background frames off the bus at most (its frames normally follow within milliseconds)."""
 
+NO_D4I_AFTER = 2
+"""Rounds in which a gear answers QUERY STATUS but not its bank 202 before it is taken for
+gear without D4i (and its bank no longer read)."""
+
 # IEC 62386-102 status byte (QUERY STATUS)
 STATUS_LAMP_FAILURE = 0x02
 STATUS_LIMIT_ERROR = 0x08
@@ -109,6 +113,7 @@ class _Telemetry:
     power_level: int | None = None  # the level power_w was measured at
     temperature_c: float | None = None
     d4i: bool = True
+    banks_silent: int = 0  # rounds in which the gear answered but its bank 202 did not
     lamp_failure: bool = False
     reachable: bool = True
 
@@ -555,13 +560,21 @@ class DaliLuminaireDriver:
             w = await self.read_value(energy.ActivePower, address)
             temp = await self.read_value(diagnostics.ControlGearTemperature, address)
         except MemoryLocationNotImplemented:
-            log.info("%s %s: no D4i energy bank; not read again", self.bus.name, luminaire_id)
-            tel.d4i = False
+            # No answer from the bank: a gear without D4i, or a gear not answering at all
+            # right now (mains off, a lost frame). Only a gear that answers while its bank
+            # stays silent, twice, is taken for plain DALI; otherwise the next round reads it.
+            status = await self.send(QueryStatus(address), background=True)
+            answered = status is not None and status.raw_value is not None
+            tel.banks_silent = tel.banks_silent + 1 if answered else 0
+            if tel.banks_silent >= NO_D4I_AFTER:
+                log.info("%s %s: no D4i energy bank; not read again", self.bus.name, luminaire_id)
+                tel.d4i = False
             return False
         except ResponseError as exc:
             self.stats.bank_read_failures += 1
             log.warning("%s %s: D4i bank read failed: %s", self.bus.name, luminaire_id, exc)
             return False
+        tel.banks_silent = 0
         if not isinstance(wh, FlagValue):
             tel.energy_wh = float(wh)
         if not isinstance(w, FlagValue):

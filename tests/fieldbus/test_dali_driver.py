@@ -16,7 +16,7 @@ from dali.gear.general import DTR0
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fieldsim.dali import SimulatedDaliBus, SimulatedDaliTransport
+from fieldsim.dali import GearSpec, SimulatedDaliBus, SimulatedDaliTransport
 from gateway.dali.budget import BusTimeBudget
 from gateway.dali.driver import DaliLuminaireDriver, GearTarget, Luminaire
 from gateway.dali.planner import BusLayout, plan_levels
@@ -124,6 +124,32 @@ async def test_states_energy_and_lamp_failure() -> None:
     assert a.level == 254 and a.energy_wh == pytest.approx(40.5, abs=0.1)
     assert a.power_w == pytest.approx(40.5, abs=0.1) and a.temperature_c is not None
     assert [(e.kind, e.source) for e in events] == [(EventKind.LAMP_FAILURE, "B")]
+
+
+async def test_a_silent_gear_keeps_its_d4i_and_plain_gear_is_read_no_more() -> None:
+    """A D4i read that gets no answer because the gear is silent (mains off at the cabinet, a
+    lost frame) does not make it plain DALI: the next round reads its energy. Gear that
+    answers while its bank 202 stays silent is plain DALI: after two such rounds its bank is
+    no longer read, and its readings carry no power or energy (unknown, not zero)."""
+    clock = [0.0]
+    bus = SimulatedDaliBus([GearSpec(0), GearSpec(1, d4i=False)], now=lambda: clock[0])
+    driver = DaliLuminaireDriver(SimulatedDaliTransport(bus),
+                                 [Luminaire("D4I", 0), Luminaire("PLAIN", 1)])  # fmt: skip
+    await driver.set_levels({"D4I": 254, "PLAIN": 254})
+    bus.gear[0].set_mains(False)
+    for _ in range(3):
+        assert not await driver.read_energy("D4I")
+    bus.gear[0].set_mains(True)
+    clock[0] = 60.0
+    assert await driver.read_energy("D4I")  # still read: it was only silent
+    for _ in range(2):
+        assert not await driver.read_energy("PLAIN")
+    frames = bus.frames
+    assert not await driver.read_energy("PLAIN")
+    assert bus.frames == frames  # plain DALI: not asked again
+    readings, _ = await driver.read_states()
+    plain = next(r for r in readings if r.id == "PLAIN")
+    assert plain.power_w is None and plain.energy_wh is None and plain.level == 254
 
 
 async def test_occupancy_events_become_presence_events() -> None:
