@@ -267,7 +267,7 @@ async def _run(
             await asyncio.sleep(0.05)
         api.should_exit = True
         await api_task
-        stored = _stored(influx_url, start_ms)
+        stored = _stored(influx_url, start_ms, clock.now_ms())
         latencies = sorted(x for g in gws if g.runner for x in g.runner.presence_latencies_ms)
         return {
             "readings_published": published,
@@ -433,15 +433,16 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, ZoneInfo(SITE_TZ)).isoformat(timespec="seconds")
 
 
-def _stored(influx_url: str, start_ms: int) -> int:
-    """Readings in InfluxDB since ``start_ms``: points per reading measurement (one point
-    per reading; a reading's fields share its point)."""
+def _stored(influx_url: str, start_ms: int, end_ms: int) -> int:
+    """Readings in InfluxDB stamped from ``start_ms`` to ``end_ms``, the demo's own clock
+    range (an earlier demo kept in the same InfluxDB at a later ``--at`` is not counted):
+    points per reading measurement (one point per reading; a reading's fields share it)."""
     total = 0
     for m in READING_MEASUREMENTS:
         r = influx_query(
             influx_url,
             f"SELECT count(*) FROM \"{m}\" WHERE site='{DEMO_SITE}' "
-            f"AND time >= {start_ms}ms GROUP BY *",
+            f"AND time >= {start_ms}ms AND time <= {end_ms}ms GROUP BY *",
             DEMO_DB,
         )
         for series in r["results"][0].get("series", []):
