@@ -473,7 +473,7 @@ async def _live(
             if now - last_t >= 1:
                 rate, last_pub, last_t = (pub - last_pub) / (now - last_t), pub, now
             if now - stored_at >= 2:
-                stored = await asyncio.to_thread(_stored, influx_url, start_ms)
+                stored = await asyncio.to_thread(_stored, influx_url, start_ms, clock.now_ms())
                 stored_at = now
             live.update(
                 _view(svc, gws, site, pub, rate, stored, now - t0, duration, clock.now_ms(),
