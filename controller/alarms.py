@@ -53,6 +53,8 @@ class AlarmKind(enum.StrEnum):
     SUPPLY_LOSS = "supply_loss"
     PROGRAM_DRIFT = "program_drift"
     UNKNOWN_GATEWAY = "unknown_gateway"  # messages from a gateway the registry does not know
+    # the broker's ACL file does not grant what the strategy's corridors need (one per site)
+    NEIGHBOUR_ACL_STALE = "neighbour_acl_stale"
 
 
 # -- hysteresis ----------------------------------------------------------------------------
@@ -367,13 +369,16 @@ class AlarmEngine:
         return c
 
     def _change(
-        self, kind: AlarmKind, source: str, gateway: str | None, ts: int, message: str
-    ) -> AlarmChange:
+        self, kind: AlarmKind, source: str, gateway: str | None, ts: int, message: str,
+        priority: int | None = None,
+    ) -> AlarmChange:  # fmt: skip
         c = self.conditions[(kind, gateway, source)]
         if c.active or c.priority is None:  # a raise (or a clear of one raised elsewhere)
             info = self.site_map.luminaires.get(source)
             c.zone = info.zone if info else None
-            if info is not None:
+            if priority is not None:
+                c.priority = priority
+            elif info is not None:
                 c.priority = info.priority
             else:
                 gw = gateway or source
@@ -395,11 +400,12 @@ class AlarmEngine:
         active: bool,
         ts: int,
         message: str,
+        priority: int | None = None,
     ) -> None:
         if not active and (kind, gateway, source) not in self.conditions:
             return
         if self._cond(kind, gateway, source).force(active):
-            out.append(self._change(kind, source, gateway, ts, message))
+            out.append(self._change(kind, source, gateway, ts, message, priority))
 
     def _sun_elevation(self, ts: int) -> float:
         minute = ts // 60_000  # the sun moves < 0.25° a minute: one computation per minute
@@ -531,6 +537,19 @@ class AlarmEngine:
         for gw in gateways:
             self._force(out, AlarmKind.UNKNOWN_GATEWAY, gw, gw, False, ts,
                         "now in the registry")  # fmt: skip
+        return out
+
+    def on_neighbour_acl(
+        self, source: str, problem: str | None, gateways: Iterable[str], ts: int
+    ) -> list[AlarmChange]:
+        """The broker ACL check's verdict (``problem`` None: it grants what the strategy
+        needs). One alarm per ``source`` (the site); it has the highest priority of the
+        ``gateways`` whose corridors it stops, as their street is what goes dark."""
+        out: list[AlarmChange] = []
+        prios = [self.site_map.gateway_priority.get(g, LOWEST_PRIORITY) for g in gateways]
+        self._force(out, AlarmKind.NEIGHBOUR_ACL_STALE, source, None, problem is not None, ts,
+                    problem or "the broker ACL grants the strategy's presence neighbours again",
+                    min(prios, default=LOWEST_PRIORITY))  # fmt: skip
         return out
 
     def on_event(self, gateway: str, event: Event) -> list[AlarmChange]:

@@ -363,21 +363,24 @@ def create_app(svc: "ControllerService") -> FastAPI:
 
     @app.post("/api/v1/strategies/{version}/apply", tags=["strategy"])
     async def apply(version: int, caller: Writer) -> dict[str, Any]:
-        """Compile for every gateway, sign, publish retained; returns gateway -> program hash."""
+        """Compile for every gateway, sign, publish retained; returns gateway -> program hash
+        and ``notes``: what must be done besides (e.g. the broker ACL to regenerate)."""
+        notes: list[str] = []
         try:
-            hashes = await svc.apply(version, caller.name)
+            hashes = await svc.apply(version, caller.name, notes=notes)
         except CompileError as e:
             raise HTTPException(422, f"strategy version {version} does not compile: {e}") from None
-        return {"version": version, "programs": hashes}
+        return {"version": version, "programs": hashes, "notes": notes}
 
     @app.post("/api/v1/strategies/rollback", tags=["strategy"])
     async def rollback(body: VersionRef, caller: Writer) -> dict[str, Any]:
         """Go back to an earlier strategy version."""
+        notes: list[str] = []
         try:
-            hashes = await svc.apply(body.version, caller.name, rollback=True)
+            hashes = await svc.apply(body.version, caller.name, rollback=True, notes=notes)
         except ValueError as e:
             raise HTTPException(409, str(e)) from None
-        return {"version": body.version, "programs": hashes}
+        return {"version": body.version, "programs": hashes, "notes": notes}
 
     # -- commands and incidents --------------------------------------------------------------
 

@@ -78,6 +78,12 @@ class ProgramsConfig(Strict):
     strategy: Path | None = Field(
         None, description="strategy TOML uploaded and applied when the registry has none"
     )
+    broker_acl_file: Path | None = Field(
+        None,
+        description="the broker's ACL file (readable here): on every apply, and whenever the "
+        "file changes, its presence-neighbours block is compared with the applied strategy "
+        "and alarm neighbour_acl_stale raised if a gateway may not read a neighbour",
+    )
 
     @model_validator(mode="after")
     def _margin(self) -> ProgramsConfig:
@@ -134,6 +140,7 @@ class ControllerConfig(Strict):
             update={
                 "key_file": rel(self.programs.key_file),
                 "strategy": rel(self.programs.strategy),
+                "broker_acl_file": rel(self.programs.broker_acl_file),
             }
         )
         api = self.api.model_copy(update={"inventory_dir": rel(self.api.inventory_dir)})

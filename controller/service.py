@@ -58,10 +58,29 @@ from lykta.contract import (
 from lykta.contract import encode as encode_message
 from lykta.contract.topics import CONTROLLER_ID
 from lykta.mqtt import publish_properties
+from lykta.neighbour_acl import NeighbourAclCheck, check_neighbour_acl
 from lykta.signing import load_or_generate_key
-from lykta.strategy import Override, Strategy, load_strategy
+from lykta.strategy import Override, Strategy, load_strategy, presence_neighbours
 
 log = logging.getLogger("lykta.controller")
+
+
+def _read_acl(path: Path) -> tuple[tuple[int, int] | None, str | None, str]:
+    """(mtime_ns, size), text and name of the broker's ACL file; no stamp or text if it cannot
+    be read (the name then says why: the alarm reports it, so it is not logged every tick)."""
+    try:
+        st = path.stat()
+        return (st.st_mtime_ns, st.st_size), path.read_text(), str(path)
+    except (OSError, UnicodeDecodeError) as e:
+        return None, None, f"{path} ({getattr(e, 'strerror', None) or e})"
+
+
+def _acl_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 class LoopFailed(RuntimeError):
@@ -122,6 +141,9 @@ class ControllerService:
         self._pending: set[asyncio.Task[Any]] = set()  # command results being recorded
         self._stack = contextlib.AsyncExitStack()
         self._progress: tuple[int, int] = (-1, -1)
+        # (strategy version, file stamp) of the last broker ACL check: re-read only on a change
+        self._acl_checked: tuple[int | None, tuple[int, int] | None] | None = None
+        self._neighbours: tuple[int | None, dict[str, list[str]]] = (None, {})
         self.notifier: sdnotify.SystemdNotifier | None = None
         from controller.api import create_app  # the API imports this module's types
 
@@ -259,15 +281,75 @@ class ControllerService:
 
     # -- strategy ----------------------------------------------------------------------------
 
-    async def apply(self, version: int, actor: str, *, rollback: bool = False) -> dict[str, str]:
-        """Apply (or roll back to) a strategy version; return gateway -> program hash."""
+    async def apply(
+        self, version: int, actor: str, *, rollback: bool = False, notes: list[str] | None = None
+    ) -> dict[str, str]:
+        """Apply (or roll back to) a strategy version; return gateway -> program hash.
+
+        What the operator must do besides (the broker ACL to regenerate) is logged, audited
+        and appended to ``notes``."""
+        had = self.strategy is not None
+        before = await asyncio.to_thread(self._neighbours_of, self._version, self.strategy)
         if rollback:
             hashes = await self.programs.rollback(version, actor)
         else:
             hashes = await self.programs.apply(version, actor)
         strategy = await asyncio.to_thread(self.registry.strategy, self.site, version)
         self._use_strategy(strategy, version)
+        note = None
+        if self.config.programs.broker_acl_file is not None:
+            check = await self.check_neighbour_acl()
+            if check is not None and not check.ok:
+                note = self._acl_message(check, version)
+        elif had and await asyncio.to_thread(self._neighbours_of, version, strategy) != before:
+            note = (f"the presence neighbours changed: regenerate the broker ACL (lykta "
+                    f"provision neighbours --strategy FILE --site {self.site} --acl ACL) and "
+                    "reload the broker, or corridors stop at the cabinet boundary")  # fmt: skip
+            log.warning("strategy version %d: %s", version, note)
+            await asyncio.to_thread(self.registry.audit, actor, "broker_acl",
+                                    f"strategy/{version}", {"site": self.site, "note": note},
+                                    self.clock())  # fmt: skip
+        if note is not None and notes is not None:
+            notes.append(note)
         return hashes
+
+    def _neighbours_of(
+        self, version: int | None, strategy: Strategy | None
+    ) -> dict[str, list[str]]:
+        """The presence neighbours of ``strategy`` (cached per version)."""
+        if strategy is None:
+            return {}
+        if self._neighbours[0] != version or version is None:
+            self._neighbours = (version, presence_neighbours(strategy))
+        return self._neighbours[1]
+
+    def _acl_message(self, check: NeighbourAclCheck, version: int | None) -> str:
+        return (f"broker ACL {self.config.programs.broker_acl_file} is stale for strategy "
+                f"version {version}: {check.describe()}; run lykta provision neighbours "
+                f"--strategy FILE --site {self.site} --acl "
+                f"{self.config.programs.broker_acl_file} and reload the broker")  # fmt: skip
+
+    async def check_neighbour_acl(self, *, if_changed: bool = False) -> NeighbourAclCheck | None:
+        """Compare the broker ACL file (``[programs] broker_acl_file``) with the applied
+        strategy's presence neighbours; raise or clear ``neighbour_acl_stale``. None if there
+        is nothing to check (no file configured, no strategy applied) or, ``if_changed``,
+        neither the file (mtime, size) nor the version changed since the last check."""
+        path = self.config.programs.broker_acl_file
+        if path is None or self.strategy is None:
+            return None
+        version, strategy = self._version, self.strategy
+        if if_changed:
+            stamp = await asyncio.to_thread(_acl_stamp, path)
+            if stamp is not None and self._acl_checked == (version, stamp):
+                return None
+        stamp, text, where = await asyncio.to_thread(_read_acl, path)
+        neighbours = await asyncio.to_thread(self._neighbours_of, version, strategy)
+        check = check_neighbour_acl(text, neighbours, self.site, where=where)
+        self._acl_checked = (version, stamp) if stamp is not None else None
+        problem = None if check.ok else self._acl_message(check, version)
+        for ch in self.engine.on_neighbour_acl(self.site, problem, check.gateways(), self.clock()):
+            self._changes.put_nowait(ch)
+        return check
 
     # -- commands and incidents --------------------------------------------------------------
 
@@ -521,13 +603,17 @@ class ControllerService:
 
     async def tick(self) -> None:
         """One round of the periodic work: pick up a strategy applied by another controller,
-        silence alarms, program refresh, watchdog."""
+        silence alarms, the broker ACL (if its file changed), program refresh, watchdog."""
         try:
             await self._follow_applied()
         except Exception:
             log.exception("reading the applied strategy from the registry failed")
         for ch in self.engine.tick(self.clock()):
             self._changes.put_nowait(ch)
+        try:
+            await self.check_neighbour_acl(if_changed=True)
+        except Exception:
+            log.exception("checking the broker ACL failed; retrying next tick")
         try:
             await self.programs.refresh()
         except Exception:

@@ -55,6 +55,7 @@ def check(config: Path = ConfigOpt) -> None:
         "influx.password_file": cfg.influx.password_file,
         "influx.token_file": cfg.influx.token_file,
         "programs.strategy": cfg.programs.strategy,
+        "programs.broker_acl_file": cfg.programs.broker_acl_file,
         # made on first start; once there it must be readable
         "programs.key_file": key if key.exists() else None,
     })

@@ -28,7 +28,8 @@ import typer
 from rich.console import Console
 
 from lykta import pki
-from lykta.contract.topics import Topic, TopicError, TopicKind, check_id
+from lykta.contract.topics import TopicError, check_id
+from lykta.neighbour_acl import NEIGHBOURS_BEGIN, NEIGHBOURS_END, neighbour_acl
 from lykta.signing import SigningKeyError, load_public_key
 from lykta.strategy import StrategyError, load_strategy, presence_neighbours
 
@@ -37,8 +38,6 @@ app = typer.Typer(help="Provision gateways: credentials, config bundle, broker e
 console = Console(soft_wrap=True, stderr=True)
 SHIPPED_ACL = Path(__file__).parents[2] / "config" / "mosquitto" / "lykta.acl"
 ACL_SITE = "norrkoping"  # the site id written in the shipped ACL
-NEIGHBOURS_BEGIN = "# >>> presence neighbours of site {site} (lykta provision neighbours)"
-NEIGHBOURS_END = "# <<< presence neighbours of site {site}"
 
 
 @app.callback()
@@ -121,19 +120,6 @@ def ensure_acl(acl: Path, site: str) -> bool:
     with open(acl, "a") as f:
         f.write(f"\n# gateways of site {site} (lykta provision)\n" + "\n".join(missing) + "\n")
     return True
-
-
-def neighbour_acl(neighbours: dict[str, list[str]], site: str) -> str:
-    """The ACL block granting each gateway ``read`` on exactly its presence neighbours'
-    ``event`` topics (``neighbours``: :func:`lykta.strategy.presence_neighbours`)."""
-    lines = [NEIGHBOURS_BEGIN.format(site=site),
-             "# generated from the strategy: each gateway reads the presence of the gateways",
-             "# whose corridors can reach its luminaires, and nothing else of theirs"]  # fmt: skip
-    for gw in sorted(neighbours):
-        lines.append(f"user {check_id(gw, 'gateway')}")
-        lines += [f"topic read {Topic(site, n, TopicKind.EVENT)}" for n in neighbours[gw]]
-    lines.append(NEIGHBOURS_END.format(site=site))
-    return "\n".join(lines) + "\n"
 
 
 def write_neighbour_acl(acl: Path, block: str, site: str) -> bool:

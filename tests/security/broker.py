@@ -3,6 +3,9 @@ generated test credentials: only paths, ports and the loopback bind address are 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -15,6 +18,7 @@ from lykta.config import MqttConfig, TlsConfig
 
 SHIPPED = Path(__file__).parents[2] / "config" / "mosquitto"
 SITE = "norrkoping"  # the site id in the shipped ACL
+DYNSEC = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
 
 
 def render_config(d: Path, gateway_port: int, controller_port: int) -> str:
@@ -56,6 +60,11 @@ class SecureBroker:
     gateway_port: int = 0
     controller_port: int = 0
     proc: subprocess.Popen | None = None
+    neighbour_reads: dict[str, list[str]] | None = None
+    """Not None: the gateway listener checks *subscriptions* (Mosquitto's dynamic-security
+    plugin instead of the ACL file, which grants every SUBACK and filters at delivery): each
+    gateway gets the shipped ACL's own-topic rights plus subscribing to the ``event`` topics of
+    exactly the gateways listed for it; any other subscription is refused (0x87)."""
 
     def __post_init__(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -71,9 +80,47 @@ class SecureBroker:
             for i, user in enumerate(users):
                 self.add_user(file, user, create=i == 0)
         (self.dir / "lykta.acl").write_text((SHIPPED / "lykta.acl").read_text())
-        (self.dir / "mosquitto.conf").write_text(
-            render_config(self.dir, self.gateway_port, self.controller_port)
-        )
+        self.write_config()
+
+    def write_config(self) -> None:
+        """(Re)write mosquitto.conf (and the dynamic-security file): after changing
+        ``neighbour_reads``, ``stop()`` and ``start()`` make the broker use it."""
+        conf = render_config(self.dir, self.gateway_port, self.controller_port)
+        if self.neighbour_reads is not None:
+            conf = self._dynsec(conf, self.neighbour_reads)
+        (self.dir / "mosquitto.conf").write_text(conf)
+
+    def _dynsec(self, conf: str, reads: dict[str, list[str]]) -> str:
+        """``conf`` with the gateway listener's password and ACL file replaced by a
+        dynamic-security configuration (passwords ``secret-<name>``, as the file's)."""
+
+        def t(gw: str, kind: str) -> str:
+            return f"lykta/v1/{SITE}/{gw}/{kind}"
+
+        clients, roles = [], []
+        for gw in self.gateways:
+            salt = os.urandom(12)
+            digest = hashlib.pbkdf2_hmac("sha512", f"secret-{gw}".encode(), salt, 101)
+            clients.append({"username": gw, "password": base64.b64encode(digest).decode(),
+                            "salt": base64.b64encode(salt).decode(), "iterations": 101,
+                            "roles": [{"rolename": gw}]})  # fmt: skip
+            acls = [{"acltype": "publishClientSend", "topic": t(gw, k), "allow": True}
+                    for k in ("state", "telemetry", "event", "cmd/res")]  # fmt: skip
+            acls += [{"acltype": "subscribeLiteral", "topic": topic, "allow": True}
+                     for topic in [t(gw, k) for k in ("program", "cmd", "confirm")]
+                     + [t(n, "event") for n in reads.get(gw, [])]]  # fmt: skip
+            roles.append({"rolename": gw, "acls": acls})
+        (self.dir / "dynsec.json").write_text(json.dumps({
+            "clients": clients, "roles": roles, "groups": [],
+            "defaultACLAccess": {"publishClientSend": False, "publishClientReceive": True,
+                                 "subscribe": False, "unsubscribe": True},
+        }))  # fmt: skip
+        gw_part, ctl_part = conf.split(f"listener {self.controller_port}", 1)
+        plugin = f"plugin {DYNSEC}\nplugin_opt_config_file {self.dir}/dynsec.json\n"
+        gw_part = gw_part.replace(f"password_file {self.dir}/lykta-gateways.passwd\n", plugin)
+        gw_part = gw_part.replace(f"acl_file {self.dir}/lykta.acl\n", "")
+        assert "dynsec.json" in gw_part and "acl_file" not in gw_part
+        return gw_part + f"listener {self.controller_port}" + ctl_part
 
     def add_user(self, file: str, user: str, *, create: bool = False) -> None:
         subprocess.run(
