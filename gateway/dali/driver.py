@@ -557,7 +557,9 @@ class DaliLuminaireDriver:
         self.stats.bank_reads += 1
         try:
             wh = await self.read_value(energy.ActiveEnergy, address)
+            before = await self._actual_level(address)
             w = await self.read_value(energy.ActivePower, address)
+            after = await self._actual_level(address)
             temp = await self.read_value(diagnostics.ControlGearTemperature, address)
         except MemoryLocationNotImplemented:
             # No answer from the bank: a gear without D4i, or a gear not answering at all
@@ -579,14 +581,21 @@ class DaliLuminaireDriver:
             tel.energy_wh = float(wh)
         if not isinstance(w, FlagValue):
             tel.power_w = float(w)
-            # the actual level right after the power read (one query, ~41 ms of bus time
-            # next to ~0.8 s for the bank): the level this power belongs to
-            level = await self.send(QueryActualLevel(address), background=True)
-            raw = level.raw_value if level is not None else None
-            tel.power_level = raw.as_integer if raw is not None and not raw.error else None
+            # the level this power belongs to: the actual level just before and just after
+            # the read (two queries, ~82 ms of bus time next to ~0.8 s for the banks). A fade
+            # that moved the level meanwhile leaves the power at no known level: it is then
+            # not reported until the next read (an energy anomaly judged on a power measured
+            # halfway through a fade would be a false alarm)
+            tel.power_level = before if before == after else None
         if not isinstance(temp, FlagValue):
             tel.temperature_c = float(temp)
         return True
+
+    async def _actual_level(self, address: GearShort) -> int | None:
+        """QUERY ACTUAL LEVEL as background work; None without a valid answer."""
+        got = await self.send(QueryActualLevel(address), background=True)
+        raw = got.raw_value if got is not None else None
+        return raw.as_integer if raw is not None and not raw.error else None
 
     DIAGNOSTICS = {
         "gear_operating_time_s": diagnostics.ControlGearOperatingTime,

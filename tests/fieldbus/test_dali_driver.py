@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from dali.address import GearShort
 from dali.command import Command
 from dali.frame import ForwardFrame
 from dali.gear.general import DTR0
@@ -246,6 +247,41 @@ async def test_power_measured_at_another_level_is_not_reported_as_the_power_now(
     assert await driver.read_energy("A")
     [measured], _ = await driver.read_states()
     assert measured.power_w is not None and measured.power_w < full.power_w
+
+
+async def test_power_read_while_a_fade_moves_the_level_belongs_to_no_level() -> None:
+    """A D4i power read takes a few hundred ms of bus time; a fade ending meanwhile changes what
+    the gear draws. A power measured halfway through the fade is not reported as the power at
+    the level the gear settled at (it belongs to no level); the next read, settled, is."""
+    from dali.gear.general import ReadMemoryLocation
+    from dali.memory.energy import ActivePower
+
+    clock = [0.0]
+    bus = SimulatedDaliBus(1, now=lambda: clock[0])
+    driver = DaliLuminaireDriver(SimulatedDaliTransport(bus), [Luminaire("A", 0)])
+    await driver.apply({"A": GearTarget(254)})
+    await driver.apply({"A": GearTarget(100, fade_ms=2_000)})
+    clock[0] = 1.0  # halfway down
+    first = ActivePower.locations[0].address
+    seen = {"dtr0": False, "reads": 0}
+
+    def fade_ends_during_the_power_read(frame: object) -> None:
+        if frame == DTR0(first).frame:
+            seen["dtr0"] = True
+        elif seen["dtr0"] and frame == ReadMemoryLocation(GearShort(0)).frame:
+            seen["reads"] += 1
+            if seen["reads"] == 2:  # the value's snapshot is taken: mid-fade power
+                clock[0] = 10.0
+
+    bus.frame_listener = fade_ends_during_the_power_read
+    assert await driver.read_energy("A")
+    assert seen["reads"] >= 2
+    [settled_now], _ = await driver.read_states()
+    assert settled_now.level == 100 and settled_now.power_w is None  # power of no known level
+    bus.frame_listener = None
+    assert await driver.read_energy("A")
+    [measured], _ = await driver.read_states()
+    assert measured.power_w == pytest.approx(bus.gear[0].power_w, abs=0.11)
 
 
 async def test_fade_settings_never_wait_for_bank_reads_and_never_corrupt_them() -> None:
