@@ -65,22 +65,24 @@ from lykta.strategy import Override, Strategy, load_strategy, presence_neighbour
 log = logging.getLogger("lykta.controller")
 
 
-def _read_acl(path: Path) -> tuple[tuple[int, int] | None, str | None, str]:
-    """(mtime_ns, size), text and name of the broker's ACL file; no stamp or text if it cannot
-    be read (the name then says why: the alarm reports it, so it is not logged every tick)."""
-    try:
-        st = path.stat()
-        return (st.st_mtime_ns, st.st_size), path.read_text(), str(path)
-    except (OSError, UnicodeDecodeError) as e:
-        return None, None, f"{path} ({getattr(e, 'strerror', None) or e})"
-
-
 def _acl_stamp(path: Path) -> tuple[int, int] | None:
+    """(mtime_ns, size) of the broker's ACL file, None if it cannot be stat'ed."""
     try:
         st = path.stat()
     except OSError:
         return None
     return st.st_mtime_ns, st.st_size
+
+
+def _read_acl(path: Path) -> tuple[tuple[int, int] | None, str | None, str]:
+    """(mtime_ns, size), text and name of the broker's ACL file; no stamp or text if it cannot
+    be read (the name then says why: the alarm reports it, so it is not logged every tick)."""
+    stamp = _acl_stamp(path)  # before the read: a change after it shows at the next tick
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        return None, None, f"{path} ({getattr(e, 'strerror', None) or e})"
+    return stamp, text, str(path)
 
 
 class LoopFailed(RuntimeError):

@@ -34,15 +34,21 @@ def neighbour_acl(neighbours: dict[str, list[str]], site: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def block_span(text: str, site: str) -> tuple[int, int] | None:
+    """Where the site's generated block stands in ACL ``text``: from its begin marker to just
+    after its end marker (the first end after the begin), or None if it has none."""
+    begin, end = NEIGHBOURS_BEGIN.format(site=site), NEIGHBOURS_END.format(site=site)
+    start = text.find(begin)
+    if start < 0:
+        return None
+    stop = text.find(end, start + len(begin))
+    return None if stop < 0 else (start, stop + len(end))
+
+
 def find_block(text: str, site: str) -> str | None:
     """The site's generated block in ACL ``text`` (markers included), or None if it has none."""
-    begin, end = NEIGHBOURS_BEGIN.format(site=site), NEIGHBOURS_END.format(site=site)
-    if begin not in text:
-        return None
-    rest = text.split(begin, 1)[1]
-    if end not in rest:
-        return None
-    return begin + rest.split(end, 1)[0] + end + "\n"
+    span = block_span(text, site)
+    return None if span is None else text[span[0]:span[1]] + "\n"
 
 
 def granted_reads(block: str, site: str) -> set[tuple[str, str]]:

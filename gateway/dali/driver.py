@@ -593,9 +593,7 @@ class DaliLuminaireDriver:
 
     async def _actual_level(self, address: GearShort) -> int | None:
         """QUERY ACTUAL LEVEL as background work; None without a valid answer."""
-        got = await self.send(QueryActualLevel(address), background=True)
-        raw = got.raw_value if got is not None else None
-        return raw.as_integer if raw is not None and not raw.error else None
+        return _answer(await self.send(QueryActualLevel(address), background=True))
 
     DIAGNOSTICS = {
         "gear_operating_time_s": diagnostics.ControlGearOperatingTime,
@@ -656,6 +654,12 @@ class DaliLuminaireDriver:
             )
 
 
+def _answer(response: Response | None) -> int | None:
+    """A query's answer as a number; None for no answer or a framing error."""
+    raw = response.raw_value if response is not None else None
+    return raw.as_integer if raw is not None and not raw.error else None
+
+
 class DtrOverwritten(Exception):
     """A background frame would have used a DTR0 that a fade setting overwrote."""
 
@@ -677,9 +681,7 @@ def _store_level(
 ) -> Generator[Command, Response | None, int]:
     """A python-dali style sequence: make the gear's level setting (POWER ON LEVEL, SYSTEM
     FAILURE LEVEL) ``level`` if it holds another; returns 1 if it was written."""
-    got = yield query(address)
-    raw = got.raw_value if got is not None else None
-    value = raw.as_integer if raw is not None and not raw.error else None
+    value = _answer((yield query(address)))
     if value == level or (value is None and not reachable):
         return 0  # there already, or not answering: the next round tries again
     yield DTR0(level)

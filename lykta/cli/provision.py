@@ -29,7 +29,7 @@ from rich.console import Console
 
 from lykta import pki
 from lykta.contract.topics import TopicError, check_id
-from lykta.neighbour_acl import NEIGHBOURS_BEGIN, NEIGHBOURS_END, neighbour_acl
+from lykta.neighbour_acl import block_span, neighbour_acl
 from lykta.signing import SigningKeyError, load_public_key
 from lykta.strategy import StrategyError, load_strategy, presence_neighbours
 
@@ -127,10 +127,9 @@ def write_neighbour_acl(acl: Path, block: str, site: str) -> bool:
     when there is none); True if the file changed. The block ends with ``user`` sections, so
     it goes after the ``pattern`` lines, which apply to every user wherever they stand."""
     text = acl.read_text() if acl.exists() else ""
-    begin, end = NEIGHBOURS_BEGIN.format(site=site), NEIGHBOURS_END.format(site=site)
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        new = head + block + rest.split(end, 1)[1].lstrip("\n")
+    span = block_span(text, site)
+    if span is not None:
+        new = text[: span[0]] + block + text[span[1] :].lstrip("\n")
     else:
         new = text + ("" if not text or text.endswith("\n") else "\n") + "\n" + block
     if new == text:
